@@ -1,0 +1,210 @@
+// The rounding core: float or double bits in, format bits out, for every mode and
+// overflow policy. It is written once for any "lane" type U: a plain unsigned integer
+// (the scalar convert) or an xsimd batch of them (the SIMD kernels), so that both take the
+// very same steps and agree bit for bit. It uses integer operations only, hence results
+// never depend on the floating-point environment (FTZ/DAZ, dynamic rounding mode).
+//
+// The one idea: truncate |x| onto the format's grid, keeping the discarded part as a
+// fixed-point fraction f in [0, 1) of one grid step; every mode is then "add an addend to f
+// and step up by the carry out". Because the encoding of a magnitude is monotone, stepping
+// up by one encoding also carries correctly from the mantissa into the exponent, from
+// subnormals into normals, and past max into the encoding where the overflow policy acts.
+#pragma once
+
+#include <cstdint>
+#include <limits>
+
+#include "fewbits/format.hpp"
+#include "fewbits/policy.hpp"
+
+namespace fewbits::detail {
+
+// Scalar lanes; xsimd's own select is found by argument-dependent lookup for batches.
+template <class U>
+constexpr U select(bool condition, U if_true, U if_false) noexcept
+{
+    return condition ? if_true : if_false;
+}
+
+template <class Source>
+struct source_traits;
+template <>
+struct source_traits<float> {
+    using uint = std::uint32_t;
+    static constexpr int mantissa_bits = 23;
+    static constexpr int exponent_bias = 127;
+};
+template <>
+struct source_traits<double> {
+    using uint = std::uint64_t;
+    static constexpr int mantissa_bits = 52;
+    static constexpr int exponent_bias = 1023;
+};
+
+// 1 when a + b overflows W = digits(T) bits, else 0; no comparison, so it suits every lane type.
+template <class T, class U>
+constexpr U carry_out(U a, U b) noexcept
+{
+    constexpr int W = std::numeric_limits<T>::digits;
+    return ((a >> 1) + (b >> 1) + (a & b & U(T(1)))) >> (W - 1);
+}
+
+// Whether a truncated magnitude steps up by one encoding.
+//   frac:     the discarded fraction of a grid step, W-bit fixed point, floored
+//   sticky:   1 when bits below frac were discarded too (frac is then inexact), else 0
+//   lsb:      the last bit of the truncated encoding (for ties-to-even and odd)
+//   negative: 1 for negative inputs (directed modes)
+//   random, random_mask: the random word in the top 32 bits of W, and the mask of its
+//             top r bits. Stochastic: up iff F + R >= 2^r, where F and R are the top r bits
+//             of frac and of the word: exactly the carry out of their masked sum.
+// Jamming sticky into frac is safe for the nearest modes: it only ever makes a fraction
+// that is exactly one half look larger, which is the truth when sticky is set.
+template <rounding Mode, class T, class U>
+constexpr U round_increment(U frac, U sticky, U lsb, U negative, U random, U random_mask) noexcept
+{
+    constexpr T half = T(1) << (std::numeric_limits<T>::digits - 1);
+    const U one = U(T(1));
+    const U jammed = frac | sticky;
+    if constexpr (Mode == rounding::nearest_even) {
+        return carry_out<T>(jammed, U(T(half - 1)) + lsb);
+    } else if constexpr (Mode == rounding::nearest_away) {
+        return carry_out<T>(jammed, U(half));
+    } else if constexpr (Mode == rounding::toward_zero) {
+        return U(T(0));
+    } else if constexpr (Mode == rounding::up) {
+        return carry_out<T>(jammed, U(T(~T(0)))) & (negative ^ one);
+    } else if constexpr (Mode == rounding::down) {
+        return carry_out<T>(jammed, U(T(~T(0)))) & negative;
+    } else if constexpr (Mode == rounding::odd) {
+        return carry_out<T>(jammed, U(T(~T(0)))) & (lsb ^ one);
+    } else {
+        static_assert(Mode == rounding::stochastic);
+        return carry_out<T>(frac & random_mask, random & random_mask);
+    }
+}
+
+// |x| (source bits without sign, finite) rounded onto the format's grid extended above max
+// (as if the exponent were unbounded). Returns the magnitude encoding, possibly > max.
+template <class Format, class Source, rounding Mode, class U>
+constexpr U round_magnitude(U a, U negative, U random, U random_mask) noexcept
+{
+    using S = source_traits<Source>;
+    using T = typename S::uint;
+    constexpr int W = std::numeric_limits<T>::digits;
+    constexpr int Ms = S::mantissa_bits;
+    constexpr int M = Format::mantissa_bits;
+    // Source exponent field of the format's smallest normal binade.
+    constexpr int emin_field = Format::min_exponent + S::exponent_bias;
+    static_assert(emin_field >= 1, "the format's smallest normal must be a normal of the source type");
+    constexpr T zero = 0;
+
+    const U exp_field = a >> Ms;
+    // A source subnormal is scaled like the smallest source binade, without the hidden bit.
+    const U hidden = select(exp_field == U(zero), U(zero), U(T(T(1) << Ms)));
+    const U sig = (a & U(T((T(1) << Ms) - 1))) | hidden;
+    const U e = select(exp_field == U(zero), U(T(1)), exp_field);
+
+    U enc, frac, rem;
+    if constexpr (emin_field == 1) {
+        // Every source binade is a normal binade of the format (BF16 from float): one fixed
+        // shift, the fast path of the SIMD kernels. Same result as the general path.
+        constexpr int shift = Ms - M;
+        const U kept = sig >> shift;
+        rem = sig & U(T((T(1) << shift) - 1));
+        frac = rem << (W - shift);
+        enc = ((e - U(T(1))) << M) + kept;
+    } else {
+        // Each binade below the format's smallest normal discards one more bit.
+        const U below = select(e < U(T(emin_field)), U(T(emin_field)) - e, U(zero));
+        const U shift = U(T(Ms - M)) + below;
+        // Beyond W - 1 every bit of sig (< 2^(Ms+1) <= 2^(W-1)) is discarded anyway.
+        const U shift_capped = select(shift < U(T(W - 1)), shift, U(T(W - 1)));
+        const U kept = sig >> shift_capped;
+        rem = sig - (kept << shift_capped);
+        // frac = floor(rem / 2^shift * 2^W): exact while shift <= W; beyond, the value is
+        // below 2^-(W-Ms-1) of a step, so only the floor matters (ties are impossible).
+        const U left = select(shift < U(T(W)), U(T(W)) - shift, U(zero));
+        const U over = shift - U(T(W));  // wraps when shift <= W; not selected then
+        const U right = select(shift > U(T(W)), select(over < U(T(W - 1)), over, U(T(W - 1))), U(zero));
+        frac = (rem << left) >> right;
+        enc = (select(e > U(T(emin_field)), e - U(T(emin_field)), U(zero)) << M) + kept;
+    }
+    // Bits below frac are lost only where frac < 2^-(W-Ms-1) of a step, far from a tie, so
+    // the sticky bit only has to tell the directed modes and odd that a remainder which
+    // floored to frac == 0 was not zero.
+    const U sticky = select(frac == U(zero) && rem != U(zero), U(T(1)), U(zero));
+    return enc + round_increment<Mode, T>(frac, sticky, enc & U(T(1)), negative, random, random_mask);
+}
+
+// Full conversion of source bits to format bits (in the low total_bits of the lane).
+// random: the 32-bit random word placed in the top 32 bits of the lane; random_mask: its
+// top random_bits bits (see random_lane below).
+template <class Format, class Source, rounding Mode, overflow Overflow, class U>
+constexpr U encode(U x_bits, U random, U random_mask) noexcept
+{
+    using S = source_traits<Source>;
+    using T = typename S::uint;
+    constexpr int W = std::numeric_limits<T>::digits;
+    constexpr int Ms = S::mantissa_bits;
+    constexpr int M = Format::mantissa_bits;
+    constexpr T inf_bits = T(T(2 * S::exponent_bias + 1) << Ms);  // source +inf
+    constexpr T max_mag = Format::max_magnitude;
+    constexpr T beyond = max_mag + 1;  // inf, or the family's NaN (see format.hpp)
+    // Formats without NaN have nowhere else to go: they always saturate.
+    constexpr bool saturating = Overflow == overflow::saturate || !Format::has_nan;
+
+    const U negative = x_bits >> (W - 1);
+    const U a = x_bits & U(T(~(T(1) << (W - 1))));
+    U mag = round_magnitude<Format, Source, Mode>(a, negative, random, random_mask);
+
+    // IEEE 754 at overflow: modes that round toward zero for this sign never create an
+    // infinity. odd does the same (documented choice: like truncation, it stays finite).
+    U overflowed;
+    if constexpr (saturating || Mode == rounding::toward_zero || Mode == rounding::odd) {
+        overflowed = U(max_mag);
+    } else if constexpr (Mode == rounding::up) {
+        overflowed = select(negative == U(T(0)), U(beyond), U(max_mag));
+    } else if constexpr (Mode == rounding::down) {
+        overflowed = select(negative == U(T(0)), U(max_mag), U(beyond));
+    } else {
+        overflowed = U(beyond);
+    }
+    mag = select(mag > U(max_mag), overflowed, mag);
+    // An infinite input is exact: it stays infinite (or NaN, the family's "beyond") unless saturating.
+    mag = select(a == U(inf_bits), U(T(saturating ? max_mag : beyond)), mag);
+    if constexpr (Format::family == encoding::ieee) {
+        // NaN: quiet, keeping the sign and the top payload bits.
+        const U nan = U(T(Format::quiet_nan_bits)) | ((a >> (Ms - M)) & U(T(Format::mantissa_mask)));
+        mag = select(a > U(inf_bits), nan, mag);
+    } else if constexpr (Format::has_nan) {
+        mag = select(a > U(inf_bits), U(beyond), mag);
+    }
+
+    U result = (negative << (Format::exponent_bits + M)) | mag;
+    if constexpr (Format::family == encoding::fnuz) {
+        // No negative zero; the NaN 0x80 already has the sign bit whatever the sign.
+        result = select(mag == U(T(0)), U(T(0)), result);
+    }
+    if constexpr (!Format::has_nan) {
+        // Documented choice for finite-only formats: NaN gives +max (as saturating hardware does).
+        result = select(a > U(inf_bits), U(max_mag), result);
+    }
+    return result;
+}
+
+// Places a 32-bit random word in the top bits of a W-bit lane.
+template <class Source>
+constexpr typename source_traits<Source>::uint random_lane(std::uint32_t word) noexcept
+{
+    using T = typename source_traits<Source>::uint;
+    return T(T(word) << (std::numeric_limits<T>::digits - 32));
+}
+// Mask of the top random_bits bits of a W-bit lane (random_bits in 1..32).
+template <class Source>
+constexpr typename source_traits<Source>::uint random_mask(int random_bits) noexcept
+{
+    using T = typename source_traits<Source>::uint;
+    return T(~T(0) << (std::numeric_limits<T>::digits - random_bits));
+}
+
+}  // namespace fewbits::detail
