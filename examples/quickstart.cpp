@@ -1,0 +1,50 @@
+// Quick start: round a few values to each format with round-to-nearest-even and with
+// stochastic rounding, and show what stochastic rounding buys: an unbiased average.
+#include <cstdint>
+#include <cstdio>
+#include <fewbits/fewbits.hpp>
+
+namespace {
+
+// A small counter hash for the demo's random words (the kernels bring their own generator).
+std::uint32_t demo_random(std::uint32_t i)
+{
+    std::uint32_t h = i * 0x9E3779B9u;
+    h ^= h >> 16;
+    h *= 0x85EBCA6Bu;
+    h ^= h >> 13;
+    return h;
+}
+
+template <class T>
+void show(const char* name, float x)
+{
+    const T nearest = fewbits::convert<T>(x);
+    const fewbits::policy sr{fewbits::rounding::stochastic};
+    double sum = 0;
+    constexpr int draws = 100000;
+    for (std::uint32_t i = 0; i < draws; ++i) sum += static_cast<float>(fewbits::convert<T>(x, sr, demo_random(i)));
+    std::printf("  %-16s nearest %-12.7g (bits 0x%04x)   mean of %d stochastic draws %.7g\n", name,
+                static_cast<double>(static_cast<float>(nearest)), static_cast<unsigned>(nearest.bits()), draws,
+                sum / draws);
+}
+
+}  // namespace
+
+int main()
+{
+    for (const float x : {0.1f, 3.14159265f, 300.0f, 1e-3f}) {
+        std::printf("x = %.9g\n", static_cast<double>(x));
+        show<fewbits::bfloat16>("bfloat16", x);
+        show<fewbits::float16>("float16", x);
+        show<fewbits::float8_e5m2>("float8_e5m2", x);
+        show<fewbits::float8_e4m3fn>("float8_e4m3fn", x);
+        std::printf("  %-16s q = %d at scale 1/32\n", "int8", fewbits::convert_int8(x, 1.0f / 32));
+    }
+    // Overflow: E4M3 has no infinity; the policy decides between NaN and saturation.
+    const fewbits::policy saturate{fewbits::rounding::nearest_even, fewbits::overflow::saturate};
+    std::printf("E4M3(500): non_saturating %g, saturate %g\n",
+                static_cast<double>(static_cast<float>(fewbits::convert<fewbits::float8_e4m3fn>(500.0f))),
+                static_cast<double>(static_cast<float>(fewbits::convert<fewbits::float8_e4m3fn>(500.0f, saturate))));
+    return 0;
+}
