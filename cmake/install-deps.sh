@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Installs the Debian/Ubuntu packages needed to build, test and benchmark fewbits.
+# Idempotent: prints nothing and touches nothing when everything is already installed.
+#
+# Usage: cmake/install-deps.sh [--with-data] [--with-cross]
+#   --with-data   also the Fashion-MNIST data set and gnuplot (paper experiments, plots)
+#   --with-cross  also the aarch64 cross compiler and qemu-user (ARM builds under emulation)
+set -euo pipefail
+
+packages=(build-essential cmake ninja-build g++ catch2 libbenchmark-dev libxsimd-dev zlib1g-dev)
+
+for arg in "$@"; do
+    case "$arg" in
+        --with-data) packages+=(dataset-fashion-mnist gnuplot-nox) ;;
+        --with-cross) packages+=(g++-aarch64-linux-gnu qemu-user) ;;
+        -h | --help)
+            sed -n '2,8s/^# \{0,1\}//p' "$0"
+            exit 0
+            ;;
+        *)
+            echo "install-deps.sh: unknown argument '$arg' (expected --with-data, --with-cross)" >&2
+            exit 2
+            ;;
+    esac
+done
+
+if ! command -v dpkg-query >/dev/null 2>&1; then
+    echo "install-deps.sh: dpkg-query not found; this script supports Debian/Ubuntu only." >&2
+    echo "install-deps.sh: install the equivalents of: ${packages[*]}" >&2
+    exit 1
+fi
+
+missing=()
+for pkg in "${packages[@]}"; do
+    status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)
+    if [[ "$status" != "install ok installed" ]]; then
+        missing+=("$pkg")
+    fi
+done
+
+if ((${#missing[@]} == 0)); then
+    exit 0
+fi
+
+if ((EUID == 0)); then
+    as_root=()
+elif command -v sudo >/dev/null 2>&1; then
+    as_root=(sudo)
+else
+    echo "install-deps.sh: missing packages: ${missing[*]}" >&2
+    echo "install-deps.sh: not root and sudo is not available; as root run:" >&2
+    echo "    apt-get update && apt-get install -y --no-install-recommends ${missing[*]}" >&2
+    exit 1
+fi
+
+echo "install-deps.sh: installing ${missing[*]}"
+"${as_root[@]}" apt-get update
+"${as_root[@]}" env DEBIAN_FRONTEND=noninteractive \
+    apt-get install -y --no-install-recommends "${missing[@]}"
