@@ -1,0 +1,261 @@
+// Exhaustive: all 2^32 float inputs, round-to-nearest-even with both overflow policies,
+// for each named format (one TEST_CASE per format so ctest can run them in parallel).
+// The expected result comes from a merge walk over the positive floats in increasing bit
+// order against the reference table (no per-input search); a sample of inputs is also
+// re-checked with the reference's own search. For float16 and bfloat16 the library is
+// additionally compared with the CPU's conversion instructions when present (F16C
+// vcvtps2ph, AVX512-BF16 vcvtneps2bf16), skipping subnormals, NaNs compared by class.
+#include "fewbits_catch.hpp"
+#include "reference.hpp"
+
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#define FEWBITS_TEST_X86 1
+#endif
+
+using fewbits_test::failure_log;
+using fewbits_test::float_from_bits;
+using fewbits_test::hex;
+using fewbits_test::show;
+
+namespace {
+
+enum class cpu_conv { none, f16c, avx512bf16 };
+
+#if defined(FEWBITS_TEST_X86)
+__attribute__((target("avx512bf16,avx512vl,avx512f"))) void cpu_to_bf16(const float* in, std::uint16_t* out) {
+    const __m512 v = _mm512_loadu_ps(in);
+    const __m256bh r = _mm512_cvtneps_pbh(v);
+    std::memcpy(out, &r, 32);
+}
+
+__attribute__((target("f16c,avx"))) void cpu_to_f16(const float* in, std::uint16_t* out) {
+    for (int k = 0; k < 16; k += 8) {
+        const __m128i r = _mm256_cvtps_ph(_mm256_loadu_ps(in + k), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(out + k), r);
+    }
+}
+
+bool cpu_has(cpu_conv c) {
+    __builtin_cpu_init();
+    switch (c) {
+    case cpu_conv::f16c: return __builtin_cpu_supports("f16c");
+    case cpu_conv::avx512bf16:
+        return __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512vl") &&
+               __builtin_cpu_supports("avx512f");
+    case cpu_conv::none: return false;
+    }
+    return false;
+}
+
+void cpu_convert(cpu_conv c, const float* in, std::uint16_t* out) {
+    if (c == cpu_conv::f16c) cpu_to_f16(in, out);
+    else cpu_to_bf16(in, out);
+}
+#else
+bool cpu_has(cpu_conv) { return false; }
+void cpu_convert(cpu_conv, const float*, std::uint16_t*) {}
+#endif
+
+struct result {
+    failure_log lib;
+    failure_log walk;  // the walk disagreeing with the reference search (a test bug)
+    failure_log cpu;
+    std::uint64_t cpu_compared = 0;
+};
+
+// Expected encodings per table index for RNE; index n is the overflow result.
+struct walk_table {
+    const ref::grid& g;
+    std::vector<double> mid;            // mid[i] = midpoint of (mag[i], mag[i+1])
+    std::vector<std::uint32_t> even;    // index chosen at the tie
+    std::vector<std::uint32_t> pos, neg;      // non-saturating result for +|x| and -|x|
+    std::uint32_t sat_pos, sat_neg;          // saturating overflow
+    explicit walk_table(const ref::grid& gr) : g(gr) {
+        for (std::size_t i = 0; i < g.n; ++i) {
+            mid.push_back(g.mag[i] + (g.mag[i + 1] - g.mag[i]) / 2);
+            even.push_back((g.code[i] & 1u) == 0 ? static_cast<std::uint32_t>(i) : static_cast<std::uint32_t>(i + 1));
+        }
+        for (std::size_t i = 0; i <= g.n; ++i) {
+            pos.push_back(ref::from_index(g, ref::mode::nearest_even, false, false, i).bits);
+            neg.push_back(ref::from_index(g, ref::mode::nearest_even, false, true, i).bits);
+        }
+        sat_pos = g.max_code();
+        sat_neg = g.max_code() | g.d.sign_mask();
+    }
+};
+
+template <class T>
+void worker(const walk_table& wt, std::atomic<std::uint32_t>& next, std::uint32_t nchunks, std::uint32_t chunk_bits,
+            cpu_conv cpu, result& out) {
+    const ref::grid& g = wt.g;
+    const std::size_t n = g.n;
+    fewbits::policy sat;
+    sat.on_overflow = fewbits::overflow::saturate;
+    const auto mismatch = [&](float x, const char* pol, const ref::want& w, std::uint32_t got) {
+        out.lib.add(g.name + " nearest_even/" + pol + " input " + show(x) + ": want " + ref::describe(g, w) +
+                    ", got " + ref::describe_code(g, got));
+    };
+    alignas(64) float xin[16], xneg[16];
+    std::uint16_t cpu_pos[16], cpu_neg[16];
+    const std::uint32_t cpu_inf = g.inf_code();
+    for (std::uint32_t c = next++; c < nchunks; c = next++) {
+        const std::uint32_t u0 = c << chunk_bits, u1 = u0 + (1u << chunk_bits);  // u1 <= 2^31
+        std::size_t idx = 0;
+        {
+            const float v0 = float_from_bits(u0 < 0x7F800000u ? u0 : 0x7F7FFFFFu);
+            idx = static_cast<double>(v0) >= g.ext() ? n : g.floor_index(static_cast<double>(v0));
+        }
+        for (std::uint32_t ub = u0; ub < u1; ub += 16) {
+            const bool do_cpu = cpu != cpu_conv::none;
+            if (do_cpu) {
+                for (int k = 0; k < 16; ++k) {
+                    xin[k] = float_from_bits(ub + static_cast<std::uint32_t>(k));
+                    xneg[k] = float_from_bits((ub + static_cast<std::uint32_t>(k)) | 0x80000000u);
+                }
+                cpu_convert(cpu, xin, cpu_pos);
+                cpu_convert(cpu, xneg, cpu_neg);
+            }
+            for (std::uint32_t k = 0; k < 16; ++k) {
+                const std::uint32_t u = ub + k;
+                const float x = float_from_bits(u);
+                const float mx = float_from_bits(u | 0x80000000u);
+                const std::uint32_t got_p = ref::bits_of(fewbits::convert<T>(x));
+                const std::uint32_t got_n = ref::bits_of(fewbits::convert<T>(mx));
+                const std::uint32_t got_sp = ref::bits_of(fewbits::convert<T>(x, sat));
+                const std::uint32_t got_sn = ref::bits_of(fewbits::convert<T>(mx, sat));
+                if (u < 0x7F800000u) {
+                    const double v = x;
+                    while (idx < n && v >= g.mag[idx + 1]) ++idx;
+                    std::size_t res;
+                    if (idx >= n) res = n;
+                    else if (v == g.mag[idx]) res = idx;
+                    else if (v < wt.mid[idx]) res = idx;
+                    else if (v > wt.mid[idx]) res = idx + 1;
+                    else res = wt.even[idx];
+                    const std::uint32_t ep = wt.pos[res], en = wt.neg[res];
+                    const std::uint32_t esp = res == n ? wt.sat_pos : ep, esn = res == n ? wt.sat_neg : en;
+                    if (got_p != ep) mismatch(x, "non_saturating", {ep, false, false}, got_p);
+                    if (got_n != en) mismatch(mx, "non_saturating", {en, false, true}, got_n);
+                    if (got_sp != esp) mismatch(x, "saturate", {esp, false, false}, got_sp);
+                    if (got_sn != esn) mismatch(mx, "saturate", {esn, false, true}, got_sn);
+                    if ((u & 0xFFFFu) == 0x1234u || (u & 0x3FFu) == 0) {  // the walk against the reference search
+                        const ref::want a = ref::expected(g, ref::mode::nearest_even, false, 32, v);
+                        const ref::want b = ref::expected(g, ref::mode::nearest_even, true, 32, -v);
+                        if (a.bits != ep || b.bits != esn)
+                            out.walk.add(g.name + " walk/reference disagree at " + show(x));
+                    }
+                } else {  // inf and NaN: both signs, both policies
+                    for (int s = 0; s < 4; ++s) {
+                        const bool neg = (s & 1) != 0, saturate = s >= 2;
+                        const ref::want w = ref::expected(g, ref::mode::nearest_even, saturate, 32, neg ? mx : x);
+                        const std::uint32_t got = s == 0 ? got_p : s == 1 ? got_n : s == 2 ? got_sp : got_sn;
+                        if (!ref::matches(g, w, got)) mismatch(neg ? mx : x, saturate ? "saturate" : "non_saturating", w, got);
+                    }
+                }
+                if (do_cpu) {
+                    const bool sub_in = u != 0 && u < 0x00800000u;
+                    for (int s = 0; s < 2; ++s) {
+                        const std::uint32_t lib = s == 0 ? got_p : got_n;
+                        const std::uint32_t hw = s == 0 ? cpu_pos[k] : cpu_neg[k];
+                        const bool lib_nan = (lib & 0x7FFFu) > cpu_inf;  // ieee 16-bit: exponent all ones, mantissa != 0
+                        const bool hw_nan = (hw & 0x7FFFu) > cpu_inf;
+                        const bool sub_out = (lib & (cpu_inf)) == 0 && (lib & 0x7FFFu) != 0;
+                        if (sub_in || sub_out) continue;
+                        ++out.cpu_compared;
+                        if (lib_nan || hw_nan) {
+                            if (lib_nan != hw_nan)
+                                out.cpu.add(g.name + " input " + show(s ? mx : x) + ": cpu " + hex(hw, 4) + ", library " +
+                                            hex(lib, 4));
+                        } else if (lib != hw) {
+                            out.cpu.add(g.name + " input " + show(s ? mx : x) + ": cpu " + hex(hw, 4) + ", library " +
+                                        hex(lib, 4));
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+template <class T>
+void run_exhaustive(cpu_conv cpu_kind = cpu_conv::none) {
+    const ref::grid& g = ref::grid_of<T>();
+    const walk_table wt(g);
+    const cpu_conv cpu = cpu_has(cpu_kind) ? cpu_kind : cpu_conv::none;
+    const unsigned nthreads = std::max(1u, std::thread::hardware_concurrency());
+    constexpr std::uint32_t chunk_bits = 20;
+    const std::uint32_t nchunks = (1u << 31) >> chunk_bits;
+    std::atomic<std::uint32_t> next{0};
+    std::vector<result> results(nthreads);
+    const auto t0 = std::chrono::steady_clock::now();
+    std::vector<std::thread> pool;
+    for (unsigned i = 0; i < nthreads; ++i)
+        pool.emplace_back([&, i] { worker<T>(wt, next, nchunks, chunk_bits, cpu, results[i]); });
+    for (auto& th : pool) th.join();
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    result all;
+    for (const result& r : results) {
+        all.lib.merge(r.lib);
+        all.walk.merge(r.walk);
+        all.cpu.merge(r.cpu);
+        all.cpu_compared += r.cpu_compared;
+    }
+    const char* cpu_name = cpu == cpu_conv::f16c ? "f16c" : cpu == cpu_conv::avx512bf16 ? "avx512bf16" : "none";
+    std::printf("exhaustive %-16s %6.1f s  (%u threads, cpu check: %s, %llu compared)\n", g.name.c_str(), secs,
+                nthreads, cpu_name, static_cast<unsigned long long>(all.cpu_compared));
+    std::fflush(stdout);
+    INFO("format " << g.name);
+    {
+        INFO("walk self-check");
+        FEWBITS_CHECK_CLEAN(all.walk);
+    }
+    {
+        INFO("cpu instruction (" << cpu_name << ") vs library");
+        FEWBITS_CHECK_CLEAN(all.cpu);
+    }
+    FEWBITS_REQUIRE_CLEAN(all.lib);
+}
+
+}  // namespace
+
+TEST_CASE("all 2^32 floats round nearest-even to float8_e4m3fn in both overflow policies", "[exhaustive][long]") {
+    run_exhaustive<fewbits::float8_e4m3fn>();
+}
+TEST_CASE("all 2^32 floats round nearest-even to float8_e5m2 in both overflow policies", "[exhaustive][long]") {
+    run_exhaustive<fewbits::float8_e5m2>();
+}
+TEST_CASE("all 2^32 floats round nearest-even to float16 in both overflow policies, and agree with f16c",
+          "[exhaustive][long]") {
+    run_exhaustive<fewbits::float16>(cpu_conv::f16c);
+}
+TEST_CASE("all 2^32 floats round nearest-even to bfloat16 in both overflow policies, and agree with avx512bf16",
+          "[exhaustive][long]") {
+    run_exhaustive<fewbits::bfloat16>(cpu_conv::avx512bf16);
+}
+TEST_CASE("all 2^32 floats round nearest-even to float8_e4m3fnuz in both overflow policies", "[exhaustive][long]") {
+    run_exhaustive<fewbits::float8_e4m3fnuz>();
+}
+TEST_CASE("all 2^32 floats round nearest-even to float8_e5m2fnuz in both overflow policies", "[exhaustive][long]") {
+    run_exhaustive<fewbits::float8_e5m2fnuz>();
+}
+TEST_CASE("all 2^32 floats round nearest-even to float6_e3m2fn in both overflow policies", "[exhaustive][long]") {
+    run_exhaustive<fewbits::float6_e3m2fn>();
+}
+TEST_CASE("all 2^32 floats round nearest-even to float6_e2m3fn in both overflow policies", "[exhaustive][long]") {
+    run_exhaustive<fewbits::float6_e2m3fn>();
+}
+TEST_CASE("all 2^32 floats round nearest-even to float4_e2m1fn in both overflow policies", "[exhaustive][long]") {
+    run_exhaustive<fewbits::float4_e2m1fn>();
+}
