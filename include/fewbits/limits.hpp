@@ -39,7 +39,8 @@ public:
     static constexpr bool has_quiet_NaN = Format::has_nan;
     // A signalling NaN needs a non-zero mantissa with the quiet bit (its top bit) clear.
     static constexpr bool has_signaling_NaN = ieee && Format::mantissa_bits >= 2;
-    static constexpr std::float_denorm_style has_denorm = std::denorm_present;
+    static constexpr std::float_denorm_style has_denorm =
+        Format::mantissa_bits > 0 ? std::denorm_present : std::denorm_absent;
     static constexpr bool has_denorm_loss = false;
     static constexpr std::float_round_style round_style = std::round_to_nearest;
     // Only binary16 is an IEEE 754 interchange format among these.
