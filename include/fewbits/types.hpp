@@ -53,7 +53,7 @@ public:
 
     constexpr explicit operator float() const noexcept
     {
-        return std::bit_cast<float>(detail::decode_to_float_bits<Format>(bits_));
+        return std::bit_cast<float>(detail::decode_to_float_bits<Format>(std::uint32_t(bits_)));
     }
     constexpr explicit operator double() const noexcept { return static_cast<float>(*this); }
 

@@ -1,45 +1,62 @@
 // Decoding: format bits to the exact float value. Every format fewbits accepts (at most 8
 // exponent bits, smallest normal a float normal) is a subset of float, so this is exact.
-// Integer operations only, like the encoder, so FTZ/DAZ cannot flush a subnormal result.
+// Like the encoder it is written once for any lane type (scalar or xsimd batch of uint32)
+// and uses integer operations only, so FTZ/DAZ cannot flush a subnormal.
 #pragma once
 
 #include <bit>
 #include <cstdint>
 
+#include "fewbits/detail/encode.hpp"
 #include "fewbits/format.hpp"
 
 namespace fewbits::detail {
 
-template <class Format>
-constexpr std::uint32_t decode_to_float_bits(std::uint32_t bits) noexcept
-{
-    constexpr int M = Format::mantissa_bits;
-    const std::uint32_t magnitude = bits & Format::magnitude_mask;
-    const std::uint32_t sign = (bits & Format::sign_mask) ? 0x80000000u : 0u;
-    const std::uint32_t e = magnitude >> M;
-    const std::uint32_t m = magnitude & Format::mantissa_mask;
+// Lane operations that are not plain operators. The SIMD layer specialises this for batches.
+template <class U>
+struct lane_ops {
+    // The float bits of a small non-negative integer m (< 2^24): exact, and an int-to-float
+    // conversion is not subject to denormal flushing.
+    static constexpr U int_to_float_bits(U m) noexcept
+    {
+        return std::bit_cast<U>(static_cast<float>(static_cast<std::int32_t>(m)));
+    }
+};
 
-    if constexpr (Format::family == encoding::fnuz) {
-        if (bits == Format::sign_mask) return 0x7FC00000u;  // the one NaN; it has no sign
+template <class Format, class U>
+constexpr U decode_to_float_bits(U bits) noexcept
+{
+    using T = std::uint32_t;
+    constexpr int M = Format::mantissa_bits;
+    constexpr int E = Format::exponent_bits;
+    const U mag = bits & U(T(Format::magnitude_mask));
+    const U sign = (bits & U(T(Format::sign_mask))) << (31 - E - M);
+
+    U value;
+    if constexpr (E == 8 && Format::bias == 127) {
+        // float's own exponent layout: subnormals, normals, inf and NaN payloads all line up.
+        value = mag << (23 - M);
+    } else {
+        static_assert(Format::min_exponent - M >= -126, "subnormals of E <= 7 formats are float normals");
+        const U e = mag >> M;
+        const U m = mag & U(T(Format::mantissa_mask));
+        const U normal = (mag << (23 - M)) + U(T(T(127 - Format::bias) << 23));
+        // m * 2^(min_exponent - M): float(m), its exponent lowered in the integer bits.
+        const U subnormal = lane_ops<U>::int_to_float_bits(m) - U(T(T(M - Format::min_exponent) << 23));
+        value = select(e == U(T(0)), select(m == U(T(0)), U(T(0)), subnormal), normal);
+        if constexpr (Format::family == encoding::ieee) {
+            // inf, or NaN with its payload in the top mantissa bits (quiet bit included)
+            value = select(e == U(T(Format::exponent_field_max)), U(T(0x7F800000u)) | (m << (23 - M)), value);
+        }
     }
     if constexpr (Format::family == encoding::fn) {
-        if (magnitude == Format::magnitude_mask) return sign | 0x7FC00000u;
+        value = select(mag == U(T(Format::magnitude_mask)), U(T(0x7FC00000u)), value);
     }
-    if constexpr (Format::family == encoding::ieee) {
-        // inf, or NaN with its payload kept in the top mantissa bits (quiet bit included)
-        if (e == Format::exponent_field_max) return sign | 0x7F800000u | (m << (23 - M));
+    U result = sign | value;
+    if constexpr (Format::family == encoding::fnuz) {
+        result = select(bits == U(T(Format::sign_mask)), U(T(0x7FC00000u)), result);  // the NaN has no sign
     }
-    if (e != 0) {
-        return sign | ((e + std::uint32_t(127 - Format::bias)) << 23) | (m << (23 - M));
-    }
-    if (m == 0) return sign;
-    // Subnormal m * 2^(min_exponent - M): a normal float unless it is below 2^-126.
-    const int top = std::bit_width(m) - 1;  // m = 2^top * (1.xxx)
-    const int exponent = Format::min_exponent - M + top;
-    if constexpr (Format::min_exponent - M < -126) {
-        if (exponent < -126) return sign | (m << (Format::min_exponent - M + 149));  // float subnormal
-    }
-    return sign | (std::uint32_t(exponent + 127) << 23) | ((m << (23 - top)) & 0x7FFFFFu);
+    return result;
 }
 
 }  // namespace fewbits::detail
