@@ -9,6 +9,19 @@
 #define FEWBITS_VERSION_MINOR 1
 #define FEWBITS_VERSION_PATCH 0
 
+// SIMD: xsimd for the compile-time architecture (the user's -march), when it is on the
+// include path and not disabled with FEWBITS_NO_XSIMD. Without it every kernel runs the
+// scalar core, with the same results bit for bit.
+#if !defined(FEWBITS_NO_XSIMD) && defined(__has_include)
+#if __has_include(<xsimd/xsimd.hpp>)
+#include <xsimd/xsimd.hpp>
+#define FEWBITS_HAS_XSIMD 1
+#endif
+#endif
+#ifndef FEWBITS_HAS_XSIMD
+#define FEWBITS_HAS_XSIMD 0
+#endif
+
 namespace fewbits::detail {
 
 // All argument errors go through here, so that a build without exceptions has one

@@ -1,0 +1,222 @@
+// Bulk kernels over std::span: quantize, dequantize, fake_quantize, the stochastic-rounding
+// SGD update on low-precision storage, and scaled INT8. Contracts, for element i:
+//   quantize(in, out, p, s)       out[i] = convert<T>(in[i], p, word_i)
+//   dequantize(in, out)           out[i] = static_cast<float>(in[i])            (exact)
+//   fake_quantize(in, out, p, s)  out[i] = static_cast<float>(convert<T>(in[i], p, word_i))
+//   sgd_update(w, g, lr, p, s)    w[i]   = convert<T>(std::fma(-lr, g[i], float(w[i])), p, word_i)
+//   quantize_int8(in, out, sc..)  out[i] = convert_int8(in[i], scale, p, word_i)
+//   dequantize_int8(in, out, sc)  out[i] = float(in[i]) * scale
+// with word_i = random_word(s.rng, s.seed, s.offset + i). So results depend only on the
+// inputs, the format, the policy and the stream: never on the ISA, SIMD width, alignment,
+// how a caller chunks an array (pass s.offset + start for a chunk) or threads.
+// Errors: std::invalid_argument naming the argument, thrown before anything is written, for
+// mismatched sizes, an invalid policy, a scale that is not positive finite, lr not finite.
+// in and out may be the same array for fake_quantize; other overlaps are not allowed.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <span>
+#include <string>
+#include <type_traits>
+
+#include "fewbits/detail/decode.hpp"
+#include "fewbits/detail/encode.hpp"
+#include "fewbits/detail/simd.hpp"
+#include "fewbits/int8.hpp"
+#include "fewbits/policy.hpp"
+#include "fewbits/random.hpp"
+#include "fewbits/rounding.hpp"
+
+namespace fewbits {
+
+// Lanes per SIMD step in this build (1 without xsimd): for diagnostics and benchmarks.
+constexpr std::size_t simd_width() noexcept
+{
+#if FEWBITS_HAS_XSIMD
+    if constexpr (detail::simd::available) return detail::simd::u32::size;
+#endif
+    return 1;
+}
+
+namespace detail {
+
+// Random words are generated a block at a time into a small buffer that stays in L1, which
+// keeps the generator and the rounding loops independent and both vectorised.
+inline constexpr std::size_t block_size = 512;
+
+template <class T>
+using storage_of = typename T::storage_type;
+
+template <class T>
+storage_of<T>* storage_pointer(T* p) noexcept
+{
+    static_assert(sizeof(T) == sizeof(storage_of<T>) && std::is_standard_layout_v<T>);
+    return reinterpret_cast<storage_of<T>*>(p);
+}
+template <class T>
+const storage_of<T>* storage_pointer(const T* p) noexcept
+{
+    static_assert(sizeof(T) == sizeof(storage_of<T>) && std::is_standard_layout_v<T>);
+    return reinterpret_cast<const storage_of<T>*>(p);
+}
+
+inline void require_same_size(std::size_t a, const char* a_name, std::size_t b, const char* b_name)
+{
+    if (a != b)
+        invalid_argument(std::string(b_name) + ".size() (" + std::to_string(b) + ") must equal " + a_name +
+                         ".size() (" + std::to_string(a) + ")");
+}
+
+// out[i] = encode(in[i], words[i]) for i < n; words is only read for stochastic rounding.
+template <class Format, rounding Mode, overflow Overflow>
+void encode_block(const float* in, typename Format::storage_type* out, const std::uint32_t* words, std::size_t n,
+                  std::uint32_t mask) noexcept
+{
+    std::size_t i = 0;
+#if FEWBITS_HAS_XSIMD
+    if constexpr (simd::available) {
+        constexpr std::size_t W = simd::u32::size;
+        const simd::u32 mask_lanes(mask);
+        for (; i + W <= n; i += W) {
+            const simd::u32 x = simd::bit_cast<simd::u32>(simd::f32::load_unaligned(in + i));
+            simd::u32 w(0u);
+            if constexpr (Mode == rounding::stochastic) w = simd::u32::load_unaligned(words + i);
+            simd::store_narrow(encode<Format, float, Mode, Overflow>(x, w, mask_lanes), out + i);
+        }
+    }
+#endif
+    for (; i < n; ++i) {
+        const std::uint32_t w = Mode == rounding::stochastic ? words[i] : 0u;
+        out[i] = static_cast<typename Format::storage_type>(
+            encode<Format, float, Mode, Overflow>(std::bit_cast<std::uint32_t>(in[i]), w, mask));
+    }
+}
+
+template <class Format>
+void decode_block(const typename Format::storage_type* in, float* out, std::size_t n) noexcept
+{
+    std::size_t i = 0;
+#if FEWBITS_HAS_XSIMD
+    if constexpr (simd::available) {
+        constexpr std::size_t W = simd::u32::size;
+        for (; i + W <= n; i += W) {
+            const simd::u32 bits = decode_to_float_bits<Format>(simd::load_widen(in + i));
+            simd::bit_cast<simd::f32>(bits).store_unaligned(out + i);
+        }
+    }
+#endif
+    for (; i < n; ++i) out[i] = std::bit_cast<float>(decode_to_float_bits<Format>(std::uint32_t(in[i])));
+}
+
+// Calls f(start, length, words) over blocks of [0, n); words holds the block's random words
+// when the policy rounds stochastically (and is not filled otherwise).
+template <class F>
+void for_each_block(std::size_t n, const policy& p, const stream& s, F&& f)
+{
+    alignas(64) std::uint32_t words[block_size];
+    for (std::size_t start = 0; start < n; start += block_size) {
+        const std::size_t length = std::min(block_size, n - start);
+        if (p.mode == rounding::stochastic)
+            fill_random_words(stream{s.seed, s.offset + start, s.rng}, std::span<std::uint32_t>(words, length));
+        f(start, length, static_cast<const std::uint32_t*>(words));
+    }
+}
+
+// Encodes n floats to storage under p, block by block (words: that block's random words).
+template <class Format>
+void encode_span(const float* in, typename Format::storage_type* out, std::size_t n, const policy& p, const stream& s)
+{
+    const std::uint32_t mask = random_mask<float>(p.random_bits);
+    with_policy(p, [&](auto mode, auto on_overflow) {
+        for_each_block(n, p, s, [&](std::size_t start, std::size_t length, const std::uint32_t* words) {
+            encode_block<Format, decltype(mode)::value, decltype(on_overflow)::value>(in + start, out + start, words,
+                                                                                    length, mask);
+        });
+    });
+}
+
+}  // namespace detail
+
+template <detail::low_precision T>
+void quantize(std::span<const float> in, std::span<T> out, policy p = {}, stream s = {})
+{
+    validate(p);
+    detail::require_same_size(in.size(), "in", out.size(), "out");
+    detail::encode_span<typename T::format_type>(in.data(), detail::storage_pointer(out.data()), in.size(), p, s);
+}
+
+template <detail::low_precision T>
+void dequantize(std::span<const T> in, std::span<float> out)
+{
+    detail::require_same_size(in.size(), "in", out.size(), "out");
+    detail::decode_block<typename T::format_type>(detail::storage_pointer(in.data()), out.data(), in.size());
+}
+
+template <detail::low_precision T>
+void fake_quantize(std::span<const float> in, std::span<float> out, policy p = {}, stream s = {})
+{
+    using Format = typename T::format_type;
+    validate(p);
+    detail::require_same_size(in.size(), "in", out.size(), "out");
+    const std::uint32_t mask = detail::random_mask<float>(p.random_bits);
+    detail::with_policy(p, [&](auto mode, auto on_overflow) {
+        detail::for_each_block(in.size(), p, s, [&](std::size_t start, std::size_t length, const std::uint32_t* words) {
+            typename Format::storage_type encoded[detail::block_size];
+            detail::encode_block<Format, decltype(mode)::value, decltype(on_overflow)::value>(
+                in.data() + start, encoded, words, length, mask);
+            detail::decode_block<Format>(encoded, out.data() + start, length);
+        });
+    });
+}
+
+template <detail::low_precision T>
+void sgd_update(std::span<T> w, std::span<const float> g, float lr, policy p = {}, stream s = {})
+{
+    using Format = typename T::format_type;
+    validate(p);
+    detail::require_same_size(w.size(), "w", g.size(), "g");
+    if (!std::isfinite(lr)) detail::invalid_argument("lr must be finite, got " + std::to_string(lr));
+    auto* bits = detail::storage_pointer(w.data());
+    const std::uint32_t mask = detail::random_mask<float>(p.random_bits);
+    detail::with_policy(p, [&](auto mode, auto on_overflow) {
+        detail::for_each_block(w.size(), p, s, [&](std::size_t start, std::size_t length, const std::uint32_t* words) {
+            float updated[detail::block_size];
+            detail::decode_block<Format>(bits + start, updated, length);
+            // Explicit fma: compiler contraction can never change a bit of the update.
+            for (std::size_t i = 0; i < length; ++i) updated[i] = std::fma(-lr, g[start + i], updated[i]);
+            detail::encode_block<Format, decltype(mode)::value, decltype(on_overflow)::value>(updated, bits + start,
+                                                                                            words, length, mask);
+        });
+    });
+}
+
+inline void quantize_int8(std::span<const float> in, std::span<std::int8_t> out, float scale, policy p = {},
+                          stream s = {})
+{
+    validate(p);
+    detail::validate_scale(scale);
+    detail::require_same_size(in.size(), "in", out.size(), "out");
+    const std::uint32_t mask = detail::random_mask<float>(p.random_bits);
+    detail::with_policy(p, [&](auto mode, auto) {
+        detail::for_each_block(in.size(), p, s, [&](std::size_t start, std::size_t length, const std::uint32_t* words) {
+            for (std::size_t i = 0; i < length; ++i) {
+                const std::uint32_t word = decltype(mode)::value == rounding::stochastic ? words[i] : 0u;
+                out[start + i] =
+                    detail::round_int8<decltype(mode)::value>(in[start + i], scale, p.int8, word, mask);
+            }
+        });
+    });
+}
+
+inline void dequantize_int8(std::span<const std::int8_t> in, std::span<float> out, float scale)
+{
+    detail::validate_scale(scale);
+    detail::require_same_size(in.size(), "in", out.size(), "out");
+    for (std::size_t i = 0; i < in.size(); ++i) out[i] = int8_value(in[i], scale);
+}
+
+}  // namespace fewbits
