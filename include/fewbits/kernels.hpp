@@ -4,9 +4,14 @@
 //   dequantize(in, out)           out[i] = static_cast<float>(in[i])            (exact)
 //   fake_quantize(in, out, p, s)  out[i] = static_cast<float>(convert<T>(in[i], p, word_i))
 //   sgd_update(w, g, lr, p, s)    w[i]   = convert<T>(std::fma(-lr, g[i], float(w[i])), p, word_i)
+//   sgd_momentum_update(w, v, g, lr, mu, p, s)
+//                                 v[i]   = V(std::fma(mu, float(v[i]), g[i])) (V = float: exact;
+//                                          low precision: convert<V>(.., p, velocity word_i))
+//                                 w[i]   = convert<T>(std::fma(-lr, float(v[i]), float(w[i])), p, word_i)
 //   quantize_int8(in, out, sc..)  out[i] = convert_int8(in[i], scale, p, word_i)
 //   dequantize_int8(in, out, sc)  out[i] = float(in[i]) * scale
-// with word_i = random_word(s.rng, s.seed, s.offset + i). So results depend only on the
+// with word_i = random_word(s.rng, s.seed, s.offset + i) and, for a low-precision velocity,
+// velocity word_i = random_word(s.rng, velocity_seed(s), s.offset + i). So results depend only on the
 // inputs, the format, the policy and the stream: never on the ISA, SIMD width, alignment,
 // how a caller chunks an array (pass s.offset + start for a chunk) or threads.
 // Errors: std::invalid_argument naming the argument, thrown before anything is written, for
@@ -188,6 +193,49 @@ void sgd_update(std::span<T> w, std::span<const float> g, float lr, policy p = {
             detail::decode_block<Format>(bits + start, updated, length);
             // Explicit fma: compiler contraction can never change a bit of the update.
             for (std::size_t i = 0; i < length; ++i) updated[i] = std::fma(-lr, g[start + i], updated[i]);
+            detail::encode_block<Format, decltype(mode)::value, decltype(on_overflow)::value>(updated, bits + start,
+                                                                                            words, length, mask);
+        });
+    });
+}
+
+// The seed of the words that round a low-precision momentum velocity: a stream of its own
+// (so that the velocity and weight roundings are independent) at the same offsets as s.
+constexpr std::uint64_t velocity_seed(const stream& s) noexcept { return derive(s, 0x76656C6F63697479ull).seed; }
+
+template <detail::low_precision T, class V>
+    requires(std::same_as<V, float> || detail::low_precision<V>)
+void sgd_momentum_update(std::span<T> w, std::span<V> velocity, std::span<const float> g, float lr, float momentum,
+                         policy p = {}, stream s = {})
+{
+    using Format = typename T::format_type;
+    validate(p);
+    detail::require_same_size(w.size(), "w", velocity.size(), "velocity");
+    detail::require_same_size(w.size(), "w", g.size(), "g");
+    if (!std::isfinite(lr)) detail::invalid_argument("lr must be finite, got " + std::to_string(lr));
+    if (!(momentum >= 0.0f && momentum <= 1.0f))
+        detail::invalid_argument("momentum must be in [0, 1], got " + std::to_string(momentum));
+    auto* bits = detail::storage_pointer(w.data());
+    const stream velocity_stream{velocity_seed(s), s.offset, s.rng};
+    const std::uint32_t mask = detail::random_mask<float>(p.random_bits);
+    detail::with_policy(p, [&](auto mode, auto on_overflow) {
+        detail::for_each_block(w.size(), p, s, [&](std::size_t start, std::size_t length, const std::uint32_t* words) {
+            float v[detail::block_size];
+            if constexpr (std::same_as<V, float>) {
+                for (std::size_t i = 0; i < length; ++i)
+                    v[i] = velocity[start + i] = std::fma(momentum, velocity[start + i], g[start + i]);
+            } else {
+                using VFormat = typename V::format_type;
+                auto* vbits = detail::storage_pointer(velocity.data()) + start;
+                detail::decode_block<VFormat>(vbits, v, length);
+                for (std::size_t i = 0; i < length; ++i) v[i] = std::fma(momentum, v[i], g[start + i]);
+                detail::encode_span<VFormat>(v, vbits, length, p,
+                                             stream{velocity_stream.seed, velocity_stream.offset + start, s.rng});
+                detail::decode_block<VFormat>(vbits, v, length);  // the update uses the velocity as stored
+            }
+            float updated[detail::block_size];
+            detail::decode_block<Format>(bits + start, updated, length);
+            for (std::size_t i = 0; i < length; ++i) updated[i] = std::fma(-lr, v[i], updated[i]);
             detail::encode_block<Format, decltype(mode)::value, decltype(on_overflow)::value>(updated, bits + start,
                                                                                             words, length, mask);
         });
