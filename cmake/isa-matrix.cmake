@@ -1,0 +1,101 @@
+# The ISA matrix ("same bits on every CPU"): ctest tests, label `matrix`, that build and
+# run the unit tests and fewbits_digest once per instruction set in sub-builds under
+# <build>/isa/<name>, then compare every digest with this build's own.
+#   isa.sse2        -march=x86-64     (SSE2)
+#   isa.avx2        -march=x86-64-v3  (AVX2 + FMA)
+#   isa.avx512      -march=x86-64-v4  (AVX-512 F/BW/DQ/VL; SKIPPED on a CPU without them)
+#   isa.neon_qemu   aarch64 NEON, cross-compiled, run under qemu-aarch64
+#   isa.no_xsimd    FEWBITS_WITH_XSIMD=OFF (the scalar fallback), -march=x86-64-v3 so that
+#                   the compiler may contract the fallback's float arithmetic into FMA
+#   isa.digests_match   all digests equal the native one, at least 4 of them
+# The exhaustive sweeps (label long) are ISA-independent and run only in this build.
+# Included from tests/CMakeLists.txt after the fewbits_digest and fewbits_simd_arch targets.
+
+set(_fewbits_isa_default OFF)
+get_property(_fewbits_multi_config GLOBAL PROPERTY GENERATOR_IS_MULTI_CONFIG)
+if(PROJECT_IS_TOP_LEVEL AND NOT CMAKE_CROSSCOMPILING AND NOT _fewbits_multi_config
+   AND CMAKE_SYSTEM_NAME STREQUAL "Linux"
+   AND CMAKE_SYSTEM_PROCESSOR MATCHES "^(x86_64|AMD64|amd64)$"
+   AND CMAKE_CXX_COMPILER_ID MATCHES "GNU|Clang")
+  set(_fewbits_isa_default ON)
+endif()
+option(FEWBITS_ISA_MATRIX
+       "Register the ctest tests (label matrix) that build and test every ISA (x86-64 Linux)"
+       ${_fewbits_isa_default})
+if(NOT FEWBITS_ISA_MATRIX)
+  return()
+endif()
+
+find_program(FEWBITS_BASH bash REQUIRED)
+set(_fewbits_isa_root "${CMAKE_BINARY_DIR}/isa")
+set(_fewbits_isa_script "${PROJECT_SOURCE_DIR}/cmake/isa-build.sh")
+set(_fewbits_isa_names "")
+
+# fewbits_isa_config(NAME EXPECT_SIMD REGEX COST N [CPU flags...] [PROGRAMS progs...]
+#                    [EMULATOR cmd...] ARGS cmake-args...)
+function(fewbits_isa_config name)
+  cmake_parse_arguments(PARSE_ARGV 1 arg "" "EXPECT_SIMD;COST" "CPU;PROGRAMS;EMULATOR;ARGS")
+  # Optional script arguments only when given: an empty argument would not survive
+  # into the ctest command line reliably.
+  set(_options "")
+  foreach(_pair IN ITEMS "CPU;--require-cpu" "PROGRAMS;--require-programs" "EMULATOR;--emulator")
+    list(GET _pair 0 _key)
+    list(GET _pair 1 _flag)
+    if(arg_${_key})
+      list(JOIN arg_${_key} " " _value)
+      list(APPEND _options "${_flag}" "${_value}")
+    endif()
+  endforeach()
+  add_test(NAME isa.${name}
+    COMMAND "${FEWBITS_BASH}" "${_fewbits_isa_script}"
+      --source "${PROJECT_SOURCE_DIR}"
+      --build "${_fewbits_isa_root}/${name}"
+      --digest "${_fewbits_isa_root}/${name}.digest"
+      --expect-simd "${arg_EXPECT_SIMD}"
+      --cmake "${CMAKE_COMMAND}"
+      --ctest "${CMAKE_CTEST_COMMAND}"
+      ${_options}
+      -- -G "${CMAKE_GENERATOR}" ${arg_ARGS})
+  # COST: ctest -j starts the longest tests first, so the sub-builds overlap with the
+  # sweeps instead of trailing behind them.
+  set_tests_properties(isa.${name} PROPERTIES
+    LABELS matrix
+    TIMEOUT 2400
+    SKIP_RETURN_CODE 77
+    COST ${arg_COST}
+    FIXTURES_SETUP fewbits_isa_${name})
+  set(_fewbits_isa_names ${_fewbits_isa_names} ${name} PARENT_SCOPE)
+endfunction()
+
+# x86 sub-builds use this build's compiler and build tool.
+set(_fewbits_isa_x86_args
+  "-DCMAKE_CXX_COMPILER=${CMAKE_CXX_COMPILER}"
+  "-DCMAKE_MAKE_PROGRAM=${CMAKE_MAKE_PROGRAM}")
+
+fewbits_isa_config(sse2 EXPECT_SIMD "^sse2$" COST 1000
+  ARGS ${_fewbits_isa_x86_args} -DCMAKE_CXX_FLAGS=-march=x86-64)
+fewbits_isa_config(avx2 EXPECT_SIMD "avx2" COST 1000
+  ARGS ${_fewbits_isa_x86_args} -DCMAKE_CXX_FLAGS=-march=x86-64-v3)
+fewbits_isa_config(avx512 EXPECT_SIMD "avx512" COST 1000
+  CPU avx512f avx512bw avx512dq avx512vl
+  ARGS ${_fewbits_isa_x86_args} -DCMAKE_CXX_FLAGS=-march=x86-64-v4)
+fewbits_isa_config(neon_qemu EXPECT_SIMD "neon" COST 2000
+  PROGRAMS aarch64-linux-gnu-g++ qemu-aarch64
+  EMULATOR qemu-aarch64 -L /usr/aarch64-linux-gnu
+  ARGS "-DCMAKE_MAKE_PROGRAM=${CMAKE_MAKE_PROGRAM}"
+       "-DCMAKE_TOOLCHAIN_FILE=${PROJECT_SOURCE_DIR}/cmake/toolchain-aarch64.cmake")
+fewbits_isa_config(no_xsimd EXPECT_SIMD "^scalar$" COST 1000
+  ARGS ${_fewbits_isa_x86_args} -DCMAKE_CXX_FLAGS=-march=x86-64-v3 -DFEWBITS_WITH_XSIMD=OFF)
+
+list(JOIN _fewbits_isa_names "," _fewbits_isa_names_csv)
+list(TRANSFORM _fewbits_isa_names PREPEND fewbits_isa_ OUTPUT_VARIABLE _fewbits_isa_fixtures)
+add_test(NAME isa.digests_match
+  COMMAND "${CMAKE_COMMAND}"
+    "-DMAIN_DIGEST=$<TARGET_FILE:fewbits_digest>"
+    "-DDIGEST_DIR=${_fewbits_isa_root}"
+    "-DNAMES=${_fewbits_isa_names_csv}"
+    -DMIN_DIGESTS=4
+    -P "${PROJECT_SOURCE_DIR}/cmake/isa-digests-match.cmake")
+set_tests_properties(isa.digests_match PROPERTIES
+  LABELS matrix
+  FIXTURES_REQUIRED "${_fewbits_isa_fixtures}")
