@@ -13,17 +13,35 @@
 
 #include <cstdint>
 #include <limits>
+#include <type_traits>
 
 #include "fewbits/format.hpp"
 #include "fewbits/policy.hpp"
 
 namespace fewbits::detail {
 
-// Scalar lanes; xsimd's own select is found by argument-dependent lookup for batches.
+// Scalar lanes; xsimd's own select, min and max are found by argument-dependent lookup
+// for batches.
 template <class U>
 constexpr U select(bool condition, U if_true, U if_false) noexcept
 {
     return condition ? if_true : if_false;
+}
+template <class U>
+constexpr U lane_min(U a, U b) noexcept
+{
+    if constexpr (std::is_integral_v<U>)
+        return a < b ? a : b;
+    else
+        return min(a, b);
+}
+template <class U>
+constexpr U lane_max(U a, U b) noexcept
+{
+    if constexpr (std::is_integral_v<U>)
+        return a < b ? b : a;
+    else
+        return max(a, b);
 }
 
 template <class Source>
@@ -41,12 +59,12 @@ struct source_traits<double> {
     static constexpr int exponent_bias = 1023;
 };
 
-// 1 when a + b overflows W = digits(T) bits, else 0; no comparison, so it suits every lane type.
+// 1 when a + b overflows W = digits(T) bits, else 0: the wrapped sum is then below a.
+// (One add and one unsigned compare: AVX-512 and NEON compare unsigned lanes natively.)
 template <class T, class U>
 constexpr U carry_out(U a, U b) noexcept
 {
-    constexpr int W = std::numeric_limits<T>::digits;
-    return ((a >> 1) + (b >> 1) + (a & b & U(T(1)))) >> (W - 1);
+    return select(U(a + b) < a, U(T(1)), U(T(0)));
 }
 
 // Whether a truncated magnitude steps up by one encoding.
@@ -98,41 +116,40 @@ constexpr U round_magnitude(U a, U negative, U random, U random_mask) noexcept
     static_assert(emin_field >= 1, "the format's smallest normal must be a normal of the source type");
     constexpr T zero = 0;
 
-    const U exp_field = a >> Ms;
-    // A source subnormal is scaled like the smallest source binade, without the hidden bit.
-    const U hidden = select(exp_field == U(zero), U(zero), U(T(T(1) << Ms)));
-    const U sig = (a & U(T((T(1) << Ms) - 1))) | hidden;
-    const U e = select(exp_field == U(zero), U(T(1)), exp_field);
-
     U enc, frac, rem;
     if constexpr (emin_field == 1) {
-        // Every source binade is a normal binade of the format (BF16 from float): one fixed
-        // shift, the fast path of the SIMD kernels. Same result as the general path.
+        // The format has every exponent of the source (BF16 from float): a source
+        // subnormal is a format subnormal with the same scaling, so the encoding is the
+        // source bits shifted right and the fraction is the bits shifted out. Same result
+        // as the general path below, in two shifts: the fast path of the SIMD kernels.
         constexpr int shift = Ms - M;
-        const U kept = sig >> shift;
-        rem = sig & U(T((T(1) << shift) - 1));
-        frac = rem << (W - shift);
-        enc = ((e - U(T(1))) << M) + kept;
+        enc = a >> shift;
+        frac = a << (W - shift);
+        rem = frac;  // frac is exact here: nothing is lost below it
     } else {
+        const U exp_field = a >> Ms;
+        // A source subnormal is scaled like the smallest source binade, without the hidden bit.
+        const U sig = (a & U(T((T(1) << Ms) - 1))) | select(exp_field == U(zero), U(zero), U(T(T(1) << Ms)));
+        const U e = lane_max(exp_field, U(T(1)));
         // Each binade below the format's smallest normal discards one more bit.
-        const U below = select(e < U(T(emin_field)), U(T(emin_field)) - e, U(zero));
-        const U shift = U(T(Ms - M)) + below;
+        const U shift = U(T(Ms - M + emin_field)) - lane_min(e, U(T(emin_field)));
         // Beyond W - 1 every bit of sig (< 2^(Ms+1) <= 2^(W-1)) is discarded anyway.
-        const U shift_capped = select(shift < U(T(W - 1)), shift, U(T(W - 1)));
-        const U kept = sig >> shift_capped;
-        rem = sig - (kept << shift_capped);
-        // frac = floor(rem / 2^shift * 2^W): exact while shift <= W; beyond, the value is
-        // below 2^-(W-Ms-1) of a step, so only the floor matters (ties are impossible).
-        const U left = select(shift < U(T(W)), U(T(W)) - shift, U(zero));
-        const U over = shift - U(T(W));  // wraps when shift <= W; not selected then
-        const U right = select(shift > U(T(W)), select(over < U(T(W - 1)), over, U(T(W - 1))), U(zero));
-        frac = (rem << left) >> right;
-        enc = (select(e > U(T(emin_field)), e - U(T(emin_field)), U(zero)) << M) + kept;
+        const U kept = sig >> lane_min(shift, U(T(W - 1)));
+        rem = sig - (kept << lane_min(shift, U(T(W - 1))));
+        // frac = floor(rem / 2^shift * 2^W): shifting sig left drops the kept bits out of the
+        // top (shift >= Ms - M >= 1, so the left shift is below W). Beyond shift = W the
+        // value is below 2^-(W-Ms-1) of a step, so only the floor matters (no ties there).
+        const U left = U(T(W)) - lane_min(shift, U(T(W)));
+        const U right = lane_min(lane_max(shift, U(T(W))) - U(T(W)), U(T(W - 1)));
+        frac = (sig << left) >> right;
+        enc = ((lane_max(e, U(T(emin_field))) - U(T(emin_field))) << M) + kept;
     }
     // Bits below frac are lost only where frac < 2^-(W-Ms-1) of a step, far from a tie, so
     // the sticky bit only has to tell the directed modes and odd that a remainder which
-    // floored to frac == 0 was not zero.
-    const U sticky = select(frac == U(zero) && rem != U(zero), U(T(1)), U(zero));
+    // floored to frac == 0 was not zero (nearest and stochastic cannot step up there).
+    constexpr bool needs_sticky = Mode == rounding::up || Mode == rounding::down || Mode == rounding::odd;
+    U sticky = U(zero);
+    if constexpr (needs_sticky) sticky = select(frac == U(zero) && rem != U(zero), U(T(1)), U(zero));
     return enc + round_increment<Mode, T>(frac, sticky, enc & U(T(1)), negative, random, random_mask);
 }
 
@@ -169,9 +186,19 @@ constexpr U encode(U x_bits, U random, U random_mask) noexcept
     } else {
         overflowed = U(beyond);
     }
-    mag = select(mag > U(max_mag), overflowed, mag);
-    // An infinite input is exact: it stays infinite (or NaN, the family's "beyond") unless saturating.
-    mag = select(a == U(inf_bits), U(T(saturating ? max_mag : beyond)), mag);
+    // When the format has the source's exponent range and inf is the family's "beyond"
+    // (BF16 from float), a finite input can only carry from max into inf, and an infinite
+    // input already truncates to inf with nothing to round: in the modes below, both
+    // selects would be no-ops, and the SIMD kernels skip them.
+    constexpr bool overflow_is_carry_into_inf =
+        Format::min_exponent + S::exponent_bias == 1 && Format::family == encoding::ieee && !saturating &&
+        (Mode == rounding::nearest_even || Mode == rounding::nearest_away || Mode == rounding::stochastic);
+    static_assert(!overflow_is_carry_into_inf || (inf_bits >> (Ms - M)) == beyond);
+    if constexpr (!overflow_is_carry_into_inf) {
+        mag = select(mag > U(max_mag), overflowed, mag);
+        // An infinite input is exact: it stays infinite (or NaN, the family's "beyond") unless saturating.
+        mag = select(a == U(inf_bits), U(T(saturating ? max_mag : beyond)), mag);
+    }
     if constexpr (Format::family == encoding::ieee) {
         // NaN: quiet, keeping the sign and the top payload bits.
         const U nan = U(T(Format::quiet_nan_bits)) | ((a >> (Ms - M)) & U(T(Format::mantissa_mask)));
