@@ -47,6 +47,15 @@ constexpr std::size_t simd_width() noexcept
     return 1;
 }
 
+// The instruction set of the kernels in this build: xsimd's name for it, or "scalar".
+constexpr const char* simd_architecture() noexcept
+{
+#if FEWBITS_HAS_XSIMD
+    if constexpr (detail::simd::available) return detail::simd::arch::name();
+#endif
+    return "scalar";
+}
+
 namespace detail {
 
 // Random words are generated a block at a time into a small buffer that stays in L1, which
