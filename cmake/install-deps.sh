@@ -4,7 +4,8 @@
 #
 # Usage: cmake/install-deps.sh [--with-data] [--with-cross]
 #   --with-data   also the Fashion-MNIST data set and gnuplot (paper experiments, plots)
-#   --with-cross  also the aarch64 cross compiler and qemu-user (ARM builds under emulation)
+#   --with-cross  also the aarch64 cross compiler, qemu-user and Google Benchmark for arm64
+#                 (ARM builds under emulation; adds arm64 as a dpkg foreign architecture)
 set -euo pipefail
 
 packages=(build-essential cmake ninja-build g++ catch2 libbenchmark-dev libxsimd-dev zlib1g-dev)
@@ -12,9 +13,9 @@ packages=(build-essential cmake ninja-build g++ catch2 libbenchmark-dev libxsimd
 for arg in "$@"; do
     case "$arg" in
         --with-data) packages+=(dataset-fashion-mnist gnuplot-nox) ;;
-        --with-cross) packages+=(g++-aarch64-linux-gnu qemu-user) ;;
+        --with-cross) packages+=(g++-aarch64-linux-gnu qemu-user libbenchmark-dev:arm64) ;;
         -h | --help)
-            sed -n '2,8s/^# \{0,1\}//p' "$0"
+            sed -n '2,9s/^# \{0,1\}//p' "$0"
             exit 0
             ;;
         *)
@@ -54,6 +55,16 @@ else
 fi
 
 echo "install-deps.sh: installing ${missing[*]}"
+# Packages of another architecture (the arm64 Google Benchmark library that the cross
+# build links) need that architecture enabled first.
+for pkg in "${missing[@]}"; do
+    if [[ "$pkg" == *:* ]]; then
+        arch=${pkg##*:}
+        if ! dpkg --print-foreign-architectures | grep -qx "$arch"; then
+            "${as_root[@]}" dpkg --add-architecture "$arch"
+        fi
+    fi
+done
 "${as_root[@]}" apt-get update
 "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive \
     apt-get install -y --no-install-recommends "${missing[@]}"

@@ -90,6 +90,14 @@ step "configure $build_dir"
 step "build"
 "$cmake_cmd" --build "$build_dir" --parallel "$jobs"
 
+# A configuration that asks for the benchmarks (the aarch64 one) must get them: their
+# smoke test then runs with the unit tests below.
+if grep -q '^FEWBITS_BUILD_BENCHMARKS:BOOL=ON' "$build_dir/CMakeCache.txt" && [[ ! -x "$build_dir/bench/bench_kernels" ]]; then
+    echo "isa-build[$name]: FAILED: Google Benchmark for this target was not found, so bench_kernels" \
+         "was not built; install it with 'cmake/install-deps.sh --with-cross'" >&2
+    exit 1
+fi
+
 step "check the instruction set"
 simd=$(run "$build_dir/tests/fewbits_simd_arch")
 echo "isa-build[$name]: $simd"

@@ -4,7 +4,7 @@
 #   isa.sse2        -march=x86-64     (SSE2)
 #   isa.avx2        -march=x86-64-v3  (AVX2 + FMA)
 #   isa.avx512      -march=x86-64-v4  (AVX-512 F/BW/DQ/VL; SKIPPED on a CPU without them)
-#   isa.neon_qemu   aarch64 NEON, cross-compiled, run under qemu-aarch64
+#   isa.neon_qemu   aarch64 NEON, cross-compiled, run under qemu-aarch64 (with the benchmarks)
 #   isa.no_xsimd    FEWBITS_WITH_XSIMD=OFF (the scalar fallback), -march=x86-64-v3 so that
 #                   the compiler may contract the fallback's float arithmetic into FMA
 #   isa.digests_match   all digests equal the native one, at least 4 of them
@@ -83,7 +83,8 @@ fewbits_isa_config(neon_qemu EXPECT_SIMD "neon" COST 2000
   PROGRAMS aarch64-linux-gnu-g++ qemu-aarch64
   EMULATOR qemu-aarch64 -L /usr/aarch64-linux-gnu
   ARGS "-DCMAKE_MAKE_PROGRAM=${CMAKE_MAKE_PROGRAM}"
-       "-DCMAKE_TOOLCHAIN_FILE=${PROJECT_SOURCE_DIR}/cmake/toolchain-aarch64.cmake")
+       "-DCMAKE_TOOLCHAIN_FILE=${PROJECT_SOURCE_DIR}/cmake/toolchain-aarch64.cmake"
+       -DFEWBITS_BUILD_BENCHMARKS=ON)
 fewbits_isa_config(no_xsimd EXPECT_SIMD "^scalar$" COST 1000
   ARGS ${_fewbits_isa_x86_args} -DCMAKE_CXX_FLAGS=-march=x86-64-v3 -DFEWBITS_WITH_XSIMD=OFF)
 

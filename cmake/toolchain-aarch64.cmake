@@ -36,7 +36,7 @@ get_property(_fewbits_in_try_compile GLOBAL PROPERTY IN_TRY_COMPILE)
 if(NOT _fewbits_in_try_compile)
   set(_fewbits_links "${CMAKE_BINARY_DIR}/host-header-only")
   file(MAKE_DIRECTORY "${_fewbits_links}")
-  foreach(_fewbits_dep IN ITEMS xsimd catch2)
+  foreach(_fewbits_dep IN ITEMS xsimd catch2 benchmark)
     if(EXISTS "/usr/include/${_fewbits_dep}" AND NOT EXISTS "${_fewbits_links}/${_fewbits_dep}")
       file(CREATE_LINK "/usr/include/${_fewbits_dep}" "${_fewbits_links}/${_fewbits_dep}" SYMBOLIC)
     endif()
@@ -44,6 +44,16 @@ if(NOT _fewbits_in_try_compile)
   if(EXISTS "${_fewbits_links}/xsimd/xsimd.hpp")
     set(FEWBITS_XSIMD_INCLUDE_DIR "${_fewbits_links}" CACHE PATH
         "Directory that contains xsimd/xsimd.hpp")
+  endif()
+  # Google Benchmark for arm64 comes from Debian's multiarch package (libbenchmark-dev:arm64,
+  # installed by cmake/install-deps.sh --with-cross) under /usr/lib/aarch64-linux-gnu, which
+  # is outside the sysroot; its headers are the host's (architecture-independent).
+  set(_fewbits_arm64_benchmark "/usr/lib/${_fewbits_triple}/libbenchmark.so")
+  if(EXISTS "${_fewbits_arm64_benchmark}" AND EXISTS "${_fewbits_links}/benchmark/benchmark.h")
+    set(FEWBITS_BENCHMARK_LIBRARY "${_fewbits_arm64_benchmark}" CACHE FILEPATH
+        "Google Benchmark library to use when no benchmark package is found (cross builds)")
+    set(FEWBITS_BENCHMARK_INCLUDE_DIR "${_fewbits_links}" CACHE PATH
+        "Directory that contains benchmark/benchmark.h, with FEWBITS_BENCHMARK_LIBRARY")
   endif()
   if(EXISTS "${_fewbits_links}/catch2/catch.hpp")
     set(FEWBITS_CATCH2_INCLUDE_DIR "${_fewbits_links}" CACHE PATH
