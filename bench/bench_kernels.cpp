@@ -674,7 +674,7 @@ int print_report(const collecting_reporter& rep, int repetitions)
         const std::string sz = size_name(n);
         for (const auto& [name, value] : ips) {
             const row_key k = split(name);
-            if (k.size != sz || k.kernel.starts_with("scalar_")) continue;
+            if (k.size != sz) continue;
             std::string vs_scalar = "-";
             if (k.kernel == "quantize" || k.kernel == "dequantize") {
                 std::string mode = k.mode;

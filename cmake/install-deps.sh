@@ -31,9 +31,17 @@ if ! command -v dpkg-query >/dev/null 2>&1; then
     exit 1
 fi
 
+# With a foreign architecture enabled, a bare name can match two packages (amd64 and arm64):
+# ask for the native one, then for an architecture-independent one.
+native=$(dpkg --print-architecture)
 missing=()
 for pkg in "${packages[@]}"; do
-    status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)
+    if [[ "$pkg" == *:* ]]; then
+        status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)
+    else
+        status=$(dpkg-query -W -f='${Status}' "$pkg:$native" 2>/dev/null ||
+            dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)
+    fi
     if [[ "$status" != "install ok installed" ]]; then
         missing+=("$pkg")
     fi
