@@ -34,10 +34,10 @@ struct dataset {
     {
         if (is_classification()) {
             if (labels.size() != inputs.rows())
-                fewbits::detail::invalid_argument("dataset has " + std::to_string(inputs.rows()) + " inputs but " +
+                fewbits::detail::invalid_argument(std::string("dataset has ") + std::to_string(inputs.rows()) + " inputs but " +
                                                   std::to_string(labels.size()) + " labels");
         } else if (targets.rows() != inputs.rows()) {
-            fewbits::detail::invalid_argument("dataset has " + std::to_string(inputs.rows()) + " inputs but " +
+            fewbits::detail::invalid_argument(std::string("dataset has ") + std::to_string(inputs.rows()) + " inputs but " +
                                               std::to_string(targets.rows()) + " target rows");
         }
     }
@@ -104,7 +104,7 @@ inline dataset make_regression(std::size_t n, std::size_t features, float noise,
                                float weight_scale = 1.0f)
 {
     if (n == 0 || features == 0)
-        fewbits::detail::invalid_argument("make_regression needs n > 0 and features > 0, got n = " + std::to_string(n) +
+        fewbits::detail::invalid_argument(std::string("make_regression needs n > 0 and features > 0, got n = ") + std::to_string(n) +
                                           ", features = " + std::to_string(features));
     const stream root{seed};
     dataset d;

@@ -6,12 +6,15 @@
 // seeded by (seed, b, r); g_B = exact FP32 gradient of B_r; g~_B = quantized gradient of B_r
 // with the rounding streams of step r (fresh draws every time); G = exact full-data gradient.
 //   quantization = mean_r ||g~_B - g_B||^2        sampling = mean_r ||g_B - G||^2
-// Normalised values divide each draw by m_B = mean_{i in B_r} ||g_i||^2 (exact per-sample
-// gradients), which removes the differences between batches: with per-sample stochastic
-// rounding, E||g~_B - g_B||^2 = (1/b^2) sum_i E||g~_i - g_i||^2, so the normalised
-// quantization variance is (about) C u^2 / b: slope -1 against b in log-log (paper.md, fact 4).
-// A shared weight rounding adds a term that does not fall with b (fact 6); the fit
-// var(b) = a/b + c separates the two.
+// Normalised values divide by M = mean_i ||g_i||^2 over the whole data set (exact per-sample
+// gradients), a constant for the model state, so they keep the shape in b. With per-sample
+// stochastic rounding, E||g~_B - g_B||^2 = (1/b^2) sum_i E||g~_i - g_i||^2 <= (2u^2 + u^4) M / b
+// (paper.md, facts 3 and 4): the normalised quantization variance is C u^2 / b, slope -1
+// against b in log-log. A shared weight rounding adds a term that does not fall with b
+// (fact 6); the fit var(b) = a/b + c separates the two.
+// Draw r rounds with the streams of step r of the diagnostic seed for every batch size
+// (common random numbers: a weight rounding is then the same draw at every b, which makes
+// the comparison across b sharper without changing any expectation).
 #pragma once
 
 #include <cmath>
@@ -31,8 +34,8 @@ struct variance_point {
     std::size_t draws = 0;
     double quantization = 0.0;             // mean ||g~_B - g_B||^2
     double sampling = 0.0;                 // mean ||g_B - G||^2
-    double quantization_normalised = 0.0;  // mean of ||g~_B - g_B||^2 / m_B
-    double sampling_normalised = 0.0;      // mean of ||g_B - G||^2 / m_B
+    double quantization_normalised = 0.0;  // quantization / M
+    double sampling_normalised = 0.0;      // sampling / M
     double quantization_normalised_se = 0.0;  // standard error of quantization_normalised
 };
 
@@ -79,14 +82,16 @@ inline std::vector<variance_point> gradient_variance(mlp& model, const dataset& 
     gather(data, all, bt);
     model.compute_gradients(bt, exact);
     const std::vector<float> full = model.flat_gradient();
-    std::vector<double> sample_norm(n);
+    double mean_sample_norm = 0.0;  // M
     std::vector<std::size_t> one(1);
     for (std::size_t i = 0; i < n; ++i) {
         one[0] = i;
         gather(data, one, bt);
         model.compute_gradients(bt, exact);
-        sample_norm[i] = detail::squared_norm(model.flat_gradient());
+        mean_sample_norm += detail::squared_norm(model.flat_gradient());
     }
+    mean_sample_norm /= static_cast<double>(n);
+    const double inv_m = mean_sample_norm > 0.0 ? 1.0 / mean_sample_norm : 0.0;
 
     std::vector<variance_point> points;
     for (std::size_t b : o.batch_sizes) {
@@ -98,14 +103,11 @@ inline std::vector<variance_point> gradient_variance(mlp& model, const dataset& 
             const auto order = epoch_order(n, derive(stream{o.seed}, b).seed, r);
             const std::span<const std::size_t> idx = std::span<const std::size_t>(order).first(b);
             gather(data, idx, bt);
-            double m = 0.0;
-            for (std::size_t i : idx) m += sample_norm[i];
-            m /= static_cast<double>(b);
             model.compute_gradients(bt, exact);
             const std::vector<float> g = model.flat_gradient();
             pass_context quantized = exact;
             quantized.exact = false;
-            quantized.seed = derive(stream{o.seed}, b).seed;
+            quantized.seed = o.seed;
             quantized.step = r;
             model.compute_gradients(bt, quantized);
             const std::vector<float> gq = model.flat_gradient();
@@ -113,15 +115,13 @@ inline std::vector<variance_point> gradient_variance(mlp& model, const dataset& 
             const double s = detail::squared_distance(g, full);
             pt.quantization += q;
             pt.sampling += s;
-            const double qn = m > 0.0 ? q / m : 0.0;
-            sum_qn += qn;
-            sum_qn2 += qn * qn;
-            pt.sampling_normalised += m > 0.0 ? s / m : 0.0;
+            sum_qn += q * inv_m;
+            sum_qn2 += (q * inv_m) * (q * inv_m);
         }
         const double d = static_cast<double>(o.draws);
         pt.quantization /= d;
         pt.sampling /= d;
-        pt.sampling_normalised /= d;
+        pt.sampling_normalised = pt.sampling * inv_m;
         pt.quantization_normalised = sum_qn / d;
         const double var = std::max(0.0, (sum_qn2 - sum_qn * sum_qn / d) / (d - 1.0));
         pt.quantization_normalised_se = std::sqrt(var / d);
@@ -148,7 +148,7 @@ inline inverse_batch_fit fit_inverse_batch(std::span<const variance_point> point
     for (const auto& p : points) {
         const double v = sampling ? p.sampling_normalised : p.quantization_normalised;
         if (!(v > 0.0))
-            fewbits::detail::invalid_argument("fit_inverse_batch needs positive variances, got " + std::to_string(v) +
+            fewbits::detail::invalid_argument(std::string("fit_inverse_batch needs positive variances, got ") + std::to_string(v) +
                                               " at batch size " + std::to_string(p.batch_size));
         const double x1 = 1.0 / static_cast<double>(p.batch_size) / v, x2 = 1.0 / v;
         s11 += x1 * x1, s12 += x1 * x2, s22 += x2 * x2, t1 += x1, t2 += x2;

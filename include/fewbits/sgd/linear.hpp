@@ -92,9 +92,9 @@ struct sgd_options {
     void validate() const
     {
         if (!(lr > 0.0f) || !std::isfinite(lr))
-            fewbits::detail::invalid_argument("sgd_options.lr must be positive and finite, got " + std::to_string(lr));
+            fewbits::detail::invalid_argument(std::string("sgd_options.lr must be positive and finite, got ") + std::to_string(lr));
         if (!(momentum >= 0.0f && momentum < 1.0f))
-            fewbits::detail::invalid_argument("sgd_options.momentum must be in [0, 1), got " + std::to_string(momentum));
+            fewbits::detail::invalid_argument(std::string("sgd_options.momentum must be in [0, 1), got ") + std::to_string(momentum));
         if (!(weight_decay >= 0.0f) || !std::isfinite(weight_decay))
             fewbits::detail::invalid_argument("sgd_options.weight_decay must be non-negative and finite, got " +
                                               std::to_string(weight_decay));
@@ -112,7 +112,7 @@ public:
           bias_(storage.make(out)), w_(in, out), b_(1, out), dw_(in, out), db_(1, out)
     {
         if (in == 0 || out == 0)
-            fewbits::detail::invalid_argument("linear layer sizes must be positive, got in = " + std::to_string(in) +
+            fewbits::detail::invalid_argument(std::string("linear layer sizes must be positive, got in = ") + std::to_string(in) +
                                               ", out = " + std::to_string(out));
         const float bound = 1.0f / std::sqrt(static_cast<float>(in));
         std::vector<float> init(in * out + out);

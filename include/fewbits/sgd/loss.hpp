@@ -25,7 +25,7 @@ struct loss_value {
 inline loss_value softmax_cross_entropy(const tensor& logits, std::span<const int> labels, tensor& grad)
 {
     if (labels.size() != logits.rows())
-        fewbits::detail::invalid_argument("labels.size() (" + std::to_string(labels.size()) +
+        fewbits::detail::invalid_argument(std::string("labels.size() (") + std::to_string(labels.size()) +
                                           ") must equal the number of logit rows (" + std::to_string(logits.rows()) + ")");
     const std::size_t classes = logits.cols();
     grad.resize(logits.rows(), classes);
@@ -33,7 +33,7 @@ inline loss_value softmax_cross_entropy(const tensor& logits, std::span<const in
     for (std::size_t r = 0; r < logits.rows(); ++r) {
         const int label = labels[r];
         if (label < 0 || static_cast<std::size_t>(label) >= classes)
-            fewbits::detail::invalid_argument("label " + std::to_string(label) + " of row " + std::to_string(r) +
+            fewbits::detail::invalid_argument(std::string("label ") + std::to_string(label) + " of row " + std::to_string(r) +
                                               " is outside [0, " + std::to_string(classes) + ")");
         const auto z = logits.row(r);
         auto g = grad.row(r);

@@ -53,7 +53,7 @@ public:
                                               std::to_string(o.sizes.size()));
         const std::size_t n_linear = o.sizes.size() - 1;
         if (o.quantization.size() != 1 && o.quantization.size() != n_linear)
-            fewbits::detail::invalid_argument("mlp_options.quantization needs 1 or " + std::to_string(n_linear) +
+            fewbits::detail::invalid_argument(std::string("mlp_options.quantization needs 1 or ") + std::to_string(n_linear) +
                                               " entries, got " + std::to_string(o.quantization.size()));
         if (o.threads == 0) fewbits::detail::invalid_argument("mlp_options.threads must be at least 1, got 0");
         for (std::size_t l = 0; l < n_linear; ++l)
@@ -131,7 +131,7 @@ public:
         const pass_context ctx = context();
         const loss_value v = compute_gradients(b, ctx);
         if (!std::isfinite(v.sum))
-            throw training_error("fewbits: non-finite loss (" + std::to_string(v.sum) + ") at step " +
+            throw training_error(std::string("fewbits: non-finite loss (") + std::to_string(v.sum) + ") at step " +
                                      std::to_string(step_) + "; training stopped before this step's update",
                                  step_);
         for (auto& layer : layers_) layer.update(o, ctx);
@@ -159,7 +159,7 @@ private:
 inline void require_batch_size(std::size_t batch_size, std::size_t n)
 {
     if (batch_size == 0 || batch_size > n)
-        fewbits::detail::invalid_argument("batch_size must be in 1.." + std::to_string(n) + " (the data set size), got " +
+        fewbits::detail::invalid_argument(std::string("batch_size must be in 1..") + std::to_string(n) + " (the data set size), got " +
                                           std::to_string(batch_size));
 }
 

@@ -71,7 +71,7 @@ inline void gather_rows(const tensor& src, std::span<const std::size_t> idx, ten
     dst.resize(idx.size(), src.cols());
     for (std::size_t r = 0; r < idx.size(); ++r) {
         if (idx[r] >= src.rows())
-            detail::invalid_argument("row index " + std::to_string(idx[r]) + " out of range for a tensor of shape " +
+            detail::invalid_argument(std::string("row index ") + std::to_string(idx[r]) + " out of range for a tensor of shape " +
                                      src.shape());
         const auto s = src.row(idx[r]);
         std::copy(s.begin(), s.end(), dst.row(r).begin());
