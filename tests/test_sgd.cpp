@@ -323,7 +323,7 @@ TEST_CASE("per-sample SR weight gradient of a linear layer is unbiased; RTN keep
             const double err = m_sr[i * out + j] - g;
             sr_error2 += err * err;
             if (std::fabs(err) > 5.0 * sigma + 1e-7)
-                log.add(std::string("(") + std::to_string(i) + "," + std::to_string(j) + ") mean " + std::to_string(m_sr[i * out + j]) +
+                log.add(std::string("element ") + std::to_string(i * out + j) + ": mean " + std::to_string(m_sr[i * out + j]) +
                         " exact " + std::to_string(g) + " 5 sigma " + std::to_string(5 * sigma));
         }
     FEWBITS_REQUIRE_CLEAN(log);

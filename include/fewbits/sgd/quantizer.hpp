@@ -50,7 +50,11 @@ inline const char* rounding_name(rounding m) noexcept
 template <class Format>
 std::string format_name()
 {
-    std::string s = "e" + std::to_string(Format::exponent_bits) + "m" + std::to_string(Format::mantissa_bits);
+    // Appended piece by piece: GCC 12 warns falsely (-Wrestrict) about "e" + std::to_string(..).
+    std::string s = "e";
+    s += std::to_string(Format::exponent_bits);
+    s += 'm';
+    s += std::to_string(Format::mantissa_bits);
     if constexpr (Format::family == encoding::fn) s += "fn";
     if constexpr (Format::family == encoding::fnuz) s += "fnuz";
     return s;

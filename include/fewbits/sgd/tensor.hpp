@@ -41,7 +41,15 @@ public:
         data_.resize(rows * cols);
     }
 
-    std::string shape() const { return "(" + std::to_string(rows_) + ", " + std::to_string(cols_) + ")"; }
+    std::string shape() const
+    {
+        std::string s = "(";  // appended piece by piece: see format_name in quantizer.hpp
+        s += std::to_string(rows_);
+        s += ", ";
+        s += std::to_string(cols_);
+        s += ')';
+        return s;
+    }
 
     friend bool operator==(const tensor&, const tensor&) = default;
 
