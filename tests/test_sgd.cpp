@@ -171,7 +171,7 @@ TEST_CASE("losses: softmax cross-entropy and squared error values and per-sample
     CHECK(g(0, 1) == -2.0f);
 }
 
-TEST_CASE("quantizer: row r is rounded with derive(base, r); power-of-two scaling is exact and in range")
+TEST_CASE("quantizer: row r is rounded with derive(base, r) - power-of-two scaling is exact and in range")
 {
     tensor x(3, 40);
     const auto v = pattern(120, 8);
@@ -280,7 +280,7 @@ TEST_CASE("weights stored in bfloat16 stay on the bfloat16 grid and are updated 
     for (float w : after) CHECK(float(fewbits::bfloat16(w)) == w);
 }
 
-TEST_CASE("per-sample SR weight gradient of a linear layer is unbiased; RTN keeps a bias that more draws do not shrink")
+TEST_CASE("per-sample SR weight gradient of a linear layer is unbiased - RTN keeps a bias that more draws do not shrink")
 {
     // g = x^T dy for one sample, x and dy rounded to E4M3 independently (backward_input and
     // output_grad_for_weight). Theory (paper.md fact 1, 3): E[Q(x)Q(d)] = x d and
@@ -426,7 +426,7 @@ TEST_CASE("bad arguments throw std::invalid_argument naming the argument and val
     REQUIRE_INVALID(gradient_variance(model, data, vo), "batch_size must be in 1..10 (the data set size), got 20");
 }
 
-TEST_CASE("a non-finite loss stops training with training_error naming the step; that step updates nothing")
+TEST_CASE("a non-finite loss stops training with training_error naming the step - that step updates nothing")
 {
     const dataset data = make_regression(64, 4, 0.1f, 2, 1000.0f);
     mlp_options o;

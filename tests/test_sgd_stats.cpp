@@ -152,7 +152,7 @@ TEST_CASE("weight quantization does not average out: flat in b, fitted c > 0")
     }
 }
 
-TEST_CASE("reusing the forward SR draw in backward biases the regression gradient by diag(Var) w; redrawing does not")
+TEST_CASE("reusing the forward SR draw in backward biases the regression gradient by diag(Var) w - redrawing does not")
 {
     // One linear layer, squared error: dW = (1/b) sum_i xb_i (xf_i . w + bias - y_i). With xb = xf
     // (reuse): E[dW] = exact + (1/b) sum_i Var(x~_i) * w (elementwise); with independent draws
