@@ -131,8 +131,13 @@ public:
     float scale_for(std::span<const float> in) const noexcept
     {
         if (scaling_ == scaling::none) return 1.0f;
+        // A plain comparison (NaN never wins, and NaN passes through the rounding anyway):
+        // it vectorises, where std::fmax is a library call per element.
         float amax = 0.0f;
-        for (float x : in) amax = std::fmax(amax, std::fabs(x));
+        for (float x : in) {
+            const float a = std::fabs(x);
+            amax = a > amax ? a : amax;
+        }
         if (!(amax > 0.0f) || !std::isfinite(amax)) return 1.0f;  // zeros stay zeros; NaN/inf propagate
         const int e = static_cast<int>(std::ceil(std::log2(static_cast<double>(amax) / largest_scaled_)));
         return std::ldexp(1.0f, std::clamp(e, -126, 127));
