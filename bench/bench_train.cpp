@@ -70,7 +70,7 @@ void BM_train_step(benchmark::State& state)
     state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * batch_size));
     state.counters["epoch_s"] = benchmark::Counter(static_cast<double>(state.iterations()) / (train_size / batch_size),
                                                    benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
-    state.SetLabel(quantized ? "e4m3 SR backward" : "fp32");
+    state.SetLabel(std::string(quantized ? "e4m3 SR backward" : "fp32") + ", gemm " + gemm_backend);
 }
 BENCHMARK(BM_train_step)->Arg(0)->Arg(1)->Unit(benchmark::kMicrosecond);
 
@@ -94,7 +94,7 @@ void BM_epoch_fashion_mnist(benchmark::State& state)
     if (!(loss < 1.0)) state.SkipWithError("the epoch did not train (mean loss >= 1)");
     state.counters["train_loss"] = loss;
     state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * train.size()));
-    state.SetLabel(quantized ? "e4m3 SR backward" : "fp32");
+    state.SetLabel(std::string(quantized ? "e4m3 SR backward" : "fp32") + ", gemm " + gemm_backend);
 }
 BENCHMARK(BM_epoch_fashion_mnist)->Arg(0)->Arg(1)->Unit(benchmark::kSecond)->Iterations(1)->Repetitions(3)
     ->ReportAggregatesOnly(false);

@@ -12,7 +12,20 @@
 // The inner loops vectorise over the output columns j (xsimd batches when available, else
 // the compiler's auto-vectorisation): every lane holds a different C(i, j), so vectorising
 // changes no sum.
+//
+// Optional BLAS: define FEWBITS_SGD_CBLAS (and link a CBLAS, e.g. Debian's OpenBLAS) to send
+// every product to cblas_sgemm instead. The order of the sums is then the library's: results
+// depend on the BLAS build, the kernel it picks for the CPU and its own thread count
+// (OPENBLAS_NUM_THREADS), not on fewbits' threads argument, which the BLAS path ignores.
+// On one machine with a fixed BLAS thread count OpenBLAS's GEMM gives the same bits run after
+// run (it splits the output, not the sums, among its threads), so fewbits' 1 vs N thread
+// identity still holds; the portable kernel's guarantee (independent of any thread count,
+// the same on every machine for one build) does not.
 #pragma once
+
+#if defined(FEWBITS_SGD_CBLAS)
+#include <cblas.h>
+#endif
 
 #include <algorithm>
 #include <cstddef>
@@ -103,11 +116,32 @@ inline void gemm_tile(std::size_t mr, std::size_t nr, std::size_t k, const float
 
 }  // namespace detail
 
+// Which matrix product this build uses (for reports and benchmark labels).
+inline constexpr const char* gemm_backend =
+#if defined(FEWBITS_SGD_CBLAS)
+    "cblas";
+#else
+    "portable";
+#endif
+
 // C = [C +] op(A) * B as described at the top of this header. Pointers must not alias C.
 // threads: how many threads may share the rows of C (results identical for every value).
 inline void gemm(std::size_t m, std::size_t n, std::size_t k, const float* a, std::size_t lda, transpose a_op,
                  const float* b, std::size_t ldb, float* c, std::size_t ldc, bool accumulate, unsigned threads = 1)
 {
+#if defined(FEWBITS_SGD_CBLAS)
+    if (m == 0 || n == 0) return;
+    if (k == 0) {  // BLAS leaves C alone with k = 0 only when beta = 1
+        if (!accumulate)
+            for (std::size_t i = 0; i < m; ++i) std::fill(c + i * ldc, c + i * ldc + n, 0.0f);
+        return;
+    }
+    (void)threads;
+    cblas_sgemm(CblasRowMajor, a_op == transpose::no ? CblasNoTrans : CblasTrans, CblasNoTrans, static_cast<int>(m),
+                static_cast<int>(n), static_cast<int>(k), 1.0f, a, static_cast<int>(lda), b, static_cast<int>(ldb),
+                accumulate ? 1.0f : 0.0f, c, static_cast<int>(ldc));
+    return;
+#endif
     using detail::gemm_mr;
     using detail::gemm_nr;
     const std::size_t a_row_step = a_op == transpose::no ? lda : 1;
