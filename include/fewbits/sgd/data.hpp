@@ -1,0 +1,155 @@
+// Data sets for the SGD layer, seeded mini-batch order, and the synthetic teachers.
+//
+// A dataset holds inputs (n x features) and either class labels (classes > 0) or regression
+// targets (n x outputs). Mini-batches are drawn without replacement within an epoch: the
+// epoch's order is a Fisher-Yates shuffle driven by fewbits::random_word, so it depends only
+// on (seed, epoch) and is the same on every platform. Gaussian noise comes from the same
+// words through Box-Muller (std::normal_distribution is not specified across libraries).
+#pragma once
+
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <numeric>
+#include <string>
+#include <vector>
+
+#include "fewbits/random.hpp"
+#include "fewbits/sgd/tensor.hpp"
+
+namespace fewbits::sgd {
+
+struct dataset {
+    tensor inputs;
+    std::vector<int> labels;  // classification (classes > 0)
+    tensor targets;           // regression (classes == 0)
+    std::size_t classes = 0;
+    tensor teacher;           // synthetic regression: the true weights (features x outputs), else empty
+
+    std::size_t size() const noexcept { return inputs.rows(); }
+    bool is_classification() const noexcept { return classes > 0; }
+
+    // Checks that labels or targets match the inputs; throws std::invalid_argument.
+    void validate() const
+    {
+        if (is_classification()) {
+            if (labels.size() != inputs.rows())
+                fewbits::detail::invalid_argument(std::string("dataset has ") + std::to_string(inputs.rows()) + " inputs but " +
+                                                  std::to_string(labels.size()) + " labels");
+        } else if (targets.rows() != inputs.rows()) {
+            fewbits::detail::invalid_argument(std::string("dataset has ") + std::to_string(inputs.rows()) + " inputs but " +
+                                              std::to_string(targets.rows()) + " target rows");
+        }
+    }
+};
+
+// The rows of data at idx: inputs into x, labels or targets into the batch's own fields.
+struct batch {
+    tensor x;
+    std::vector<int> labels;
+    tensor targets;
+};
+
+inline void gather(const dataset& data, std::span<const std::size_t> idx, batch& out)
+{
+    gather_rows(data.inputs, idx, out.x);
+    if (data.is_classification()) {
+        out.labels.resize(idx.size());
+        for (std::size_t r = 0; r < idx.size(); ++r) out.labels[r] = data.labels[idx[r]];
+    } else {
+        gather_rows(data.targets, idx, out.targets);
+    }
+}
+
+namespace detail {
+
+// Uniform in [0, 1) with 24 bits, and a standard normal from two words (Box-Muller).
+inline float unit_uniform(std::uint32_t w) noexcept { return static_cast<float>(w >> 8) * 0x1p-24f; }
+inline double standard_normal(std::uint32_t w1, std::uint32_t w2) noexcept
+{
+    const double u1 = (static_cast<double>(w1) + 0.5) * 0x1p-32;  // (0, 1): log is finite
+    const double u2 = static_cast<double>(w2) * 0x1p-32;
+    return std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586 * u2);
+}
+// n standard normals from stream s (words 2i and 2i + 1 make value i).
+inline std::vector<float> normals(std::size_t n, stream s)
+{
+    std::vector<std::uint32_t> words(2 * n);
+    fill_random_words(s, words);
+    std::vector<float> out(n);
+    for (std::size_t i = 0; i < n; ++i) out[i] = static_cast<float>(standard_normal(words[2 * i], words[2 * i + 1]));
+    return out;
+}
+
+}  // namespace detail
+
+// The order of the samples in epoch `epoch`: a permutation of 0 .. n-1.
+inline std::vector<std::size_t> epoch_order(std::size_t n, std::uint64_t seed, std::uint64_t epoch)
+{
+    std::vector<std::size_t> order(n);
+    std::iota(order.begin(), order.end(), std::size_t{0});
+    const stream s = derive(derive(stream{seed}, 0x73687566666C65ull /* "shuffle" */), epoch);
+    for (std::size_t i = n; i > 1; --i) {
+        // j uniform in [0, i) from a 64-bit draw: the modulo bias is below i / 2^64.
+        const std::uint64_t word = (std::uint64_t{random_word(s.rng, s.seed, 2 * i)} << 32) |
+                                   random_word(s.rng, s.seed, 2 * i + 1);
+        const auto j = static_cast<std::size_t>(word % i);
+        std::swap(order[i - 1], order[j]);
+    }
+    return order;
+}
+
+// Linear regression teacher: x ~ N(0, I), y = x . w* + noise * N(0, 1), w* ~ weight_scale * N(0, I).
+inline dataset make_regression(std::size_t n, std::size_t features, float noise, std::uint64_t seed,
+                               float weight_scale = 1.0f)
+{
+    if (n == 0 || features == 0)
+        fewbits::detail::invalid_argument(std::string("make_regression needs n > 0 and features > 0, got n = ") + std::to_string(n) +
+                                          ", features = " + std::to_string(features));
+    const stream root{seed};
+    dataset d;
+    d.inputs = tensor(n, features);
+    d.targets = tensor(n, 1);
+    d.teacher = tensor(features, 1);
+    const auto w = detail::normals(features, derive(root, 1));
+    for (std::size_t i = 0; i < features; ++i) d.teacher(i, 0) = weight_scale * w[i];
+    const auto x = detail::normals(n * features, derive(root, 2));
+    const auto e = detail::normals(n, derive(root, 3));
+    std::copy(x.begin(), x.end(), d.inputs.values().begin());
+    for (std::size_t r = 0; r < n; ++r) {
+        double y = 0.0;
+        for (std::size_t i = 0; i < features; ++i) y += static_cast<double>(d.inputs(r, i)) * d.teacher(i, 0);
+        d.targets(r, 0) = static_cast<float>(y + static_cast<double>(noise) * e[r]);
+    }
+    return d;
+}
+
+// Gaussian-mixture classification teacher: class c has mean m_c ~ N(0, (separation^2 / features) I)
+// (so ||m_c|| is about separation), x = m_c + N(0, I), labels uniform over the classes.
+inline dataset make_gaussian_mixture(std::size_t n, std::size_t features, std::size_t classes, float separation,
+                                     std::uint64_t seed)
+{
+    if (n == 0 || features == 0 || classes < 2)
+        fewbits::detail::invalid_argument("make_gaussian_mixture needs n > 0, features > 0 and classes >= 2, got n = " +
+                                          std::to_string(n) + ", features = " + std::to_string(features) +
+                                          ", classes = " + std::to_string(classes));
+    const stream root{seed};
+    dataset d;
+    d.classes = classes;
+    d.inputs = tensor(n, features);
+    d.labels.resize(n);
+    const auto means = detail::normals(classes * features, derive(root, 1));
+    const float mean_scale = separation / std::sqrt(static_cast<float>(features));
+    std::vector<std::uint32_t> label_words(n);
+    fill_random_words(derive(root, 2), label_words);
+    const auto x = detail::normals(n * features, derive(root, 3));
+    for (std::size_t r = 0; r < n; ++r) {
+        const auto c = static_cast<std::size_t>((std::uint64_t{label_words[r]} * classes) >> 32);
+        d.labels[r] = static_cast<int>(c);
+        for (std::size_t i = 0; i < features; ++i)
+            d.inputs(r, i) = mean_scale * means[c * features + i] + x[r * features + i];
+    }
+    return d;
+}
+
+}  // namespace fewbits::sgd

@@ -1,0 +1,89 @@
+// Dense row-major float tensors for the SGD layer. Two dimensions are all a multi-layer
+// perceptron needs: rows are samples, columns are features (a weight is in x out). Shape
+// checks throw std::invalid_argument naming the tensor, the expected and the actual shape.
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "fewbits/config.hpp"
+
+namespace fewbits::sgd {
+
+class tensor {
+public:
+    tensor() = default;
+    tensor(std::size_t rows, std::size_t cols, float fill = 0.0f) : rows_(rows), cols_(cols), data_(rows * cols, fill) {}
+
+    std::size_t rows() const noexcept { return rows_; }
+    std::size_t cols() const noexcept { return cols_; }
+    std::size_t size() const noexcept { return data_.size(); }
+
+    float* data() noexcept { return data_.data(); }
+    const float* data() const noexcept { return data_.data(); }
+    std::span<float> values() noexcept { return data_; }
+    std::span<const float> values() const noexcept { return data_; }
+
+    std::span<float> row(std::size_t r) noexcept { return {data_.data() + r * cols_, cols_}; }
+    std::span<const float> row(std::size_t r) const noexcept { return {data_.data() + r * cols_, cols_}; }
+    float& operator()(std::size_t r, std::size_t c) noexcept { return data_[r * cols_ + c]; }
+    float operator()(std::size_t r, std::size_t c) const noexcept { return data_[r * cols_ + c]; }
+
+    // Changes the shape, keeping the allocation when it is large enough (scratch buffers of a
+    // training loop are resized every step). The contents are unspecified afterwards.
+    void resize(std::size_t rows, std::size_t cols)
+    {
+        rows_ = rows;
+        cols_ = cols;
+        data_.resize(rows * cols);
+    }
+
+    std::string shape() const
+    {
+        std::string s = "(";  // appended piece by piece: see format_name in quantizer.hpp
+        s += std::to_string(rows_);
+        s += ", ";
+        s += std::to_string(cols_);
+        s += ')';
+        return s;
+    }
+
+    friend bool operator==(const tensor&, const tensor&) = default;
+
+private:
+    std::size_t rows_ = 0;
+    std::size_t cols_ = 0;
+    std::vector<float> data_;
+};
+
+inline void require_shape(const tensor& t, std::size_t rows, std::size_t cols, const char* name)
+{
+    if (t.rows() != rows || t.cols() != cols)
+        detail::invalid_argument(std::string(name) + " must have shape (" + std::to_string(rows) + ", " +
+                                 std::to_string(cols) + "), got " + t.shape());
+}
+
+inline void require_cols(const tensor& t, std::size_t cols, const char* name)
+{
+    if (t.cols() != cols)
+        detail::invalid_argument(std::string(name) + " must have " + std::to_string(cols) + " columns, got shape " +
+                                 t.shape());
+}
+
+// Rows idx[0], idx[1], ... of src, in that order, into dst (resized).
+inline void gather_rows(const tensor& src, std::span<const std::size_t> idx, tensor& dst)
+{
+    dst.resize(idx.size(), src.cols());
+    for (std::size_t r = 0; r < idx.size(); ++r) {
+        if (idx[r] >= src.rows())
+            detail::invalid_argument(std::string("row index ") + std::to_string(idx[r]) + " out of range for a tensor of shape " +
+                                     src.shape());
+        const auto s = src.row(idx[r]);
+        std::copy(s.begin(), s.end(), dst.row(r).begin());
+    }
+}
+
+}  // namespace fewbits::sgd
