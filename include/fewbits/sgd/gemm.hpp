@@ -28,6 +28,7 @@
 #endif
 
 #include <algorithm>
+#include <cmath>
 #include <cstddef>
 
 #include "fewbits/config.hpp"
@@ -51,6 +52,19 @@ inline constexpr std::size_t gemm_nr =
 #else
 inline constexpr std::size_t gemm_nr = 16;
 #endif
+
+// a * b + acc in the portable loops. Where the target has FMA, the compiler may fuse some
+// of these and not others (in one loop version and not in another: the no-xsimd build at
+// -march=x86-64-v3 gave different bits for 1 and 2 threads), so there they are all fused
+// explicitly; without FMA there is nothing to fuse.
+inline float multiply_add(float a, float b, float acc) noexcept
+{
+#if defined(__FMA__) || defined(__ARM_FEATURE_FMA)
+    return std::fma(a, b, acc);
+#else
+    return acc + a * b;
+#endif
+}
 
 // One tile of MR x NR (compile-time sizes: the compiler keeps acc in registers and
 // vectorises the column loop). Rows r < mr and columns c < nr are live; the others are
@@ -95,7 +109,7 @@ inline void gemm_tile(std::size_t mr, std::size_t nr, std::size_t k, const float
             const float* brow = b + p * ldb;
             for (std::size_t r = 0; r < MR; ++r) {
                 const float ar = r < mr ? a[r * a_row_step + p * a_p_step] : 0.0f;
-                for (std::size_t j = 0; j < NR; ++j) acc[r][j] += ar * brow[j];
+                for (std::size_t j = 0; j < NR; ++j) acc[r][j] = multiply_add(ar, brow[j], acc[r][j]);
             }
         }
     } else {
@@ -106,7 +120,7 @@ inline void gemm_tile(std::size_t mr, std::size_t nr, std::size_t k, const float
             for (std::size_t j = 0; j < NR; ++j) bpad[j] = j < nr ? brow[j] : 0.0f;
             for (std::size_t r = 0; r < MR; ++r) {
                 const float ar = r < mr ? a[r * a_row_step + p * a_p_step] : 0.0f;
-                for (std::size_t j = 0; j < NR; ++j) acc[r][j] += ar * bpad[j];
+                for (std::size_t j = 0; j < NR; ++j) acc[r][j] = multiply_add(ar, bpad[j], acc[r][j]);
             }
         }
     }
