@@ -1,203 +1,328 @@
-// Batch size against precision: the "main job" of fewbits (see paper.md).
-//  1. For a fixed model state, the variance of the quantized mini-batch gradient around the
-//     exact FP32 one, normalised by the mean per-sample squared gradient norm, for batch sizes
-//     4..256 and several formats with per-sample stochastic rounding in the backward pass. The
-//     theory: C u^2 / b (u = 2^-p, p = mantissa bits + 1), so slope -1 and a / u^2 about constant.
-//  2. A short training run: FP32, E4M3 SR backward, E4M3 round-to-nearest backward.
-// Synthetic Gaussian-mixture teacher by default (a few seconds); --data fashion-mnist uses the
-// Debian package dataset-fashion-mnist when it is installed.
+// Batch size against precision, the main job of fewbits: trains an MLP on Fashion-MNIST
+// (784-128-10; the synthetic Gaussian-mixture teacher, 32-64-4, when the data set is not
+// installed) over a grid of
+//   format    fp32, bf16, e5m2, e4m3 and aggressive minifloats (e4m1, e5m0, e4m0, ...)
+//   rounding  RTN (round to nearest even) or SR (stochastic rounding)
+//   placement backward: x, dy and W rounded in the backward pass (per-sample draws, pow2
+//               scaling for the narrow formats), FP32 weights;
+//             weights: the weights and biases are stored in the format and updated in place
+//               with the rounding (no FP32 copy exists), forward and backward in FP32
+//   batch     8 .. 512, learning rate lr0 * sqrt(batch / 32) (square-root scaling: keeps the
+//             noise of an update about constant per epoch; linear scaling diverges at 512)
+// and writes a CSV, a markdown table of test accuracy against batch size, and a progress line
+// per run with an estimate of the time left. Every run at one batch size starts from the same
+// initial weights and sees the same mini-batches, so its gap to FP32 is a paired comparison.
 //
-// Usage: batch_vs_precision [--draws N] [--epochs N] [--seed S] [--data synthetic|fashion-mnist]
+// What the paper predicts (paper.md facts 4, 6, 8): with SR in the backward pass the gradient
+// noise from rounding falls as 1/batch, so the accuracy gap to FP32 shrinks as the batch grows;
+// with RTN the rounding error is a bias that no batch removes; with weights stored in low
+// precision, RTN loses every update smaller than half a grid step (stagnation), SR keeps them
+// on average. The column weights_changed is the fraction of parameters whose stored value
+// changed in a step (mean over every 8th step of the last epoch) and shows the stagnation.
+#include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <cstdlib>
 #include <cstring>
+#include <map>
 #include <string>
 #include <vector>
 
-#include <fewbits/sgd.hpp>
-#if FEWBITS_EXAMPLE_HAVE_ZLIB
-#include <fewbits/sgd/fashion_mnist.hpp>
-#endif
+#include "experiment.hpp"
 
 namespace {
 
-using namespace fewbits::sgd;
-using fewbits::policy;
-using fewbits::rounding;
+using namespace experiment;
 
 struct options {
-    std::size_t draws = 16;
-    std::size_t epochs = 3;
+    bool full = false;
+    std::string csv, markdown;
     std::uint64_t seed = 1;
-    bool fashion_mnist = false;
+    unsigned threads = default_threads();
+    data_choice data = data_choice::automatic;
+    // Empty: the --quick or --full default.
+    std::vector<std::string> formats, roundings, placements;
+    std::vector<std::size_t> batches;
+    std::size_t epochs = 0, train_samples = 0;
+    double lr = 0.1;           // at batch 32
+    bool sqrt_scaling = true;  // lr * sqrt(batch / 32); false: lr at every batch size
 };
 
-int usage(const char* prog, const std::string& error)
+void print_usage(std::FILE* to, const char* prog)
 {
-    if (!error.empty()) std::fprintf(stderr, "%s: %s\n", prog, error.c_str());
-    std::fprintf(error.empty() ? stdout : stderr,
-                 "usage: %s [--draws N (2..10000, default 16)] [--epochs N (1..100, default 3)] [--seed S]\n"
-                 "          [--data synthetic|fashion-mnist (default synthetic)]\n",
+    std::fprintf(to,
+                 "usage: %s [--quick | --full] [--csv PATH] [--markdown PATH] [--seed N] [--threads N]\n"
+                 "          [--data auto|fashion-mnist|synthetic] [--formats LIST] [--roundings RTN,SR]\n"
+                 "          [--placements backward,weights] [--batches LIST] [--epochs N] [--train-samples N]\n"
+                 "          [--lr X (learning rate at batch 32, default 0.1)] [--lr-scaling sqrt|none]\n"
+                 "--quick (default): backward fp32,e4m3,e4m1,e4m0 and weights bf16,e4m3; batches 8,32,128,512;\n"
+                 "  2 epochs on the 60000 training images (a few minutes on 2 cores). --full: backward fp32,bf16,e5m2,\n"
+                 "  e4m3,e4m1,e5m0,e4m0 and weights bf16,e5m2,e4m3; batches 8..512; 10 epochs (about an hour).\n"
+                 "The CSV columns: format,rounding,placement,batch,lr,epochs,steps,train_loss,test_accuracy,\n"
+                 "seconds,weights_changed. --markdown defaults to the CSV path with .md.\n",
                  prog);
-    return error.empty() ? 0 : 2;
 }
 
-bool parse_count(const char* text, std::uint64_t lo, std::uint64_t hi, std::uint64_t& out)
+options parse(int argc, char** argv)
 {
-    if (text == nullptr || *text == '\0' || *text == '-') return false;
-    char* end = nullptr;
-    errno = 0;
-    const unsigned long long v = std::strtoull(text, &end, 10);
-    if (errno != 0 || *end != '\0' || v < lo || v > hi) return false;
-    out = v;
-    return true;
+    options o;
+    for (int i = 1; i < argc; ++i) {
+        const std::string a = argv[i];
+        const char* v = i + 1 < argc ? argv[i + 1] : nullptr;
+        auto value = [&] {
+            if (v == nullptr) throw usage_error(a + " needs a value");
+            ++i;
+            return v;
+        };
+        if (a == "--quick") o.full = false;
+        else if (a == "--full") o.full = true;
+        else if (a == "--csv") o.csv = value();
+        else if (a == "--markdown") o.markdown = value();
+        else if (a == "--seed") o.seed = parse_count(a, value(), 0, UINT64_MAX);
+        else if (a == "--threads") o.threads = static_cast<unsigned>(parse_count(a, value(), 1, 256));
+        else if (a == "--data") o.data = parse_data(value());
+        else if (a == "--formats") o.formats = parse_names(a, value(), format_names());
+        else if (a == "--roundings") o.roundings = parse_names(a, value(), {"RTN", "SR"});
+        else if (a == "--placements") o.placements = parse_names(a, value(), {"backward", "weights"});
+        else if (a == "--batches") o.batches = parse_sizes(a, value(), 1, 65536);
+        else if (a == "--epochs") o.epochs = parse_count(a, value(), 1, 1000);
+        else if (a == "--train-samples") o.train_samples = parse_count(a, value(), 1, 10000000);
+        else if (a == "--lr") {
+            const char* t = value();
+            char* end = nullptr;
+            o.lr = std::strtod(t, &end);
+            if (*end != '\0' || !(o.lr > 0.0) || !(o.lr < 100.0))
+                throw usage_error("--lr needs a number in (0, 100), got '" + std::string(t) + "'");
+        } else if (a == "--lr-scaling") {
+            const std::string t = value();
+            if (t != "sqrt" && t != "none") throw usage_error("--lr-scaling needs sqrt or none, got '" + t + "'");
+            o.sqrt_scaling = t == "sqrt";
+        } else
+            throw usage_error("unknown option '" + a + "'");
+    }
+    if (std::find(o.formats.begin(), o.formats.end(), "int8") != o.formats.end() &&
+        std::find(o.placements.begin(), o.placements.end(), "weights") != o.placements.end())
+        throw usage_error("--formats int8 cannot be combined with --placements weights (int8 storage needs a scale)");
+    if (o.markdown.empty() && !o.csv.empty())
+        o.markdown = (o.csv.size() > 4 && o.csv.ends_with(".csv") ? o.csv.substr(0, o.csv.size() - 4) : o.csv) + ".md";
+    return o;
 }
 
-struct format_row {
-    quantizer q;
-    int mantissa_bits;
+struct run_spec {
+    std::string format, rounding, placement;  // fp32 runs: rounding "-", placement "none"
+    std::size_t batch;
 };
+
+struct run_result {
+    run_spec spec;
+    double lr = 0;
+    std::size_t epochs = 0, steps = 0;
+    double train_loss = 0, test_accuracy = 0, seconds = 0, weights_changed = 0;
+    bool diverged = false;
+};
+
+std::vector<run_spec> plan(const options& o)
+{
+    const std::vector<std::string> backward_default =
+        o.full ? std::vector<std::string>{"bf16", "e5m2", "e4m3", "e4m1", "e5m0", "e4m0"}
+               : std::vector<std::string>{"e4m3", "e4m1", "e4m0"};
+    const std::vector<std::string> weights_default =
+        o.full ? std::vector<std::string>{"bf16", "e5m2", "e4m3"} : std::vector<std::string>{"bf16", "e4m3"};
+    const std::vector<std::string> placements = o.placements.empty() ? std::vector<std::string>{"backward", "weights"}
+                                                                     : o.placements;
+    const std::vector<std::string> roundings = o.roundings.empty() ? std::vector<std::string>{"RTN", "SR"} : o.roundings;
+    std::vector<run_spec> runs;
+    for (std::size_t b : o.batches) {
+        if (o.formats.empty() || std::find(o.formats.begin(), o.formats.end(), "fp32") != o.formats.end())
+            runs.push_back({"fp32", "-", "none", b});
+        for (const auto& p : placements) {
+            const auto& defaults = p == "backward" ? backward_default : weights_default;
+            for (const auto& f : o.formats.empty() ? defaults : o.formats) {
+                if (f == "fp32") continue;
+                for (const auto& r : roundings) runs.push_back({f, r, p, b});
+            }
+        }
+    }
+    return runs;
+}
+
+// Fraction of entries that differ (bitwise: a stored value that changed).
+double changed_fraction(const std::vector<float>& before, const std::vector<float>& after)
+{
+    std::size_t changed = 0;
+    for (std::size_t i = 0; i < before.size(); ++i)
+        changed += std::memcmp(&before[i], &after[i], sizeof(float)) != 0;
+    return static_cast<double>(changed) / static_cast<double>(before.size());
+}
+
+run_result train_one(const run_spec& spec, const experiment_data& data, const options& o, std::size_t epochs)
+{
+    run_result r;
+    r.spec = spec;
+    r.epochs = epochs;
+    r.lr = o.sqrt_scaling ? o.lr * std::sqrt(static_cast<double>(spec.batch) / 32.0) : o.lr;
+    mlp_options mo;
+    mo.sizes = data.sizes;
+    mo.init_seed = mo.seed = o.seed;
+    mo.threads = o.threads;
+    sgd_options so;
+    so.lr = static_cast<float>(r.lr);
+    if (spec.placement == "backward")
+        mo.quantization = {linear_quantization::backward_only(make_quantizer(spec.format, parse_rounding(spec.rounding)))};
+    if (spec.placement == "weights") {
+        mo.weights = make_storage(spec.format);
+        so.update = fewbits::policy{parse_rounding(spec.rounding)};
+    }
+    mlp model(mo);
+    const auto start = std::chrono::steady_clock::now();
+    const std::size_t n = data.train.size();
+    batch b;
+    double changed_sum = 0;
+    std::size_t changed_count = 0;
+    try {
+        for (std::size_t e = 0; e < epochs; ++e) {
+            const auto order = epoch_order(n, o.seed, e);
+            double loss_sum = 0;
+            for (std::size_t start_i = 0; start_i < n; start_i += spec.batch) {
+                const std::size_t len = std::min(spec.batch, n - start_i);
+                gather(data.train, std::span<const std::size_t>(order).subspan(start_i, len), b);
+                const bool sample = e + 1 == epochs && r.steps % 8 == 0;
+                std::vector<float> before;
+                if (sample) before = model.flat_parameters();
+                loss_sum += model.train_step(b, so).sum;
+                if (sample) changed_sum += changed_fraction(before, model.flat_parameters()), ++changed_count;
+                ++r.steps;
+            }
+            r.train_loss = loss_sum / static_cast<double>(n);
+        }
+    } catch (const training_error& err) {
+        r.diverged = true;
+        r.train_loss = NAN;
+    }
+    r.test_accuracy = evaluate(model, data.test).accuracy;
+    r.weights_changed = changed_count > 0 ? changed_sum / static_cast<double>(changed_count) : NAN;
+    r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    return r;
+}
+
+std::string label(const run_spec& s)
+{
+    return s.format == "fp32" ? std::string("fp32") : s.format + " " + s.rounding + " " + s.placement;
+}
+
+// Test accuracy (%) per configuration and batch size, and the gap to FP32 at the same batch.
+std::string markdown_table(const std::vector<run_result>& results, const std::vector<std::size_t>& batches)
+{
+    std::map<std::size_t, double> fp32;
+    for (const auto& r : results)
+        if (r.spec.format == "fp32") fp32[r.spec.batch] = r.test_accuracy;
+    std::vector<std::string> rows;
+    std::map<std::string, std::map<std::size_t, const run_result*>> cells;
+    for (const auto& r : results) {
+        const std::string key = r.spec.placement + "|" + r.spec.format + "|" + r.spec.rounding;
+        if (!cells.count(key)) rows.push_back(key);
+        cells[key][r.spec.batch] = &r;
+    }
+    std::string t = "| placement | format | rounding |";
+    for (std::size_t b : batches) t += " b=" + std::to_string(b) + " |";
+    t += "\n|---|---|---|";
+    for (std::size_t i = 0; i < batches.size(); ++i) t += "---|";
+    t += "\n";
+    for (const auto& key : rows) {
+        const run_result& any = *cells[key].begin()->second;
+        t += "| " + any.spec.placement + " | " + any.spec.format + " | " + any.spec.rounding + " |";
+        for (std::size_t b : batches) {
+            const auto it = cells[key].find(b);
+            if (it == cells[key].end()) {
+                t += " |";
+                continue;
+            }
+            const run_result& r = *it->second;
+            // Appended piece by piece: GCC 12 warns falsely (-Wrestrict) about " " + std::string.
+            t += ' ';
+            t += fmt("%.1f", 100 * r.test_accuracy);
+            if (r.diverged) {
+                t += " (diverged)";
+            } else if (r.spec.format != "fp32" && fp32.count(b)) {
+                t += " (";
+                t += fmt("%+.1f", 100 * (r.test_accuracy - fp32[b]));
+                t += ')';
+            }
+            t += " |";
+        }
+        t += "\n";
+    }
+    return t;
+}
 
 }  // namespace
 
 int main(int argc, char** argv)
 {
-    options opt;
-    for (int i = 1; i < argc; ++i) {
-        const std::string a = argv[i];
-        const char* value = i + 1 < argc ? argv[i + 1] : nullptr;
-        std::uint64_t v = 0;
-        if (a == "--help" || a == "-h") return usage(argv[0], "");
-        if (a == "--draws") {
-            if (!parse_count(value, 2, 10000, v)) return usage(argv[0], "--draws needs an integer in 2..10000");
-            opt.draws = v, ++i;
-        } else if (a == "--epochs") {
-            if (!parse_count(value, 1, 100, v)) return usage(argv[0], "--epochs needs an integer in 1..100");
-            opt.epochs = v, ++i;
-        } else if (a == "--seed") {
-            if (!parse_count(value, 0, UINT64_MAX, v)) return usage(argv[0], "--seed needs a non-negative integer");
-            opt.seed = v, ++i;
-        } else if (a == "--data") {
-            if (value == nullptr || (std::strcmp(value, "synthetic") != 0 && std::strcmp(value, "fashion-mnist") != 0))
-                return usage(argv[0], "--data needs synthetic or fashion-mnist");
-            opt.fashion_mnist = std::strcmp(value, "fashion-mnist") == 0, ++i;
-        } else {
-            return usage(argv[0], "unknown option '" + a + "'");
+    for (int i = 1; i < argc; ++i)
+        if (std::string(argv[i]) == "--help" || std::string(argv[i]) == "-h") {
+            print_usage(stdout, argv[0]);
+            return 0;
         }
+    options o;
+    try {
+        o = parse(argc, argv);
+    } catch (const usage_error& e) {
+        std::fprintf(stderr, "%s: %s\n", argv[0], e.what());
+        print_usage(stderr, argv[0]);
+        return 2;
     }
+    try {
+        if (o.batches.empty()) o.batches = o.full ? std::vector<std::size_t>{8, 16, 32, 64, 128, 256, 512}
+                                                  : std::vector<std::size_t>{8, 32, 128, 512};
+        const std::size_t epochs = o.epochs > 0 ? o.epochs : o.full ? 10 : 2;
+        const std::size_t train_n = o.train_samples > 0 ? o.train_samples : 0;
+        const experiment_data data = load_data(o.data, train_n, train_n > 0 ? std::min<std::size_t>(train_n, 8192) : 8192, o.seed);
+        if (o.batches.back() > data.train.size())
+            throw usage_error("--batches: " + std::to_string(o.batches.back()) + " is larger than the training set (" +
+                              std::to_string(data.train.size()) + ")");
+        const std::vector<run_spec> runs = plan(o);
+        if (runs.empty()) throw usage_error("the grid is empty (check --formats and --placements)");
+        std::printf("data: %s, %zu train / %zu test, MLP", data.name.c_str(), data.train.size(), data.test.size());
+        for (std::size_t i = 0; i < data.sizes.size(); ++i) std::printf("%s%zu", i ? "-" : " ", data.sizes[i]);
+        std::printf("; %zu runs of %zu epoch(s), lr %.3g%s, seed %llu, %u thread(s)\n", runs.size(), epochs, o.lr,
+                    o.sqrt_scaling ? " * sqrt(batch/32)" : "", static_cast<unsigned long long>(o.seed), o.threads);
 
-    dataset train, test;
-    std::vector<std::size_t> sizes = {32, 64, 4};
-    if (opt.fashion_mnist) {
-#if FEWBITS_EXAMPLE_HAVE_ZLIB
-        if (fashion_mnist_available()) {
-            train = load_fashion_mnist(fashion_mnist_split::train);
-            test = load_fashion_mnist(fashion_mnist_split::test);
-            sizes = {784, 128, 10};
-            std::printf("data: Fashion-MNIST (%zu train, %zu test), MLP 784-128-10\n", train.size(), test.size());
-        } else {
-            std::printf("Fashion-MNIST not found in %s: %s.\nFalling back to the synthetic teacher.\n",
-                        fashion_mnist_default_dir, fashion_mnist_install_hint);
+        csv_file csv(o.csv, "format,rounding,placement,batch,lr,epochs,steps,train_loss,test_accuracy,seconds,weights_changed");
+        progress pr(static_cast<double>(runs.size()));
+        std::vector<run_result> results;
+        for (std::size_t i = 0; i < runs.size(); ++i) {
+            const run_result r = train_one(runs[i], data, o, epochs);
+            results.push_back(r);
+            pr.done(1.0);
+            std::printf("[%3zu/%zu] %-22s b=%-4zu lr=%.3f  train loss %s  test acc %5.2f%%  changed/step %5.1f%%  %6.1fs"
+                        "  | %s elapsed, ~%s left\n",
+                        i + 1, runs.size(), label(r.spec).c_str(), r.spec.batch, r.lr,
+                        r.diverged ? "diverged" : fmt("%.4f", r.train_loss).c_str(), 100 * r.test_accuracy,
+                        100 * r.weights_changed, r.seconds, duration(pr.elapsed()).c_str(), pr.eta().c_str());
+            std::fflush(stdout);
+            csv.row(r.spec.format + "," + r.spec.rounding + "," + r.spec.placement + "," + std::to_string(r.spec.batch) + "," +
+                    fmt("%.6g", r.lr) + "," + std::to_string(r.epochs) + "," + std::to_string(r.steps) + "," +
+                    (r.diverged ? std::string("nan") : fmt("%.6f", r.train_loss)) + "," + fmt("%.4f", r.test_accuracy) + "," +
+                    fmt("%.2f", r.seconds) + "," + fmt("%.4f", r.weights_changed));
         }
-#else
-        std::printf("this build has no zlib, so no Fashion-MNIST loader; falling back to the synthetic teacher.\n");
-#endif
-    }
-    if (train.size() == 0) {
-        const dataset all = make_gaussian_mixture(6144, 32, 4, 3.0f, opt.seed);
-        std::vector<std::size_t> a(4096), b(2048);
-        for (std::size_t i = 0; i < a.size(); ++i) a[i] = i;
-        for (std::size_t i = 0; i < b.size(); ++i) b[i] = 4096 + i;
-        batch ba, bb;
-        gather(all, a, ba);
-        gather(all, b, bb);
-        train.classes = test.classes = all.classes;
-        train.inputs = ba.x, train.labels = ba.labels;
-        test.inputs = bb.x, test.labels = bb.labels;
-        std::printf("data: synthetic Gaussian mixture, 32 features, 4 classes (%zu train, %zu test), MLP 32-64-4\n",
-                    train.size(), test.size());
-    }
-
-    // --- 1. Variance against batch size -------------------------------------------------------
-    const policy sr{rounding::stochastic};
-    const std::vector<format_row> formats = {
-        {quantizer::to<fewbits::bfloat16>(sr), 7},
-        {quantizer::to<fewbits::float16>(sr, scaling::power_of_two), 10},
-        {quantizer::to<fewbits::float8_e4m3fn>(sr, scaling::power_of_two), 3},
-        {quantizer::to<fewbits::float8_e5m2>(sr, scaling::power_of_two), 2},
-        {quantizer::to<fewbits::float6_e3m2fn>(sr, scaling::power_of_two), 2},
-    };
-    variance_options vo;
-    vo.draws = opt.draws;
-    vo.seed = opt.seed;
-    // The model state: one FP32 epoch from the initial weights (diagnostics use a subset).
-    const std::size_t diag_n = std::min<std::size_t>(train.size(), 1024);
-    dataset diag;
-    {
-        std::vector<std::size_t> idx(diag_n);
-        for (std::size_t i = 0; i < diag_n; ++i) idx[i] = i;
-        batch b;
-        gather(train, idx, b);
-        diag.classes = train.classes, diag.inputs = b.x, diag.labels = b.labels;
-    }
-    mlp_options base;
-    base.sizes = sizes;
-    base.seed = opt.seed;
-    mlp warm(base);
-    sgd_options s;
-    s.lr = 0.05f;
-    train_epoch(warm, diag, s, 32, opt.seed, 0);
-
-    std::printf("\nNormalised backward quantization variance E||g~_B - g_B||^2 / mean_i ||g_i||^2\n"
-                "(per-sample SR of x and dy; %zu draws per point; sampling variance for comparison)\n\n  b   ",
-                opt.draws);
-    for (const auto& f : formats) std::printf("%16s", f.q.name().c_str());
-    std::printf("      sampling\n");
-    std::vector<std::vector<variance_point>> results;
-    for (const auto& f : formats) {
-        linear_quantization lq;
-        lq.backward_input = lq.output_grad_for_weight = lq.output_grad_for_input = f.q;
-        mlp m = warm;
-        for (auto& layer : m.layers()) layer.set_quantization(lq);
-        results.push_back(gradient_variance(m, diag, vo));
-    }
-    for (std::size_t k = 0; k < vo.batch_sizes.size(); ++k) {
-        std::printf("%4zu ", vo.batch_sizes[k]);
-        for (const auto& r : results) std::printf("%16.3e", r[k].quantization_normalised);
-        std::printf("%14.3e\n", results[0][k].sampling_normalised);
-    }
-    std::printf("\nFit var(b) = a/b + c and log-log slope (theory: slope -1, c = 0, a = C u^2):\n");
-    std::printf("%16s %9s %12s %12s %10s\n", "format", "slope", "a", "c", "a/u^2");
-    for (std::size_t f = 0; f < formats.size(); ++f) {
-        const auto fit = fit_inverse_batch(results[f]);
-        const double u = std::ldexp(1.0, -(formats[f].mantissa_bits + 1));
-        std::printf("%16s %9.3f %12.3e %12.3e %10.3f\n", formats[f].q.name().c_str(), fit.slope, fit.a, fit.c,
-                    fit.a / (u * u));
-    }
-    const auto sfit = fit_inverse_batch(results[0], true);
-    std::printf("%16s %9.3f %12.3e %12.3e\n", "sampling", sfit.slope, sfit.a, sfit.c);
-
-    // --- 2. Training ---------------------------------------------------------------------------
-    std::printf("\nTraining %zu epoch(s), batch 32, lr 0.05 (test loss / accuracy after each epoch):\n", opt.epochs);
-    const quantizer e4m3_sr = quantizer::to<fewbits::float8_e4m3fn>(sr, scaling::power_of_two);
-    const quantizer e4m3_rtn = quantizer::to<fewbits::float8_e4m3fn>(policy{}, scaling::power_of_two);
-    const std::vector<std::pair<std::string, linear_quantization>> runs = {
-        {"fp32", linear_quantization{}},
-        {"e4m3 SR backward", linear_quantization::backward_only(e4m3_sr)},
-        {"e4m3 RTN backward", linear_quantization::backward_only(e4m3_rtn)},
-    };
-    for (const auto& [name, q] : runs) {
-        mlp_options o = base;
-        o.quantization = {q};
-        mlp m(o);
-        std::printf("%20s:", name.c_str());
-        for (std::size_t e = 0; e < opt.epochs; ++e) {
-            train_epoch(m, train, s, 32, opt.seed, e);
-            const evaluation ev = evaluate(m, test);
-            std::printf("  %.4f / %.3f", ev.mean_loss, ev.accuracy);
+        csv.finish();
+        const std::string table = markdown_table(results, o.batches);
+        std::printf("\nTest accuracy (%%) after %zu epoch(s); in brackets: difference to FP32 at the same batch and steps\n\n%s",
+                    epochs, table.c_str());
+        if (!o.markdown.empty()) {
+            csv_file md(o.markdown, "Test accuracy (%) after " + std::to_string(epochs) + " epoch(s) on " + data.name +
+                                        "; in brackets: difference to FP32 at the same batch size and steps.\n");
+            md.row(table);
+            md.finish();
         }
-        std::printf("\n");
+        if (csv.enabled()) std::printf("\nwrote %s and %s\n", csv.path().c_str(), o.markdown.c_str());
+    } catch (const usage_error& e) {
+        std::fprintf(stderr, "%s: %s\n", argv[0], e.what());
+        return 2;
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "%s: %s\n", argv[0], e.what());
+        return 1;
     }
     return 0;
 }

@@ -441,6 +441,27 @@ TEST_CASE("bad arguments throw std::invalid_argument naming the argument and val
     REQUIRE_INVALID(gradient_variance(model, data, vo), "batch_size must be in 1..10 (the data set size), got 20");
 }
 
+TEST_CASE("gradient_variance gives small batches more draws with min_samples")
+{
+    const dataset data = make_regression(64, 4, 0.1f, 2);
+    mlp_options o;
+    o.sizes = {4, 1};
+    o.loss = loss_kind::squared_error;
+    o.quantization = {linear_quantization::backward_only(quantizer::to<fewbits::bfloat16>(policy{rounding::stochastic}))};
+    mlp model(o);
+    variance_options vo;
+    vo.batch_sizes = {1, 3, 8, 32};
+    vo.draws = 2;
+    vo.min_samples = 16;
+    const auto pts = gradient_variance(model, data, vo);
+    REQUIRE(pts.size() == 4);
+    CHECK(pts[0].draws == 16);  // ceil(16 / 1)
+    CHECK(pts[1].draws == 6);   // ceil(16 / 3)
+    CHECK(pts[2].draws == 2);   // 16 / 8 = 2 = draws
+    CHECK(pts[3].draws == 2);   // never below draws
+    for (const auto& p : pts) CHECK(p.quantization_normalised > 0.0);
+}
+
 TEST_CASE("a non-finite loss stops training with training_error naming the step - that step updates nothing")
 {
     const dataset data = make_regression(64, 4, 0.1f, 2, 1000.0f);

@@ -17,6 +17,7 @@
 // the comparison across b sharper without changing any expectation).
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -42,6 +43,10 @@ struct variance_point {
 struct variance_options {
     std::vector<std::size_t> batch_sizes = {4, 8, 16, 32, 64, 128, 256};
     std::size_t draws = 32;
+    // At least this many samples per point: batch size b gets max(draws, ceil(min_samples / b))
+    // draws. Small batches are cheap and their estimate depends on which few samples were
+    // drawn (per-sample gradient norms vary a lot), so they get more draws.
+    std::size_t min_samples = 0;
     std::uint64_t seed = 1;  // batches and roundings of the diagnostic (not the model's seed)
 };
 
@@ -97,9 +102,9 @@ inline std::vector<variance_point> gradient_variance(mlp& model, const dataset& 
     for (std::size_t b : o.batch_sizes) {
         variance_point pt;
         pt.batch_size = b;
-        pt.draws = o.draws;
+        pt.draws = std::max(o.draws, (o.min_samples + b - 1) / b);
         double sum_qn = 0.0, sum_qn2 = 0.0;
-        for (std::size_t r = 0; r < o.draws; ++r) {
+        for (std::size_t r = 0; r < pt.draws; ++r) {
             const auto order = epoch_order(n, derive(stream{o.seed}, b).seed, r);
             const std::span<const std::size_t> idx = std::span<const std::size_t>(order).first(b);
             gather(data, idx, bt);
@@ -118,7 +123,7 @@ inline std::vector<variance_point> gradient_variance(mlp& model, const dataset& 
             sum_qn += q * inv_m;
             sum_qn2 += (q * inv_m) * (q * inv_m);
         }
-        const double d = static_cast<double>(o.draws);
+        const double d = static_cast<double>(pt.draws);
         pt.quantization /= d;
         pt.sampling /= d;
         pt.sampling_normalised = pt.sampling * inv_m;

@@ -1,0 +1,306 @@
+// What the two experiment programs (gradient_variance, batch_vs_precision) share: command-line
+// parsing, the data set (Fashion-MNIST when installed, else the synthetic teacher), the named
+// formats of the grids, a CSV file that appears only when complete, and a progress line with
+// an estimate of the time left. Example code, not library API.
+#pragma once
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <tuple>
+#include <vector>
+
+#include <fewbits/sgd.hpp>
+#if FEWBITS_EXAMPLE_HAVE_ZLIB
+#include <fewbits/sgd/fashion_mnist.hpp>
+#endif
+
+namespace experiment {
+
+using namespace fewbits::sgd;
+
+// A bad command line: main prints the message and the usage, and exits with status 2.
+struct usage_error : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+inline std::uint64_t parse_count(const std::string& option, const char* text, std::uint64_t lo, std::uint64_t hi)
+{
+    const std::string shown = text == nullptr ? "nothing" : "'" + std::string(text) + "'";
+    char* end = nullptr;
+    errno = 0;
+    const unsigned long long v = text == nullptr || *text == '\0' || *text == '-' ? 0 : std::strtoull(text, &end, 10);
+    if (text == nullptr || *text == '\0' || *text == '-' || errno != 0 || *end != '\0' || v < lo || v > hi)
+        throw usage_error(option + " needs an integer in " + std::to_string(lo) + ".." + std::to_string(hi) + ", got " + shown);
+    return v;
+}
+
+// "a,b,c" -> {"a", "b", "c"}; every item must be one of allowed.
+inline std::vector<std::string> parse_names(const std::string& option, const char* text,
+                                            const std::vector<std::string>& allowed)
+{
+    if (text == nullptr) throw usage_error(option + " needs a comma-separated list, got nothing");
+    std::vector<std::string> out;
+    std::string item;
+    const std::string s = text;
+    for (std::size_t i = 0; i <= s.size(); ++i) {
+        if (i < s.size() && s[i] != ',') {
+            item += s[i];
+            continue;
+        }
+        if (std::find(allowed.begin(), allowed.end(), item) == allowed.end()) {
+            std::string list;
+            for (const auto& a : allowed) list += (list.empty() ? "" : ", ") + a;
+            throw usage_error(option + ": unknown item '" + item + "' (known: " + list + ")");
+        }
+        if (std::find(out.begin(), out.end(), item) == out.end()) out.push_back(item);
+        item.clear();
+    }
+    return out;
+}
+
+// "8,32,128" -> {8, 32, 128}, each in lo..hi, sorted, no repeats.
+inline std::vector<std::size_t> parse_sizes(const std::string& option, const char* text, std::uint64_t lo, std::uint64_t hi)
+{
+    if (text == nullptr) throw usage_error(option + " needs a comma-separated list of integers, got nothing");
+    std::vector<std::size_t> out;
+    std::string s = text, item;
+    for (std::size_t i = 0; i <= s.size(); ++i) {
+        if (i < s.size() && s[i] != ',') {
+            item += s[i];
+            continue;
+        }
+        out.push_back(parse_count(option + " (item '" + item + "')", item.c_str(), lo, hi));
+        item.clear();
+    }
+    std::sort(out.begin(), out.end());
+    out.erase(std::unique(out.begin(), out.end()), out.end());
+    return out;
+}
+
+inline unsigned default_threads()
+{
+    const unsigned n = std::thread::hardware_concurrency();
+    return n == 0 ? 1 : std::min(n, 64u);
+}
+
+// ---- Data ---------------------------------------------------------------------------------------
+
+enum class data_choice { automatic, fashion_mnist, synthetic };
+
+inline data_choice parse_data(const char* text)
+{
+    const std::string s = text == nullptr ? "" : text;
+    if (s == "auto") return data_choice::automatic;
+    if (s == "fashion-mnist") return data_choice::fashion_mnist;
+    if (s == "synthetic") return data_choice::synthetic;
+    throw usage_error("--data needs auto, fashion-mnist or synthetic, got '" + s + "'");
+}
+
+struct experiment_data {
+    dataset train, test;
+    std::vector<std::size_t> sizes;  // the MLP's layer sizes
+    std::string name;                // "fashion-mnist" or "synthetic"
+};
+
+// The synthetic Gaussian-mixture teacher, split into train and test (a few seconds of training).
+inline experiment_data synthetic_data(std::size_t train_n, std::uint64_t seed)
+{
+    const std::size_t test_n = 2048;
+    const dataset all = make_gaussian_mixture(train_n + test_n, 32, 4, 3.0f, seed);
+    experiment_data d;
+    for (auto [from, n, out] : {std::tuple{std::size_t{0}, train_n, &d.train}, std::tuple{train_n, test_n, &d.test}}) {
+        std::vector<std::size_t> idx(n);
+        for (std::size_t i = 0; i < n; ++i) idx[i] = from + i;
+        batch b;
+        gather(all, idx, b);
+        out->classes = all.classes, out->inputs = b.x, out->labels = b.labels;
+    }
+    d.sizes = {32, 64, 4};
+    d.name = "synthetic";
+    return d;
+}
+
+// Fashion-MNIST (784-128-10) when asked for or, with automatic, when installed; otherwise the
+// synthetic teacher (32-64-4) with a message saying how to install the data set. max_train > 0
+// keeps only the first max_train training images.
+inline experiment_data load_data(data_choice choice, std::size_t max_train, std::size_t synthetic_train,
+                                 std::uint64_t seed)
+{
+#if FEWBITS_EXAMPLE_HAVE_ZLIB
+    if (choice != data_choice::synthetic) {
+        if (fashion_mnist_available()) {
+            experiment_data d;
+            d.train = load_fashion_mnist(fashion_mnist_split::train, fashion_mnist_default_dir, max_train);
+            d.test = load_fashion_mnist(fashion_mnist_split::test);
+            d.sizes = {784, 128, 10};
+            d.name = "fashion-mnist";
+            return d;
+        }
+        if (choice == data_choice::fashion_mnist)
+            throw std::runtime_error(std::string("Fashion-MNIST is not installed in ") + fashion_mnist_default_dir + "; " +
+                                     fashion_mnist_install_hint);
+        std::printf("note: Fashion-MNIST is not installed in %s, so this runs on the synthetic teacher;\n"
+                    "      %s\n",
+                    fashion_mnist_default_dir, fashion_mnist_install_hint);
+    }
+#else
+    if (choice == data_choice::fashion_mnist)
+        throw std::runtime_error("this build has no zlib, so no Fashion-MNIST loader (install zlib1g-dev and rebuild)");
+    if (choice == data_choice::automatic)
+        std::printf("note: this build has no zlib (zlib1g-dev), so no Fashion-MNIST loader: synthetic teacher\n");
+#endif
+    return synthetic_data(synthetic_train, seed);
+}
+
+// ---- Formats ------------------------------------------------------------------------------------
+
+// The formats the grids name. Minifloats beyond the OCP ones use the fn encoding (like E4M3:
+// no infinity, one NaN pattern), the only one that allows 0 mantissa bits.
+template <int E, int M>
+using fn_minifloat = fewbits::minifloat<fewbits::format<E, M, fewbits::encoding::fn>>;
+
+inline const std::vector<std::string>& format_names()
+{
+    static const std::vector<std::string> names = {"fp32", "bf16", "fp16", "e5m2", "e4m3", "e5m1",
+                                                   "e4m2", "e4m1", "e5m0", "e4m0", "int8"};
+    return names;
+}
+
+// Significand bits p (mantissa bits + 1) of a named format; 24 for fp32, 8 for int8 (nominal).
+inline int significand_bits(const std::string& f)
+{
+    if (f == "fp32") return 24;
+    if (f == "bf16") return 8;
+    if (f == "fp16") return 11;
+    if (f == "int8") return 8;
+    return f[3] - '0' + 1;  // "eXmY"
+}
+
+template <class F>
+decltype(auto) with_format(const std::string& f, F&& fn)
+{
+    if (f == "bf16") return fn(fewbits::bfloat16{});
+    if (f == "fp16") return fn(fewbits::float16{});
+    if (f == "e5m2") return fn(fewbits::float8_e5m2{});
+    if (f == "e4m3") return fn(fewbits::float8_e4m3fn{});
+    if (f == "e5m1") return fn(fn_minifloat<5, 1>{});
+    if (f == "e4m2") return fn(fn_minifloat<4, 2>{});
+    if (f == "e4m1") return fn(fn_minifloat<4, 1>{});
+    if (f == "e5m0") return fn(fn_minifloat<5, 0>{});
+    if (f == "e4m0") return fn(fn_minifloat<4, 0>{});
+    throw std::invalid_argument("no minifloat named '" + f + "'");
+}
+
+// A quantizer for activations and gradients: per-tensor power-of-two scaling for every format
+// narrower than bf16 (their range cannot hold a gradient unscaled), none for bf16 and fp16.
+inline quantizer make_quantizer(const std::string& f, fewbits::rounding mode)
+{
+    const fewbits::policy p{mode};
+    if (f == "fp32") return quantizer{};
+    if (f == "int8") return quantizer::int8(p);
+    const scaling s = f == "bf16" || f == "fp16" ? scaling::none : scaling::power_of_two;
+    return with_format(f, [&](auto t) { return quantizer::to<decltype(t)>(p, s); });
+}
+
+inline weight_storage make_storage(const std::string& f)
+{
+    if (f == "fp32") return weight_storage::fp32();
+    if (f == "int8") throw std::invalid_argument("int8 weight storage is not offered (it needs a scale)");
+    return with_format(f, [](auto t) { return weight_storage::stored_as<decltype(t)>(); });
+}
+
+inline fewbits::rounding parse_rounding(const std::string& r)
+{
+    return r == "SR" ? fewbits::rounding::stochastic : fewbits::rounding::nearest_even;
+}
+
+// ---- Output -------------------------------------------------------------------------------------
+
+// A CSV written to PATH.partial and renamed to PATH by finish(): an interrupted run never leaves
+// a file that looks complete. The directory is created when missing.
+class csv_file {
+public:
+    csv_file() = default;
+    csv_file(const std::string& path, const std::string& header) : path_(path)
+    {
+        if (path_.empty()) return;
+        const auto dir = std::filesystem::path(path_).parent_path();
+        std::error_code ec;
+        if (!dir.empty()) std::filesystem::create_directories(dir, ec);
+        out_.open(path_ + ".partial", std::ios::trunc);
+        if (!out_) throw std::runtime_error("cannot write " + path_ + ".partial");
+        out_ << header << '\n';
+    }
+    bool enabled() const noexcept { return !path_.empty(); }
+    void row(const std::string& line)
+    {
+        if (!enabled()) return;
+        out_ << line << '\n';
+        out_.flush();
+    }
+    void finish()
+    {
+        if (!enabled()) return;
+        out_.close();
+        if (!out_) throw std::runtime_error("writing " + path_ + ".partial failed");
+        std::filesystem::rename(path_ + ".partial", path_);
+    }
+    const std::string& path() const noexcept { return path_; }
+
+private:
+    std::string path_;
+    std::ofstream out_;
+};
+
+inline std::string fmt(const char* format, double v)
+{
+    char buf[64];
+    std::snprintf(buf, sizeof buf, format, v);
+    return buf;
+}
+
+inline std::string duration(double seconds)
+{
+    const long s = std::lround(std::max(0.0, seconds));
+    char buf[32];
+    if (s >= 3600)
+        std::snprintf(buf, sizeof buf, "%ldh%02ldm", s / 3600, (s % 3600) / 60);
+    else if (s >= 60)
+        std::snprintf(buf, sizeof buf, "%ldm%02lds", s / 60, s % 60);
+    else
+        std::snprintf(buf, sizeof buf, "%lds", s);
+    return buf;
+}
+
+// Elapsed time and an estimate of the time left, from the share of the planned work done so far
+// (work in any unit proportional to compute, e.g. samples passed through the model).
+class progress {
+public:
+    explicit progress(double total_work) : total_(total_work), start_(std::chrono::steady_clock::now()) {}
+    void done(double work) { done_ += work; }
+    double elapsed() const
+    {
+        return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+    }
+    std::string eta() const
+    {
+        if (done_ <= 0.0) return "?";
+        return duration(elapsed() * (total_ - done_) / done_);
+    }
+
+private:
+    double total_, done_ = 0.0;
+    std::chrono::steady_clock::time_point start_;
+};
+
+}  // namespace experiment

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# The main job: builds the example programs (Release, compiled for this CPU) and runs the
+# batch-size-vs-precision experiments end to end, then draws the plots.
+#
+#   scripts/main_job.sh [--full] [--out DIR] [--threads N] [--seed N]
+#
+#   accumulate          stagnation of 1.0 + small increments: RTN stays, SR moves
+#   gradient_variance   the 1/b law of the backward SR noise and the weight-quantization floor
+#                       -> DIR/gradient_variance.csv, DIR/gradient_variance_fits.csv
+#   batch_vs_precision  test accuracy over formats x rounding x placement x batch size
+#                       -> DIR/batch_vs_precision.csv, DIR/batch_vs_precision.md
+#   scripts/plot_results.sh DIR -> DIR/gradient_variance.svg, DIR/batch_vs_precision.svg
+# The quick grid (default) takes about 6 minutes on 2 cores; --full about an hour and a half.
+# Fashion-MNIST (dataset-fashion-mnist) is used when installed, else the synthetic teacher.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+grid=--quick out=results extra=()
+while (($#)); do
+    case "$1" in
+        --full | --quick) grid=$1; shift ;;
+        --out) out=${2:?--out needs a directory}; shift 2 ;;
+        --threads | --seed) extra+=("$1" "${2:?$1 needs a value}"); shift 2 ;;
+        -h | --help) sed -n '2,15s/^# \{0,1\}//p' "$0"; exit 0 ;;
+        *) echo "main_job.sh: unknown argument '$1' (expected --full, --quick, --out DIR, --threads N, --seed N)" >&2; exit 2 ;;
+    esac
+done
+
+build=build-main
+cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DFEWBITS_BUILD_TESTS=OFF \
+    -DFEWBITS_BUILD_BENCHMARKS=OFF -DFEWBITS_BUILD_EXAMPLES=ON >/dev/null
+cmake --build "$build" --target accumulate gradient_variance batch_vs_precision
+mkdir -p "$out"
+
+echo "== accumulate"
+"$build/examples/accumulate"
+echo "== gradient_variance $grid"
+"$build/examples/gradient_variance" "$grid" "${extra[@]}" --csv "$out/gradient_variance.csv" \
+    --fits "$out/gradient_variance_fits.csv"
+echo "== batch_vs_precision $grid"
+"$build/examples/batch_vs_precision" "$grid" "${extra[@]}" --csv "$out/batch_vs_precision.csv"
+echo "== plots"
+scripts/plot_results.sh "$out"

@@ -1,0 +1,132 @@
+#!/usr/bin/env bash
+# Draws the experiment plots from the CSVs of the example programs, with gnuplot (Debian:
+# gnuplot-nox, installed by cmake/install-deps.sh --with-data).
+#
+#   scripts/plot_results.sh [DIR]      (default DIR: results)
+#
+# Reads DIR/gradient_variance.csv and DIR/batch_vs_precision.csv (whichever exist) and writes
+#   DIR/gradient_variance.svg     normalised quantization variance against batch size, log-log,
+#                                 one panel per config x rounding, a line per format; the
+#                                 sampling variance dashed and a slope -1 guide dotted
+#   DIR/batch_vs_precision.svg    test accuracy against batch size (top) and its difference to
+#                                 FP32 at the same batch (bottom), backward placement left,
+#                                 low-precision weights right; SR solid, RTN dashed
+set -euo pipefail
+dir=${1:-results}
+if ! command -v gnuplot >/dev/null; then
+  echo "plot_results.sh: gnuplot is not installed: sudo apt-get install gnuplot-nox (or cmake/install-deps.sh --with-data)" >&2
+  exit 1
+fi
+if [[ ! -d $dir ]]; then
+  echo "plot_results.sh: no directory '$dir' (run the experiments first; see README)" >&2
+  exit 1
+fi
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+drew=0
+
+# Every series becomes one small data file; the plot command is built from the file list.
+gv=$dir/gradient_variance.csv
+if [[ -f $gv ]]; then
+  awk -F, -v t="$tmp" 'NR > 1 {
+      f = t "/gv_" $1 "_" $3 "_" $2 ".dat"; print $4, $5 > f
+      s = t "/gvs_" $1 "_" $3 ".dat"; if (!((s, $4) in seen)) { seen[s, $4] = 1; print $4, $6 > s }
+    }' "$gv"
+  panels=()
+  for config in backward weights; do
+    for rounding in SR RTN; do
+      ls "$tmp"/gv_${config}_${rounding}_*.dat >/dev/null 2>&1 && panels+=("$config $rounding")
+    done
+  done
+  n=${#panels[@]}
+  if (( n > 0 )); then
+    {
+      echo "set terminal svg size $((n * 420)),420 font 'sans,11' dynamic background '#ffffff'"
+      echo "set output '$dir/gradient_variance.svg'"
+      echo "set multiplot layout 1,$n"
+      echo "set logscale xy; set format y '10^{%L}'; set xlabel 'batch size b'; set grid"
+      echo "set key bottom left font ',9'"
+      for p in "${panels[@]}"; do
+        read -r config rounding <<<"$p"
+        echo "set ylabel 'E||g~_B - g_B||^2 / mean_i ||g_i||^2'"
+        echo "set title '$config quantization, $rounding'"
+        cmd="plot"
+        for f in "$tmp"/gv_${config}_${rounding}_*.dat; do
+          name=${f##*_${rounding}_}; name=${name%.dat}
+          cmd+=" '$f' using 1:2 with linespoints lw 2 pt 7 ps 0.5 title '$name',"
+        done
+        s="$tmp/gvs_${config}_${rounding}.dat"
+        [[ -f $s ]] && cmd+=" '$s' using 1:2 with lines dt 2 lw 2 lc 'black' title 'sampling',"
+        # The slope -1 guide goes through the first format's value at the smallest batch.
+        first=$(ls "$tmp"/gv_${config}_${rounding}_*.dat | head -1)
+        read -r b0 v0 < <(sort -g "$first" | head -1)
+        cmd+=" $v0 * $b0 / x with lines dt 3 lc 'gray40' title 'slope -1'"
+        echo "$cmd"
+      done
+      echo "unset multiplot"
+    } > "$tmp/gv.gp"
+    gnuplot "$tmp/gv.gp"
+    echo "wrote $dir/gradient_variance.svg"
+    drew=1
+  fi
+fi
+
+bvp=$dir/batch_vs_precision.csv
+if [[ -f $bvp ]]; then
+  # Accuracy in %, and the difference to FP32 at the same batch (FP32 rows come first per batch).
+  awk -F, -v t="$tmp" 'NR > 1 {
+      if ($1 == "fp32") { fp[$4] = $9; print $4, 100 * $9 > (t "/acc_fp32.dat"); next }
+      f = $3 "_" $1 "_" $2
+      print $4, 100 * $9 > (t "/acc_" f ".dat")
+      if ($4 in fp) print $4, 100 * ($9 - fp[$4]) > (t "/gap_" f ".dat")
+    }' "$bvp"
+  placements=()
+  for p in backward weights; do ls "$tmp"/acc_${p}_*.dat >/dev/null 2>&1 && placements+=("$p"); done
+  n=${#placements[@]}
+  if (( n > 0 )); then
+    {
+      echo "set terminal svg size $((n * 480)),760 font 'sans,11' dynamic background '#ffffff'"
+      echo "set output '$dir/batch_vs_precision.svg'"
+      echo "set multiplot layout 2,$n columnsfirst"
+      echo "set logscale x 2; set xlabel 'batch size'; set grid; set key bottom left font ',9'"
+      for p in "${placements[@]}"; do
+        what=$([[ $p == backward ]] && echo "backward pass in the format" || echo "weights stored in the format")
+        for kind in acc gap; do
+          if [[ $kind == acc ]]; then
+            echo "set title '$what'; set ylabel 'test accuracy (%)'"
+          else
+            echo "set title '$what: difference to FP32'; set ylabel 'accuracy - FP32 accuracy (points)'"
+          fi
+          cmd="plot"
+          [[ $kind == acc && -f $tmp/acc_fp32.dat ]] && cmd+=" '$tmp/acc_fp32.dat' using 1:2 with linespoints lw 3 lc 'black' pt 7 title 'fp32',"
+          [[ $kind == gap ]] && cmd+=" 0 with lines lc 'black' lw 2 notitle,"
+          i=0
+          for f in "$tmp"/${kind}_${p}_*_SR.dat; do
+            [[ -f $f ]] || continue
+            i=$((i + 1))
+            fmt=${f##*/${kind}_${p}_}; fmt=${fmt%_SR.dat}
+            cmd+=" '$f' using 1:2 with linespoints lw 2 lc $i pt 7 title '$fmt SR',"
+            r=${f%_SR.dat}_RTN.dat
+            [[ -f $r ]] && cmd+=" '$r' using 1:2 with linespoints lw 2 dt 2 lc $i pt 6 title '$fmt RTN',"
+          done
+          for f in "$tmp"/${kind}_${p}_*_RTN.dat; do  # RTN series without an SR partner
+            [[ -f $f && ! -f ${f%_RTN.dat}_SR.dat ]] || continue
+            i=$((i + 1))
+            fmt=${f##*/${kind}_${p}_}; fmt=${fmt%_RTN.dat}
+            cmd+=" '$f' using 1:2 with linespoints lw 2 dt 2 lc $i pt 6 title '$fmt RTN',"
+          done
+          echo "${cmd%,}"
+        done
+      done
+      echo "unset multiplot"
+    } > "$tmp/bvp.gp"
+    gnuplot "$tmp/bvp.gp"
+    echo "wrote $dir/batch_vs_precision.svg"
+    drew=1
+  fi
+fi
+
+if (( drew == 0 )); then
+  echo "plot_results.sh: found neither $gv nor $bvp" >&2
+  exit 1
+fi
