@@ -8,7 +8,9 @@
 #   gradient_variance   the 1/b law of the backward SR noise and the weight-quantization floor
 #                       -> DIR/gradient_variance.csv, DIR/gradient_variance_fits.csv
 #   batch_vs_precision  test accuracy over formats x rounding x placement x batch size
-#                       -> DIR/batch_vs_precision.csv, DIR/batch_vs_precision.md
+#                       -> DIR/batch_vs_precision.csv, DIR/batch_vs_precision.md; and the
+#                       low-precision weights at lr 0.01, batch 512 (where RTN stagnates)
+#                       -> DIR/weights_small_lr.csv, DIR/weights_small_lr.md
 #   scripts/plot_results.sh DIR -> DIR/gradient_variance.svg, DIR/batch_vs_precision.svg
 # The quick grid (default) takes about 6 minutes on 2 cores; --full about an hour and a half.
 # Fashion-MNIST (dataset-fashion-mnist) is used when installed, else the synthetic teacher.
@@ -21,7 +23,7 @@ while (($#)); do
         --full | --quick) grid=$1; shift ;;
         --out) out=${2:?--out needs a directory}; shift 2 ;;
         --threads | --seed) extra+=("$1" "${2:?$1 needs a value}"); shift 2 ;;
-        -h | --help) sed -n '2,15s/^# \{0,1\}//p' "$0"; exit 0 ;;
+        -h | --help) sed -n '2,17s/^# \{0,1\}//p' "$0"; exit 0 ;;
         *) echo "main_job.sh: unknown argument '$1' (expected --full, --quick, --out DIR, --threads N, --seed N)" >&2; exit 2 ;;
     esac
 done
@@ -39,5 +41,8 @@ echo "== gradient_variance $grid"
     --fits "$out/gradient_variance_fits.csv"
 echo "== batch_vs_precision $grid"
 "$build/examples/batch_vs_precision" "$grid" "${extra[@]}" --csv "$out/batch_vs_precision.csv"
+echo "== batch_vs_precision: weights stored in the format at a small learning rate (lr 0.01, batch 512, 5 epochs)"
+"$build/examples/batch_vs_precision" "${extra[@]}" --placements weights --formats fp32,bf16,e5m2,e4m3 --batches 512 \
+    --epochs 5 --lr 0.01 --lr-scaling none --csv "$out/weights_small_lr.csv"
 echo "== plots"
 scripts/plot_results.sh "$out"

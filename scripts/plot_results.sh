@@ -2,7 +2,7 @@
 # Draws the experiment plots from the CSVs of the example programs, with gnuplot (Debian:
 # gnuplot-nox, installed by cmake/install-deps.sh --with-data).
 #
-#   scripts/plot_results.sh [DIR]      (default DIR: results)
+#   scripts/plot_results.sh [--png] [DIR]      (default DIR: results; --png: PNG, not SVG)
 #
 # Reads DIR/gradient_variance.csv and DIR/batch_vs_precision.csv (whichever exist) and writes
 #   DIR/gradient_variance.svg     normalised quantization variance against batch size, log-log,
@@ -12,7 +12,13 @@
 #                                 FP32 at the same batch (bottom), backward placement left,
 #                                 low-precision weights right; SR solid, RTN dashed
 set -euo pipefail
+ext=svg
+if [[ ${1:-} == --png ]]; then ext=png; shift; fi
 dir=${1:-results}
+terminal() {  # terminal WIDTH HEIGHT
+  if [[ $ext == svg ]]; then echo "set terminal svg size $1,$2 font 'sans,11' dynamic background '#ffffff'"
+  else echo "set terminal pngcairo size $1,$2 font 'sans,10' background '#ffffff'"; fi
+}
 if ! command -v gnuplot >/dev/null; then
   echo "plot_results.sh: gnuplot is not installed: sudo apt-get install gnuplot-nox (or cmake/install-deps.sh --with-data)" >&2
   exit 1
@@ -41,14 +47,14 @@ if [[ -f $gv ]]; then
   n=${#panels[@]}
   if (( n > 0 )); then
     {
-      echo "set terminal svg size $((n * 420)),420 font 'sans,11' dynamic background '#ffffff'"
-      echo "set output '$dir/gradient_variance.svg'"
+      terminal $((n * 420)) 420
+      echo "set output '$dir/gradient_variance.$ext'"
       echo "set multiplot layout 1,$n"
       echo "set logscale xy; set format y '10^{%L}'; set xlabel 'batch size b'; set grid"
       echo "set key bottom left font ',9'"
       for p in "${panels[@]}"; do
         read -r config rounding <<<"$p"
-        echo "set ylabel 'E||g~_B - g_B||^2 / mean_i ||g_i||^2'"
+        echo "set ylabel 'quantization variance (normalised)'"
         echo "set title '$config quantization, $rounding'"
         cmd="plot"
         for f in "$tmp"/gv_${config}_${rounding}_*.dat; do
@@ -66,7 +72,7 @@ if [[ -f $gv ]]; then
       echo "unset multiplot"
     } > "$tmp/gv.gp"
     gnuplot "$tmp/gv.gp"
-    echo "wrote $dir/gradient_variance.svg"
+    echo "wrote $dir/gradient_variance.$ext"
     drew=1
   fi
 fi
@@ -85,8 +91,8 @@ if [[ -f $bvp ]]; then
   n=${#placements[@]}
   if (( n > 0 )); then
     {
-      echo "set terminal svg size $((n * 480)),760 font 'sans,11' dynamic background '#ffffff'"
-      echo "set output '$dir/batch_vs_precision.svg'"
+      terminal $((n * 480)) 760
+      echo "set output '$dir/batch_vs_precision.$ext'"
       echo "set multiplot layout 2,$n columnsfirst"
       echo "set logscale x 2; set xlabel 'batch size'; set grid; set key bottom left font ',9'"
       for p in "${placements[@]}"; do
@@ -121,7 +127,7 @@ if [[ -f $bvp ]]; then
       echo "unset multiplot"
     } > "$tmp/bvp.gp"
     gnuplot "$tmp/bvp.gp"
-    echo "wrote $dir/batch_vs_precision.svg"
+    echo "wrote $dir/batch_vs_precision.$ext"
     drew=1
   fi
 fi
