@@ -50,8 +50,8 @@ if [[ -f $gv ]]; then
       terminal $((n * 420)) 420
       echo "set output '$dir/gradient_variance.$ext'"
       echo "set multiplot layout 1,$n"
-      echo "set logscale xy; set format y '10^{%L}'; set xlabel 'batch size b'; set grid"
-      echo "set key bottom left font ',9'"
+      echo "set logscale xy; set format y '10^{%L}'; set xlabel 'batch size b'; set grid; set autoscale xfix"
+      echo "set key top right font ',9'"
       for p in "${panels[@]}"; do
         read -r config rounding <<<"$p"
         echo "set ylabel 'quantization variance (normalised)'"
