@@ -37,7 +37,7 @@ namespace detail {
 
 [[noreturn]] inline void dataset_fail(const std::string& path, const std::string& what)
 {
-    throw dataset_error("fewbits: " + path + ": " + what);
+    fewbits::detail::raise<dataset_error>("fewbits: " + path + ": " + what);
 }
 
 // The whole decompressed content of a gzip file (a plain file is read as it is, like zcat -f).

@@ -131,9 +131,10 @@ public:
         const pass_context ctx = context();
         const loss_value v = compute_gradients(b, ctx);
         if (!std::isfinite(v.sum))
-            throw training_error(std::string("fewbits: non-finite loss (") + std::to_string(v.sum) + ") at step " +
-                                     std::to_string(step_) + "; training stopped before this step's update",
-                                 step_);
+            fewbits::detail::raise<training_error>(std::string("fewbits: non-finite loss (") + std::to_string(v.sum) +
+                                                       ") at step " + std::to_string(step_) +
+                                                       "; training stopped before this step's update",
+                                                   step_);
         for (auto& layer : layers_) layer.update(o, ctx);
         ++step_;
         return v;
