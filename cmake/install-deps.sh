@@ -2,24 +2,27 @@
 # Installs the Debian/Ubuntu packages needed to build, test and benchmark fewbits.
 # Idempotent: prints nothing and touches nothing when everything is already installed.
 #
-# Usage: cmake/install-deps.sh [--with-data] [--with-cross]
+# Usage: cmake/install-deps.sh [--with-data] [--with-cross] [--with-hardening]
 #   --with-data   also the Fashion-MNIST data set and gnuplot (paper experiments, plots)
 #   --with-cross  also the aarch64 cross compiler, qemu-user and Google Benchmark for arm64
 #                 (ARM builds under emulation; adds arm64 as a dpkg foreign architecture)
+#   --with-hardening  also clang with its sanitizer and libFuzzer runtimes, clang-tidy,
+#                 cppcheck and valgrind (the hardening tests)
 set -euo pipefail
 
-packages=(build-essential cmake ninja-build g++ catch2 libbenchmark-dev libxsimd-dev zlib1g-dev)
+packages=(build-essential cmake ninja-build g++ catch2 libbenchmark-dev libxsimd-dev zlib1g-dev pkg-config)
 
 for arg in "$@"; do
     case "$arg" in
         --with-data) packages+=(dataset-fashion-mnist gnuplot-nox) ;;
         --with-cross) packages+=(g++-aarch64-linux-gnu qemu-user libbenchmark-dev:arm64) ;;
+        --with-hardening) packages+=(clang libclang-rt-dev clang-tidy cppcheck valgrind) ;;
         -h | --help)
-            sed -n '2,9s/^# \{0,1\}//p' "$0"
+            sed -n '2,11s/^# \{0,1\}//p' "$0"
             exit 0
             ;;
         *)
-            echo "install-deps.sh: unknown argument '$arg' (expected --with-data, --with-cross)" >&2
+            echo "install-deps.sh: unknown argument '$arg' (expected --with-data, --with-cross, --with-hardening)" >&2
             exit 2
             ;;
     esac

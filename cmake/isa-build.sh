@@ -63,8 +63,8 @@ fi
 
 for program in $require_programs; do
     if ! command -v "$program" >/dev/null 2>&1; then
-        echo "isa-build[$name]: FAILED: '$program' not found; install the cross tools with" \
-             "'cmake/install-deps.sh --with-cross' (as in the README's test command)" >&2
+        echo "isa-build[$name]: FAILED: '$program' not found; install it with" \
+             "'cmake/install-deps.sh --with-cross --with-hardening' (as in the README's test command)" >&2
         exit 1
     fi
 done
@@ -85,6 +85,7 @@ step "configure $build_dir"
     -DFEWBITS_INSTALL=OFF \
     -DFEWBITS_BUILD_LONG_TESTS=OFF \
     -DFEWBITS_ISA_MATRIX=OFF \
+    -DFEWBITS_HARDENING=OFF \
     "$@"
 
 step "build"

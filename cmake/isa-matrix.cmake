@@ -7,6 +7,7 @@
 #   isa.neon_qemu   aarch64 NEON, cross-compiled, run under qemu-aarch64 (with the benchmarks)
 #   isa.no_xsimd    FEWBITS_WITH_XSIMD=OFF (the scalar fallback), -march=x86-64-v3 so that
 #                   the compiler may contract the fallback's float arithmetic into FMA
+#   isa.asan_ubsan  clang++, -march=x86-64-v3, ASan + UBSan (labels matrix and hardening)
 #   isa.digests_match   all digests equal the native one, at least 4 of them
 # The exhaustive sweeps (label long) are ISA-independent and run only in this build.
 # Included from tests/CMakeLists.txt after the fewbits_digest and fewbits_simd_arch targets.
@@ -34,7 +35,10 @@ set(_fewbits_isa_names "")
 # fewbits_isa_config(NAME EXPECT_SIMD REGEX COST N [CPU flags...] [PROGRAMS progs...]
 #                    [EMULATOR cmd...] ARGS cmake-args...)
 function(fewbits_isa_config name)
-  cmake_parse_arguments(PARSE_ARGV 1 arg "" "EXPECT_SIMD;COST" "CPU;PROGRAMS;EMULATOR;ARGS")
+  cmake_parse_arguments(PARSE_ARGV 1 arg "" "EXPECT_SIMD;COST" "CPU;PROGRAMS;EMULATOR;ARGS;LABELS")
+  if(NOT arg_LABELS)
+    set(arg_LABELS matrix)
+  endif()
   # Optional script arguments only when given: an empty argument would not survive
   # into the ctest command line reliably.
   set(_options "")
@@ -59,7 +63,7 @@ function(fewbits_isa_config name)
   # COST: ctest -j starts the longest tests first, so the sub-builds overlap with the
   # sweeps instead of trailing behind them.
   set_tests_properties(isa.${name} PROPERTIES
-    LABELS matrix
+    LABELS "${arg_LABELS}"
     TIMEOUT 2400
     SKIP_RETURN_CODE 77
     COST ${arg_COST}
@@ -87,6 +91,16 @@ fewbits_isa_config(neon_qemu EXPECT_SIMD "neon" COST 2000
        -DFEWBITS_BUILD_BENCHMARKS=ON)
 fewbits_isa_config(no_xsimd EXPECT_SIMD "^scalar$" COST 1000
   ARGS ${_fewbits_isa_x86_args} -DCMAKE_CXX_FLAGS=-march=x86-64-v3 -DFEWBITS_WITH_XSIMD=OFF)
+
+# The whole unit suite under AddressSanitizer + UndefinedBehaviorSanitizer, built with
+# clang++ (also the compiler matrix's clang leg: the other configurations use this build's
+# compiler, g++ by default); its digest must match like any other. Tools:
+# cmake/install-deps.sh --with-hardening.
+find_program(FEWBITS_CLANGXX clang++)
+fewbits_isa_config(asan_ubsan EXPECT_SIMD "avx2" COST 1500 LABELS matrix hardening
+  PROGRAMS clang++
+  ARGS "-DCMAKE_CXX_COMPILER=${FEWBITS_CLANGXX}" "-DCMAKE_MAKE_PROGRAM=${CMAKE_MAKE_PROGRAM}"
+       "-DCMAKE_CXX_FLAGS=-march=x86-64-v3 -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer")
 
 list(JOIN _fewbits_isa_names "," _fewbits_isa_names_csv)
 list(TRANSFORM _fewbits_isa_names PREPEND fewbits_isa_ OUTPUT_VARIABLE _fewbits_isa_fixtures)

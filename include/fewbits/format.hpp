@@ -57,7 +57,7 @@ struct format {
     // Encodings of the special values (full storage bits, positive sign where it matters).
     static constexpr std::uint32_t infinity_bits = max_magnitude + 1;  // ieee only
     static constexpr std::uint32_t quiet_nan_bits =
-        Encoding == encoding::ieee ? infinity_bits | (MantissaBits >= 1 ? 1u << (MantissaBits - 1) : 0u)
+        Encoding == encoding::ieee ? infinity_bits | ((1u << MantissaBits) >> 1)  // top mantissa bit
         : Encoding == encoding::fn ? magnitude_mask
         : Encoding == encoding::fnuz ? sign_mask
                                      : 0u;

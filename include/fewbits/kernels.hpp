@@ -104,7 +104,8 @@ void encode_block(const float* in, typename Format::storage_type* out, const std
     }
 #endif
     for (; i < n; ++i) {
-        const std::uint32_t w = Mode == rounding::stochastic ? words[i] : 0u;
+        std::uint32_t w = 0;  // words is only read (and only given) for stochastic rounding
+        if constexpr (Mode == rounding::stochastic) w = words[i];
         out[i] = static_cast<typename Format::storage_type>(
             encode<Format, float, Mode, Overflow>(std::bit_cast<std::uint32_t>(in[i]), w, mask));
     }
@@ -261,7 +262,8 @@ inline void quantize_int8(std::span<const float> in, std::span<std::int8_t> out,
     detail::with_policy(p, [&](auto mode, auto) {
         detail::for_each_block(in.size(), p, s, [&](std::size_t start, std::size_t length, const std::uint32_t* words) {
             for (std::size_t i = 0; i < length; ++i) {
-                const std::uint32_t word = decltype(mode)::value == rounding::stochastic ? words[i] : 0u;
+                std::uint32_t word = 0;
+                if constexpr (decltype(mode)::value == rounding::stochastic) word = words[i];
                 out[start + i] =
                     detail::round_int8<decltype(mode)::value>(in[start + i], scale, p.int8, word, mask);
             }

@@ -46,6 +46,7 @@ inline loss_value softmax_cross_entropy(const tensor& logits, std::span<const in
         for (std::size_t j = 0; j < classes; ++j)
             g[j] = static_cast<float>(std::exp(static_cast<double>(z[j]) - zmax) / total);
         g[static_cast<std::size_t>(label)] -= 1.0f;
+        // cppcheck-suppress invalidFunctionArg ; total >= 1: the largest logit adds exp(0)
         v.sum += std::log(total) + zmax - static_cast<double>(z[static_cast<std::size_t>(label)]);
         if (best == static_cast<std::size_t>(label) && std::isfinite(zmax)) ++v.correct;
     }

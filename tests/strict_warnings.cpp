@@ -1,0 +1,97 @@
+// Instantiates every public header's templates once (every format family, the main rounding
+// modes, the kernels, the SGD layer, the loader) so that the strict warning build, -Wall
+// -Wextra -Wconversion -Wshadow -Werror (tests/CMakeLists.txt), and clang-tidy and cppcheck
+// (cmake/static-analysis.sh) see all of the library's code. Compiled, never run.
+#include <cstdint>
+#include <exception>
+#include <limits>
+#include <vector>
+
+#include <fewbits/fewbits.hpp>
+#include <fewbits/sgd.hpp>
+#if FEWBITS_STRICT_WITH_ZLIB
+#include <fewbits/sgd/fashion_mnist.hpp>
+#endif
+
+namespace {
+
+using namespace fewbits;
+
+template <class T>
+void instantiate_format()
+{
+    std::vector<float> in(100, 1.0f), out(100), velocity(100);
+    std::vector<T> q(100);
+    for (const rounding m : {rounding::nearest_even, rounding::nearest_away, rounding::toward_zero, rounding::up,
+                             rounding::down, rounding::odd, rounding::stochastic}) {
+        const policy p{m};
+        quantize<T>(in, q, p, stream{1});
+        dequantize<T>(q, out);
+        fake_quantize<T>(in, out, p, stream{2});
+        sgd_update<T>(q, in, 0.1f, p, stream{3});
+        (void)convert<T>(0.3, p, 7u);
+    }
+    sgd_momentum_update<T, float>(q, velocity, in, 0.1f, 0.9f, policy{}, stream{4});
+    sgd_momentum_update<T, T>(q, q, in, 0.1f, 0.9f, policy{rounding::stochastic}, stream{5});
+    const T a{1.0f};
+    const T b = a + a * a - a / a;
+    (void)(a < b);
+    (void)std::numeric_limits<T>::max();
+    (void)std::numeric_limits<T>::denorm_min();
+    (void)static_cast<double>(b);
+}
+
+void instantiate_sgd()
+{
+    using namespace fewbits::sgd;
+    mlp_options o;
+    o.sizes = {4, 8, 3};
+    o.threads = 2;
+    o.quantization = {
+        linear_quantization::everywhere(quantizer::to<float8_e4m3fn>({rounding::stochastic}, scaling::power_of_two))};
+    o.weights = weight_storage::stored_as<bfloat16>();
+    mlp m(o);
+    const dataset d = make_gaussian_mixture(64, 4, 3, 2.0f, 1);
+    sgd_options s;
+    s.momentum = 0.9f;
+    (void)train_epoch(m, d, s, 8, 1, 0);
+    (void)evaluate(m, d);
+    variance_options vo;
+    vo.batch_sizes = {2, 4};
+    vo.draws = 2;
+    const auto points = gradient_variance(m, d, vo);
+    (void)fit_inverse_batch(points);
+    (void)make_regression(32, 4, 0.1f, 1);
+    (void)quantizer::int8({rounding::stochastic});
+#if FEWBITS_STRICT_WITH_ZLIB
+    (void)fashion_mnist_available();
+#endif
+}
+
+}  // namespace
+
+int main()
+try {
+    instantiate_format<bfloat16>();
+    instantiate_format<float16>();
+    instantiate_format<float8_e4m3fn>();
+    instantiate_format<float8_e5m2>();
+    instantiate_format<float8_e4m3fnuz>();
+    instantiate_format<float8_e5m2fnuz>();
+    instantiate_format<float6_e3m2fn>();
+    instantiate_format<float6_e2m3fn>();
+    instantiate_format<float4_e2m1fn>();
+    instantiate_format<minifloat<format<4, 0, encoding::fn>>>();
+    std::vector<float> in(10, 0.5f);
+    std::vector<std::int8_t> codes(10);
+    quantize_int8(in, codes, 0.01f, policy{rounding::stochastic}, stream{1});
+    dequantize_int8(codes, in, 0.01f);
+    (void)convert_int8(0.3f, 0.01f);
+    std::vector<std::uint32_t> words(17);
+    fill_random_words(stream{1, 0, generator::philox}, words);
+    (void)random_word(generator::counter_hash, 1, 2);
+    instantiate_sgd();
+    return 0;
+} catch (const std::exception&) {
+    return 1;
+}
