@@ -37,7 +37,7 @@ else()
     "digest|$<TARGET_FILE:fewbits_digest>")
   if(TARGET quickstart)
     list(APPEND _valgrind_runs "quickstart|$<TARGET_FILE:quickstart>"
-                               "accumulate|$<TARGET_FILE:accumulate>;--seeds;10")
+                               "accumulate|$<TARGET_FILE:accumulate>|--seeds|10")
   endif()
   foreach(_run IN LISTS _valgrind_runs)
     string(REPLACE "|" ";" _run "${_run}")

@@ -7,7 +7,7 @@
 #   --with-cross  also the aarch64 cross compiler, qemu-user and Google Benchmark for arm64
 #                 (ARM builds under emulation; adds arm64 as a dpkg foreign architecture)
 #   --with-hardening  also clang with its sanitizer and libFuzzer runtimes, clang-tidy,
-#                 cppcheck and valgrind (the hardening tests)
+#                 cppcheck, valgrind and curl (the hardening tests and the newer-versions build)
 set -euo pipefail
 
 packages=(build-essential cmake ninja-build g++ catch2 libbenchmark-dev libxsimd-dev zlib1g-dev pkg-config)
@@ -16,7 +16,7 @@ for arg in "$@"; do
     case "$arg" in
         --with-data) packages+=(dataset-fashion-mnist gnuplot-nox) ;;
         --with-cross) packages+=(g++-aarch64-linux-gnu qemu-user libbenchmark-dev:arm64) ;;
-        --with-hardening) packages+=(clang libclang-rt-dev clang-tidy cppcheck valgrind) ;;
+        --with-hardening) packages+=(clang libclang-rt-dev clang-tidy cppcheck valgrind curl) ;;
         -h | --help)
             sed -n '2,11s/^# \{0,1\}//p' "$0"
             exit 0

@@ -8,6 +8,7 @@
 #   isa.no_xsimd    FEWBITS_WITH_XSIMD=OFF (the scalar fallback), -march=x86-64-v3 so that
 #                   the compiler may contract the fallback's float arithmetic into FMA
 #   isa.asan_ubsan  clang++, -march=x86-64-v3, ASan + UBSan (labels matrix and hardening)
+#   isa.xsimd13_catch2v3  xsimd 13.2 and Catch2 v3.7 from Debian trixie (cmake/versions-build.sh)
 #   isa.digests_match   all digests equal the native one, at least 4 of them
 # The exhaustive sweeps (label long) are ISA-independent and run only in this build.
 # Included from tests/CMakeLists.txt after the fewbits_digest and fewbits_simd_arch targets.
@@ -35,7 +36,10 @@ set(_fewbits_isa_names "")
 # fewbits_isa_config(NAME EXPECT_SIMD REGEX COST N [CPU flags...] [PROGRAMS progs...]
 #                    [EMULATOR cmd...] ARGS cmake-args...)
 function(fewbits_isa_config name)
-  cmake_parse_arguments(PARSE_ARGV 1 arg "" "EXPECT_SIMD;COST" "CPU;PROGRAMS;EMULATOR;ARGS;LABELS")
+  cmake_parse_arguments(PARSE_ARGV 1 arg "" "EXPECT_SIMD;COST;SCRIPT" "CPU;PROGRAMS;EMULATOR;ARGS;LABELS")
+  if(NOT arg_SCRIPT)
+    set(arg_SCRIPT "${_fewbits_isa_script}")
+  endif()
   if(NOT arg_LABELS)
     set(arg_LABELS matrix)
   endif()
@@ -51,7 +55,7 @@ function(fewbits_isa_config name)
     endif()
   endforeach()
   add_test(NAME isa.${name}
-    COMMAND "${FEWBITS_BASH}" "${_fewbits_isa_script}"
+    COMMAND "${FEWBITS_BASH}" "${arg_SCRIPT}"
       --source "${PROJECT_SOURCE_DIR}"
       --build "${_fewbits_isa_root}/${name}"
       --digest "${_fewbits_isa_root}/${name}.digest"
@@ -101,6 +105,12 @@ fewbits_isa_config(asan_ubsan EXPECT_SIMD "avx2" COST 1500 LABELS matrix hardeni
   PROGRAMS clang++
   ARGS "-DCMAKE_CXX_COMPILER=${FEWBITS_CLANGXX}" "-DCMAKE_MAKE_PROGRAM=${CMAKE_MAKE_PROGRAM}"
        "-DCMAKE_CXX_FLAGS=-march=x86-64-v3 -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer")
+
+# The newer versions users have: xsimd 13.2 and Catch2 v3.7 from Debian trixie, fetched into
+# the build tree (cmake/versions-build.sh; SKIPPED without access to deb.debian.org).
+fewbits_isa_config(xsimd13_catch2v3 EXPECT_SIMD "avx2" COST 1000
+  SCRIPT "${PROJECT_SOURCE_DIR}/cmake/versions-build.sh"
+  ARGS ${_fewbits_isa_x86_args} -DCMAKE_CXX_FLAGS=-march=x86-64-v3)
 
 list(JOIN _fewbits_isa_names "," _fewbits_isa_names_csv)
 list(TRANSFORM _fewbits_isa_names PREPEND fewbits_isa_ OUTPUT_VARIABLE _fewbits_isa_fixtures)

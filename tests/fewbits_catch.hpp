@@ -5,7 +5,9 @@
 #pragma once
 
 #if defined(FEWBITS_CATCH2_V3)
+#include <catch2/catch_approx.hpp>
 #include <catch2/catch_test_macros.hpp>
+using Catch::Approx;  // v2's catch.hpp puts Approx in the global namespace as well
 #else
 #include <catch2/catch.hpp>
 #endif
