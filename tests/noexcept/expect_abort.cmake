@@ -1,6 +1,7 @@
-# cmake -DPROGRAM=... -P expect_abort.cmake: the no-exceptions program with its default
+# cmake -DPROGRAM=... [-DEMULATOR=...] -P expect_abort.cmake: the no-exceptions program with its default
 # handler must print the error to stderr and abort (ctest's WILL_FAIL does not cover signals).
-execute_process(COMMAND "${PROGRAM}" abort RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+# EMULATOR (a cross build's CMAKE_CROSSCOMPILING_EMULATOR, a list) runs the program if set.
+execute_process(COMMAND ${EMULATOR} "${PROGRAM}" abort RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
 if(rc EQUAL 0 OR out MATCHES "not reached")
   message(FATAL_ERROR "expected an abort, got exit status '${rc}':\n${out}${err}")
 endif()
