@@ -44,26 +44,30 @@ inline std::uint64_t parse_count(const std::string& option, const char* text, st
     return v;
 }
 
-// "a,b,c" -> {"a", "b", "c"}; every item must be one of allowed.
+// "a,b,c" -> {"a", "b", "c"} (empty items kept, so that "a,,b" is reported, not skipped).
+inline std::vector<std::string> split_list(const std::string& option, const char* text)
+{
+    if (text == nullptr) throw usage_error(option + " needs a comma-separated list, got nothing");
+    std::vector<std::string> items(1);
+    for (const char* c = text; *c != '\0'; ++c) {
+        if (*c == ',') items.emplace_back();
+        else items.back() += *c;
+    }
+    return items;
+}
+
+// Every item must be one of allowed; repeats are dropped.
 inline std::vector<std::string> parse_names(const std::string& option, const char* text,
                                             const std::vector<std::string>& allowed)
 {
-    if (text == nullptr) throw usage_error(option + " needs a comma-separated list, got nothing");
     std::vector<std::string> out;
-    std::string item;
-    const std::string s = text;
-    for (std::size_t i = 0; i <= s.size(); ++i) {
-        if (i < s.size() && s[i] != ',') {
-            item += s[i];
-            continue;
-        }
+    for (const std::string& item : split_list(option, text)) {
         if (std::find(allowed.begin(), allowed.end(), item) == allowed.end()) {
             std::string list;
             for (const auto& a : allowed) list += (list.empty() ? "" : ", ") + a;
             throw usage_error(option + ": unknown item '" + item + "' (known: " + list + ")");
         }
         if (std::find(out.begin(), out.end(), item) == out.end()) out.push_back(item);
-        item.clear();
     }
     return out;
 }
@@ -71,17 +75,9 @@ inline std::vector<std::string> parse_names(const std::string& option, const cha
 // "8,32,128" -> {8, 32, 128}, each in lo..hi, sorted, no repeats.
 inline std::vector<std::size_t> parse_sizes(const std::string& option, const char* text, std::uint64_t lo, std::uint64_t hi)
 {
-    if (text == nullptr) throw usage_error(option + " needs a comma-separated list of integers, got nothing");
     std::vector<std::size_t> out;
-    std::string s = text, item;
-    for (std::size_t i = 0; i <= s.size(); ++i) {
-        if (i < s.size() && s[i] != ',') {
-            item += s[i];
-            continue;
-        }
+    for (const std::string& item : split_list(option, text))
         out.push_back(parse_count(option + " (item '" + item + "')", item.c_str(), lo, hi));
-        item.clear();
-    }
     std::sort(out.begin(), out.end());
     out.erase(std::unique(out.begin(), out.end()), out.end());
     return out;

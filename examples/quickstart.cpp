@@ -9,16 +9,6 @@
 
 namespace {
 
-// A small counter hash for the demo's random words (the kernels bring their own generator).
-std::uint32_t demo_random(std::uint32_t i)
-{
-    std::uint32_t h = i * 0x9E3779B9u;
-    h ^= h >> 16;
-    h *= 0x85EBCA6Bu;
-    h ^= h >> 13;
-    return h;
-}
-
 template <class T>
 void show(const char* name, float x)
 {
@@ -26,7 +16,7 @@ void show(const char* name, float x)
     const fewbits::policy sr{fewbits::rounding::stochastic};
     double sum = 0;
     constexpr int draws = 100000;
-    for (std::uint32_t i = 0; i < draws; ++i) sum += static_cast<float>(fewbits::convert<T>(x, sr, demo_random(i)));
+    for (std::uint32_t i = 0; i < draws; ++i) sum += static_cast<float>(fewbits::convert<T>(x, sr, fewbits::random_word(42, i)));
     std::printf("  %-16s nearest %-12.7g (bits 0x%04x)   mean of %d stochastic draws %.7g\n", name,
                 static_cast<double>(static_cast<float>(nearest)), static_cast<unsigned>(nearest.bits()), draws,
                 sum / draws);

@@ -30,6 +30,16 @@ fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 drew=0
+# begin_plot NAME WIDTH HEIGHT: the gnuplot preamble of DIR/NAME.EXT; render NAME draws it.
+begin_plot() {
+  terminal "$2" "$3"
+  echo "set output '$dir/$1.$ext'"
+}
+render() {
+  gnuplot "$tmp/$1.gp"
+  echo "wrote $dir/$1.$ext"
+  drew=1
+}
 
 # Every series becomes one small data file; the plot command is built from the file list.
 gv=$dir/gradient_variance.csv
@@ -47,8 +57,7 @@ if [[ -f $gv ]]; then
   n=${#panels[@]}
   if (( n > 0 )); then
     {
-      terminal $((n * 420)) 420
-      echo "set output '$dir/gradient_variance.$ext'"
+      begin_plot gradient_variance $((n * 420)) 420
       echo "set multiplot layout 1,$n"
       echo "set logscale xy; set format y '10^{%L}'; set xlabel 'batch size b'; set grid; set autoscale xfix"
       echo "set key top right font ',9'"
@@ -70,10 +79,8 @@ if [[ -f $gv ]]; then
         echo "$cmd"
       done
       echo "unset multiplot"
-    } > "$tmp/gv.gp"
-    gnuplot "$tmp/gv.gp"
-    echo "wrote $dir/gradient_variance.$ext"
-    drew=1
+    } > "$tmp/gradient_variance.gp"
+    render gradient_variance
   fi
 fi
 
@@ -91,8 +98,7 @@ if [[ -f $bvp ]]; then
   n=${#placements[@]}
   if (( n > 0 )); then
     {
-      terminal $((n * 480)) 760
-      echo "set output '$dir/batch_vs_precision.$ext'"
+      begin_plot batch_vs_precision $((n * 480)) 760
       echo "set multiplot layout 2,$n columnsfirst"
       echo "set logscale x 2; set xlabel 'batch size'; set grid; set key bottom left font ',9'"
       for p in "${placements[@]}"; do
@@ -125,10 +131,8 @@ if [[ -f $bvp ]]; then
         done
       done
       echo "unset multiplot"
-    } > "$tmp/bvp.gp"
-    gnuplot "$tmp/bvp.gp"
-    echo "wrote $dir/batch_vs_precision.$ext"
-    drew=1
+    } > "$tmp/batch_vs_precision.gp"
+    render batch_vs_precision
   fi
 fi
 
