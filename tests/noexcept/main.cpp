@@ -32,6 +32,12 @@ int main(int argc, char** argv)
     std::vector<float> in = {1.0f, 0.3f, -2.5f, 448.0f};
     std::vector<fewbits::float8_e4m3fn> out(in.size());
     fewbits::quantize<fewbits::float8_e4m3fn>(in, out, {fewbits::rounding::stochastic}, fewbits::stream{7});
+    for (std::size_t i = 0; i < in.size(); ++i)
+        if (out[i].bits() !=
+            fewbits::convert<fewbits::float8_e4m3fn>(in[i], {fewbits::rounding::stochastic}, fewbits::random_word(7, i)).bits()) {
+            std::printf("quantize differs from convert at %zu\n", i);
+            return 1;
+        }
     fewbits::sgd::mlp_options o;
     o.sizes = {4, 3, 2};
     fewbits::sgd::mlp model(o);
