@@ -28,6 +28,7 @@
 #include <string>
 #include <type_traits>
 
+#include "fewbits/error.hpp"
 #include "fewbits/detail/decode.hpp"
 #include "fewbits/detail/encode.hpp"
 #include "fewbits/detail/simd.hpp"
@@ -76,13 +77,6 @@ const storage_of<T>* storage_pointer(const T* p) noexcept
 {
     static_assert(sizeof(T) == sizeof(storage_of<T>) && std::is_standard_layout_v<T>);
     return reinterpret_cast<const storage_of<T>*>(p);
-}
-
-inline void require_same_size(std::size_t a, const char* a_name, std::size_t b, const char* b_name)
-{
-    if (a != b)
-        invalid_argument(std::string(b_name) + ".size() (" + std::to_string(b) + ") must equal " + a_name +
-                         ".size() (" + std::to_string(a) + ")");
 }
 
 // out[i] = encode(in[i], words[i]) for i < n; words is only read for stochastic rounding.
@@ -156,27 +150,27 @@ void encode_span(const float* in, typename Format::storage_type* out, std::size_
 
 }  // namespace detail
 
-template <detail::low_precision T>
+template <low_precision T>
 void quantize(std::span<const float> in, std::span<T> out, policy p = {}, stream s = {})
 {
     validate(p);
-    detail::require_same_size(in.size(), "in", out.size(), "out");
+    require_same_size(in.size(), "in", out.size(), "out");
     detail::encode_span<typename T::format_type>(in.data(), detail::storage_pointer(out.data()), in.size(), p, s);
 }
 
-template <detail::low_precision T>
+template <low_precision T>
 void dequantize(std::span<const T> in, std::span<float> out)
 {
-    detail::require_same_size(in.size(), "in", out.size(), "out");
+    require_same_size(in.size(), "in", out.size(), "out");
     detail::decode_block<typename T::format_type>(detail::storage_pointer(in.data()), out.data(), in.size());
 }
 
-template <detail::low_precision T>
+template <low_precision T>
 void fake_quantize(std::span<const float> in, std::span<float> out, policy p = {}, stream s = {})
 {
     using Format = typename T::format_type;
     validate(p);
-    detail::require_same_size(in.size(), "in", out.size(), "out");
+    require_same_size(in.size(), "in", out.size(), "out");
     const std::uint32_t mask = detail::random_mask<float>(p.random_bits);
     detail::with_policy(p, [&](auto mode, auto on_overflow) {
         detail::for_each_block(in.size(), p, s, [&](std::size_t start, std::size_t length, const std::uint32_t* words) {
@@ -188,13 +182,13 @@ void fake_quantize(std::span<const float> in, std::span<float> out, policy p = {
     });
 }
 
-template <detail::low_precision T>
+template <low_precision T>
 void sgd_update(std::span<T> w, std::span<const float> g, float lr, policy p = {}, stream s = {})
 {
     using Format = typename T::format_type;
     validate(p);
-    detail::require_same_size(w.size(), "w", g.size(), "g");
-    if (!std::isfinite(lr)) detail::invalid_argument("lr must be finite, got " + std::to_string(lr));
+    require_same_size(w.size(), "w", g.size(), "g");
+    if (!std::isfinite(lr)) raise_invalid_argument("lr must be finite, got " + exact_string(lr));
     auto* bits = detail::storage_pointer(w.data());
     const std::uint32_t mask = detail::random_mask<float>(p.random_bits);
     detail::with_policy(p, [&](auto mode, auto on_overflow) {
@@ -213,18 +207,18 @@ void sgd_update(std::span<T> w, std::span<const float> g, float lr, policy p = {
 // (so that the velocity and weight roundings are independent) at the same offsets as s.
 constexpr std::uint64_t velocity_seed(const stream& s) noexcept { return derive(s, 0x76656C6F63697479ull).seed; }
 
-template <detail::low_precision T, class V>
-    requires(std::same_as<V, float> || detail::low_precision<V>)
+template <low_precision T, class V>
+    requires(std::same_as<V, float> || low_precision<V>)
 void sgd_momentum_update(std::span<T> w, std::span<V> velocity, std::span<const float> g, float lr, float momentum,
                          policy p = {}, stream s = {})
 {
     using Format = typename T::format_type;
     validate(p);
-    detail::require_same_size(w.size(), "w", velocity.size(), "velocity");
-    detail::require_same_size(w.size(), "w", g.size(), "g");
-    if (!std::isfinite(lr)) detail::invalid_argument("lr must be finite, got " + std::to_string(lr));
-    if (!(momentum >= 0.0f && momentum <= 1.0f))
-        detail::invalid_argument("momentum must be in [0, 1], got " + std::to_string(momentum));
+    require_same_size(w.size(), "w", velocity.size(), "velocity");
+    require_same_size(w.size(), "w", g.size(), "g");
+    if (!std::isfinite(lr)) raise_invalid_argument("lr must be finite, got " + exact_string(lr));
+    if (!(momentum >= 0.0f && momentum < 1.0f))
+        raise_invalid_argument("momentum must be in [0, 1), got " + exact_string(momentum));
     auto* bits = detail::storage_pointer(w.data());
     const stream velocity_stream{velocity_seed(s), s.offset, s.rng};
     const std::uint32_t mask = detail::random_mask<float>(p.random_bits);
@@ -257,7 +251,7 @@ inline void quantize_int8(std::span<const float> in, std::span<std::int8_t> out,
 {
     validate(p);
     detail::validate_scale(scale);
-    detail::require_same_size(in.size(), "in", out.size(), "out");
+    require_same_size(in.size(), "in", out.size(), "out");
     const std::uint32_t mask = detail::random_mask<float>(p.random_bits);
     detail::with_policy(p, [&](auto mode, auto) {
         detail::for_each_block(in.size(), p, s, [&](std::size_t start, std::size_t length, const std::uint32_t* words) {
@@ -274,7 +268,7 @@ inline void quantize_int8(std::span<const float> in, std::span<std::int8_t> out,
 inline void dequantize_int8(std::span<const std::int8_t> in, std::span<float> out, float scale)
 {
     detail::validate_scale(scale);
-    detail::require_same_size(in.size(), "in", out.size(), "out");
+    require_same_size(in.size(), "in", out.size(), "out");
     for (std::size_t i = 0; i < in.size(); ++i) out[i] = int8_value(in[i], scale);
 }
 
