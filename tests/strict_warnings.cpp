@@ -33,6 +33,12 @@ void instantiate_format()
     }
     sgd_momentum_update<T, float>(q, velocity, in, 0.1f, 0.9f, policy{}, stream{4});
     sgd_momentum_update<T, T>(q, q, in, 0.1f, 0.9f, policy{rounding::stochastic}, stream{5});
+    std::vector<bfloat16> m16(100), v16(100);
+    std::vector<float> m32(100), v32(100);
+    adamw_update<T, bfloat16>(q, m16, v16, in, adamw_options{}, 1, policy{rounding::stochastic}, stream{6});
+    adamw_update<T, float>(q, m32, v32, in, adamw_options{}, 2, policy{}, stream{7});
+    std::vector<float16> mh(100), vh(100);
+    adamw_update<float, float16>(out, mh, vh, in, adamw_options{}, 3);
     const T a{1.0f};
     const T b = a + a * a - a / a;
     (void)(a < b);
