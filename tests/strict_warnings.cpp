@@ -69,6 +69,22 @@ void instantiate_sgd()
     (void)fit_inverse_batch(points);
     (void)make_regression(32, 4, 0.1f, 1);
     (void)quantizer::int8({rounding::stochastic});
+    adamw_optimizer a;
+    a.moments = moment_format::bf16;
+    a.update = policy{rounding::stochastic};
+    (void)train_epoch(m, d, a, 8, 1, 1);
+    sequential net;
+    net.add(linear(4, 4, 0, weight_storage::fp32(), {}, 1));
+    net.add(layer_norm(4, 1, weight_storage::stored_as<float16>()));
+    net.add(residual(relu()));
+    net.add(softmax());
+    const sequential copy = net;
+    const pass_context ctx{};
+    const tensor x = tensor::sequences(2, 3, 4);
+    (void)net.backward(net.forward(x, ctx), ctx, true);
+    for (parameter* p : net.parameters()) a.step(*p, ctx.update_stream(*p));
+    tensor c(3, 3);
+    gemm_batched(1, 3, 3, 4, x.data(), 4, 0, transpose::no, x.data(), 4, 0, transpose::yes, c.data(), 3, 0, false, 2);
 #if FEWBITS_STRICT_WITH_ZLIB
     (void)fashion_mnist_available();
 #endif
