@@ -1,4 +1,4 @@
-// gradient_variance: the 1/b law and the weight-quantization floor (paper.md, facts 3-6),
+// gradient_variance: the 1/b law and the weight-quantization floor (docs/paper.md, facts 3-6),
 // measured on a realistic model state.
 //
 // The state: the Fashion-MNIST MLP 784-128-10 (the synthetic teacher 32-64-4 when the data set

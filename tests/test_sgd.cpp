@@ -333,7 +333,7 @@ TEST_CASE("weights stored in bfloat16 stay on the bfloat16 grid and are updated 
 TEST_CASE("per-sample SR weight gradient of a linear layer is unbiased - RTN keeps a bias that more draws do not shrink")
 {
     // g = x^T dy for one sample, x and dy rounded to E4M3 independently (backward_input and
-    // output_grad_for_weight). Theory (paper.md fact 1, 3): E[Q(x)Q(d)] = x d and
+    // output_grad_for_weight). Theory (docs/paper.md, facts 1 and 3): E[Q(x)Q(d)] = x d and
     // Var[Q(x)Q(d)] = (x^2 + vx)(d^2 + vd) - x^2 d^2 with v = (t - lo)(hi - t).
     const std::size_t in = 12, out = 6;
     tensor x(1, in), dy(1, out);

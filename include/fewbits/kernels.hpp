@@ -37,6 +37,8 @@
 #include "fewbits/random.hpp"
 #include "fewbits/rounding.hpp"
 
+FEWBITS_SIMD_DIAGNOSTICS_PUSH
+
 namespace fewbits {
 
 // Lanes per SIMD step in this build (1 without xsimd): for diagnostics and benchmarks.
@@ -273,3 +275,5 @@ inline void dequantize_int8(std::span<const std::int8_t> in, std::span<float> ou
 }
 
 }  // namespace fewbits
+
+FEWBITS_SIMD_DIAGNOSTICS_POP

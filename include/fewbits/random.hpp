@@ -32,6 +32,8 @@
 #include "fewbits/config.hpp"
 #include "fewbits/detail/simd.hpp"
 
+FEWBITS_SIMD_DIAGNOSTICS_PUSH
+
 namespace fewbits {
 
 enum class generator { counter_hash, philox };
@@ -236,3 +238,5 @@ inline void fill_random_words(stream s, std::span<std::uint32_t> out) noexcept
 }
 
 }  // namespace fewbits
+
+FEWBITS_SIMD_DIAGNOSTICS_POP

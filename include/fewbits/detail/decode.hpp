@@ -10,6 +10,8 @@
 #include "fewbits/detail/encode.hpp"
 #include "fewbits/format.hpp"
 
+FEWBITS_SIMD_DIAGNOSTICS_PUSH
+
 namespace fewbits::detail {
 
 // Lane operations that are not plain operators. The SIMD layer specialises this for batches.
@@ -60,3 +62,5 @@ constexpr U decode_to_float_bits(U bits) noexcept
 }
 
 }  // namespace fewbits::detail
+
+FEWBITS_SIMD_DIAGNOSTICS_POP

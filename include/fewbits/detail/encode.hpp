@@ -18,6 +18,8 @@
 #include "fewbits/format.hpp"
 #include "fewbits/policy.hpp"
 
+FEWBITS_SIMD_DIAGNOSTICS_PUSH
+
 namespace fewbits::detail {
 
 // Scalar lanes; xsimd's own select, min and max are found by argument-dependent lookup
@@ -235,3 +237,5 @@ constexpr typename source_traits<Source>::uint random_mask(int random_bits) noex
 }
 
 }  // namespace fewbits::detail
+
+FEWBITS_SIMD_DIAGNOSTICS_POP

@@ -15,9 +15,19 @@
 
 #if FEWBITS_HAS_XSIMD
 
+FEWBITS_SIMD_DIAGNOSTICS_PUSH
+
 namespace fewbits::detail::simd {
 
+// GCC at -O0 (no __OPTIMIZE__) turns its AVX-512 intrinsics into macros whose casts xsimd
+// 8.1's avx512bw code cannot compile ("invalid cast ... to type '__v64qi'"), so an
+// unoptimised GCC build of an AVX-512 -march uses the AVX2 kernels instead: same bits, and
+// speed does not matter at -O0. Every optimised build, and clang, keeps xsimd's best arch.
+#if defined(__GNUC__) && !defined(__clang__) && !defined(__OPTIMIZE__) && XSIMD_WITH_AVX512F && XSIMD_WITH_AVX2
+using arch = xsimd::avx2;
+#else
 using arch = xsimd::default_arch;
+#endif
 // True when xsimd found an instruction set for this build's -march.
 inline constexpr bool available = !std::is_same_v<arch, xsimd::unavailable>;
 
@@ -168,5 +178,7 @@ struct lane_ops<xsimd::batch<std::uint32_t, A>> {
 };
 
 }  // namespace fewbits::detail
+
+FEWBITS_SIMD_DIAGNOSTICS_POP
 
 #endif  // FEWBITS_HAS_XSIMD

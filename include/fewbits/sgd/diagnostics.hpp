@@ -9,7 +9,7 @@
 // Normalised values divide by M = mean_i ||g_i||^2 over the whole data set (exact per-sample
 // gradients), a constant for the model state, so they keep the shape in b. With per-sample
 // stochastic rounding, E||g~_B - g_B||^2 = (1/b^2) sum_i E||g~_i - g_i||^2 <= (2u^2 + u^4) M / b
-// (paper.md, facts 3 and 4): the normalised quantization variance is C u^2 / b, slope -1
+// (docs/paper.md, facts 3 and 4): the normalised quantization variance is C u^2 / b, slope -1
 // against b in log-log. A shared weight rounding adds a term that does not fall with b
 // (fact 6); the fit var(b) = a/b + c separates the two.
 // Draw r rounds with the streams of step r of the diagnostic seed for every batch size

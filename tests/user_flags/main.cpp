@@ -1,0 +1,160 @@
+// Built by build_flags.sh once per (compiler, -O level, -march) with -Wall -Wextra -Werror:
+// a user's program that calls every bulk kernel must compile warning-free however it is
+// built, and every result must equal the scalar core (convert, convert_int8), element by
+// element. Exits 1 with the first mismatch, 0 when everything agrees.
+#include <fewbits/fewbits.hpp>
+
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <span>
+#include <vector>
+
+namespace {
+
+int failures = 0;
+
+void fail(const char* kernel, const char* format, std::size_t i, unsigned got, unsigned want)
+{
+    if (failures++ < 10)
+        std::printf("MISMATCH %s<%s> at element %zu: got 0x%X, convert gives 0x%X\n", kernel, format, i, got, want);
+}
+
+std::uint32_t bits_of(float x)
+{
+    std::uint32_t b;
+    std::memcpy(&b, &x, sizeof b);
+    return b;
+}
+
+// Inputs with every kind of value: zeros, subnormals, normals of many binades, ties, values
+// beyond each format's max, infinities and NaNs. 203 elements: odd, so every SIMD width
+// leaves a tail.
+std::vector<float> inputs()
+{
+    std::vector<float> v = {0.0f, -0.0f, 1.0f, -1.0f, 448.0f, 464.0f, 465.0f, 57344.0f, 65504.0f, 65520.0f,
+                            1e-40f, -1e-45f, 3e38f, -3e38f, INFINITY, -INFINITY, NAN, -NAN, 0.3f, 1.0625f};
+    std::uint64_t h = 0x9E3779B97F4A7C15ull;
+    while (v.size() < 203) {
+        h ^= h >> 29;
+        h *= 0xBF58476D1CE4E5B9ull;
+        h ^= h >> 32;
+        const int e = static_cast<int>(h % 48) - 24;
+        v.push_back(std::ldexp(static_cast<float>((h >> 8) % 4096) / 4096.0f + 0.5f, e) * ((h >> 40) & 1 ? -1.0f : 1.0f));
+    }
+    return v;
+}
+
+template <class T>
+void check_format(const char* name, const std::vector<float>& in)
+{
+    const std::size_t n = in.size();
+    const fewbits::stream s{0xC0FFEE, 77};
+    std::vector<std::uint32_t> words(n);
+    fewbits::fill_random_words(s, words);
+    for (std::size_t i = 0; i < n; ++i)
+        if (words[i] != fewbits::random_word(s.seed, s.offset + i)) fail("fill_random_words", name, i, words[i], 0);
+
+    for (fewbits::rounding mode : {fewbits::rounding::nearest_even, fewbits::rounding::stochastic}) {
+        const fewbits::policy p{mode, fewbits::overflow::saturate, 32, fewbits::int8_range::symmetric};
+        auto want = [&](float x, std::size_t i) { return fewbits::convert<T>(x, p, words[i]); };
+
+        std::vector<T> q(n);
+        fewbits::quantize<T>(in, std::span<T>(q), p, s);
+        for (std::size_t i = 0; i < n; ++i)
+            if (q[i].bits() != want(in[i], i).bits()) fail("quantize", name, i, q[i].bits(), want(in[i], i).bits());
+
+        std::vector<float> f(n);
+        fewbits::dequantize<T>(q, f);
+        for (std::size_t i = 0; i < n; ++i)
+            if (bits_of(f[i]) != bits_of(static_cast<float>(q[i])))
+                fail("dequantize", name, i, bits_of(f[i]), bits_of(static_cast<float>(q[i])));
+
+        fewbits::fake_quantize<T>(in, f, p, s);
+        for (std::size_t i = 0; i < n; ++i)
+            if (bits_of(f[i]) != bits_of(static_cast<float>(want(in[i], i))))
+                fail("fake_quantize", name, i, bits_of(f[i]), bits_of(static_cast<float>(want(in[i], i))));
+
+        // The gradient: the input reversed, finite (no inf - inf inside fma).
+        std::vector<float> g(n);
+        for (std::size_t i = 0; i < n; ++i) g[i] = std::isfinite(in[n - 1 - i]) ? in[n - 1 - i] : 2.0f;
+        const float lr = 0.375f;
+        std::vector<T> w = q;
+        fewbits::sgd_update<T>(std::span<T>(w), g, lr, p, s);
+        for (std::size_t i = 0; i < n; ++i) {
+            const T expect = want(std::fma(-lr, g[i], static_cast<float>(q[i])), i);
+            if (w[i].bits() != expect.bits()) fail("sgd_update", name, i, w[i].bits(), expect.bits());
+        }
+
+        // Momentum with a float velocity (exact) and with a bfloat16 velocity (rounded with the
+        // velocity stream's words).
+        const float mu = 0.875f;
+        std::vector<T> wm = q;
+        std::vector<float> vf(g.begin(), g.end());
+        fewbits::sgd_momentum_update<T, float>(std::span<T>(wm), std::span<float>(vf), g, lr, mu, p, s);
+        for (std::size_t i = 0; i < n; ++i) {
+            const float v = std::fma(mu, g[i], g[i]);
+            const T expect = want(std::fma(-lr, v, static_cast<float>(q[i])), i);
+            if (bits_of(vf[i]) != bits_of(v)) fail("sgd_momentum_update velocity", name, i, bits_of(vf[i]), bits_of(v));
+            if (wm[i].bits() != expect.bits()) fail("sgd_momentum_update", name, i, wm[i].bits(), expect.bits());
+        }
+        std::vector<T> wb = q;
+        std::vector<fewbits::bfloat16> vb(n);
+        fewbits::quantize<fewbits::bfloat16>(g, std::span<fewbits::bfloat16>(vb));
+        const std::vector<fewbits::bfloat16> vb0 = vb;
+        fewbits::sgd_momentum_update<T, fewbits::bfloat16>(std::span<T>(wb), std::span<fewbits::bfloat16>(vb), g, lr,
+                                                           mu, p, s);
+        for (std::size_t i = 0; i < n; ++i) {
+            const std::uint32_t vword = fewbits::random_word(fewbits::velocity_seed(s), s.offset + i);
+            const fewbits::bfloat16 v =
+                fewbits::convert<fewbits::bfloat16>(std::fma(mu, static_cast<float>(vb0[i]), g[i]), p, vword);
+            const T expect = want(std::fma(-lr, static_cast<float>(v), static_cast<float>(q[i])), i);
+            if (vb[i].bits() != v.bits()) fail("sgd_momentum_update bf16 velocity", name, i, vb[i].bits(), v.bits());
+            if (wb[i].bits() != expect.bits()) fail("sgd_momentum_update bf16", name, i, wb[i].bits(), expect.bits());
+        }
+    }
+}
+
+void check_int8(const std::vector<float>& in)
+{
+    const std::size_t n = in.size();
+    const fewbits::stream s{0xBEEF, 5};
+    std::vector<std::uint32_t> words(n);
+    fewbits::fill_random_words(s, words);
+    for (float scale : {0.015625f, 0.013f}) {
+        for (fewbits::rounding mode : {fewbits::rounding::nearest_even, fewbits::rounding::stochastic}) {
+            const fewbits::policy p{mode};
+            std::vector<std::int8_t> q(n);
+            fewbits::quantize_int8(in, std::span<std::int8_t>(q), scale, p, s);
+            for (std::size_t i = 0; i < n; ++i) {
+                const std::int8_t want = fewbits::convert_int8(in[i], scale, p, words[i]);
+                if (q[i] != want)
+                    fail("quantize_int8", "int8", i, static_cast<std::uint8_t>(q[i]), static_cast<std::uint8_t>(want));
+            }
+            std::vector<float> f(n);
+            fewbits::dequantize_int8(q, f, scale);
+            for (std::size_t i = 0; i < n; ++i)
+                if (bits_of(f[i]) != bits_of(fewbits::int8_value(q[i], scale)))
+                    fail("dequantize_int8", "int8", i, bits_of(f[i]), bits_of(fewbits::int8_value(q[i], scale)));
+        }
+    }
+}
+
+}  // namespace
+
+int main()
+{
+    const std::vector<float> in = inputs();
+    check_format<fewbits::float8_e4m3fn>("float8_e4m3fn", in);
+    check_format<fewbits::float8_e5m2>("float8_e5m2", in);
+    check_format<fewbits::float16>("float16", in);
+    check_format<fewbits::bfloat16>("bfloat16", in);
+    check_int8(in);
+    if (failures != 0) {
+        std::printf("%d mismatches (simd: %s)\n", failures, fewbits::simd_architecture());
+        return 1;
+    }
+    std::printf("every kernel agrees with the scalar core (simd: %s)\n", fewbits::simd_architecture());
+    return 0;
+}
