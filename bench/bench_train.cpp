@@ -1,13 +1,14 @@
 // Training throughput of the SGD layer: a 784-128-10 MLP (ReLU, softmax cross-entropy),
-// batch 32, one thread, plain SGD, in FP32 and with E4M3 stochastic rounding on the backward
-// pass (x, dy and W for the input gradient; per-tensor power-of-two scaling).
-//   BM_train_step/*         one optimizer step on synthetic Fashion-MNIST-shaped data; the
-//                           counter epoch_s is the time of 1875 steps (one 60000-sample epoch)
-//   BM_epoch_fashion_mnist/* one real epoch over the 60000 training images (skipped with a
-//                           message when the Debian package dataset-fashion-mnist is missing)
-// Reference point (issue 5): PyTorch's FP32 epoch of this model on this machine, ~1.5 s on one
-// core; its simulated E4M3 SR run, 3.5 s. Every run checks that the loss is finite and
-// falling, so the work cannot be optimised away.
+// plain SGD, in FP32 and with E4M3 stochastic rounding on the backward pass (x, dy and W for
+// the input gradient; per-tensor power-of-two scaling).
+//   BM_train_step/Q/B/T     one optimizer step (Q: 0 fp32, 1 e4m3 SR backward; batch B; T
+//                           threads) on synthetic Fashion-MNIST-shaped data; the counter
+//                           epoch_s is the time of one 60000-sample epoch at that batch size.
+//                           Batch 128 with 1 and 2 threads shows what the thread pool buys.
+//   BM_epoch_fashion_mnist/* one real epoch over the 60000 training images, batch 32, one
+//                           thread (skipped with a message when the Debian package
+//                           dataset-fashion-mnist is missing)
+// Every run checks that the loss is finite, so the work cannot be optimised away.
 #include <benchmark/benchmark.h>
 
 #include <cmath>
@@ -25,10 +26,11 @@ using namespace fewbits::sgd;
 constexpr std::size_t batch_size = 32;
 constexpr std::size_t train_size = 60000;
 
-mlp make_model(bool e4m3_backward)
+mlp make_model(bool e4m3_backward, unsigned threads = 1)
 {
     mlp_options o;
     o.sizes = {784, 128, 10};
+    o.threads = threads;
     if (e4m3_backward)
         o.quantization = {linear_quantization::backward_only(
             quantizer::to<fewbits::float8_e4m3fn>({fewbits::rounding::stochastic}, scaling::power_of_two))};
@@ -49,13 +51,15 @@ const dataset& synthetic()
 void BM_train_step(benchmark::State& state)
 {
     const bool quantized = state.range(0) != 0;
-    mlp model = make_model(quantized);
+    const auto batch_size = static_cast<std::size_t>(state.range(1));
+    const auto threads = static_cast<unsigned>(state.range(2));
+    mlp model = make_model(quantized, threads);
     const dataset& data = synthetic();
     sgd_options s;
     s.lr = 0.05f;
     batch b;
     std::size_t start = 0;
-    double first = 0.0, last = 0.0;
+    double last = 0.0;
     for (auto _ : state) {
         state.PauseTiming();
         std::vector<std::size_t> idx(batch_size);
@@ -63,16 +67,25 @@ void BM_train_step(benchmark::State& state)
         start += batch_size;
         gather(data, idx, b);
         state.ResumeTiming();
-        last = model.train_step(b, s).sum / batch_size;
-        if (first == 0.0) first = last;
+        last = model.train_step(b, s).sum / static_cast<double>(batch_size);
     }
     if (!std::isfinite(last)) state.SkipWithError("non-finite loss");
     state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * batch_size));
-    state.counters["epoch_s"] = benchmark::Counter(static_cast<double>(state.iterations()) / (train_size / batch_size),
-                                                   benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
-    state.SetLabel(std::string(quantized ? "e4m3 SR backward" : "fp32") + ", gemm " + gemm_backend);
+    state.counters["epoch_s"] =
+        benchmark::Counter(static_cast<double>(state.iterations()) / static_cast<double>(train_size / batch_size),
+                           benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+    state.SetLabel(std::string(quantized ? "e4m3 SR backward" : "fp32") + ", batch " + std::to_string(batch_size) +
+                   ", " + std::to_string(threads) + " thread(s), gemm " + gemm_backend);
 }
-BENCHMARK(BM_train_step)->Arg(0)->Arg(1)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_train_step)
+    ->Args({0, 32, 1})
+    ->Args({1, 32, 1})
+    ->Args({0, 128, 1})
+    ->Args({0, 128, 2})
+    ->Args({1, 128, 1})
+    ->Args({1, 128, 2})
+    ->UseRealTime()  // wall time: the point of threads (CPU time would count the caller's only)
+    ->Unit(benchmark::kMicrosecond);
 
 void BM_epoch_fashion_mnist(benchmark::State& state)
 {

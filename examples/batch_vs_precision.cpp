@@ -13,7 +13,7 @@
 // per run with an estimate of the time left. Every run at one batch size starts from the same
 // initial weights and sees the same mini-batches, so its gap to FP32 is a paired comparison.
 //
-// What the paper predicts (paper.md facts 4, 6, 8): with SR in the backward pass the gradient
+// What the paper predicts (docs/paper.md, facts 4, 6, 8): with SR in the backward pass the gradient
 // noise from rounding falls as 1/batch, so the accuracy gap to FP32 shrinks as the batch grows;
 // with RTN the rounding error is a bias that no batch removes; with weights stored in low
 // precision, RTN loses every update smaller than half a grid step (stagnation), SR keeps them

@@ -13,6 +13,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -160,41 +161,35 @@ inline experiment_data load_data(data_choice choice, std::size_t max_train, std:
 
 // ---- Formats ------------------------------------------------------------------------------------
 
-// The formats the grids name. Minifloats beyond the OCP ones use the fn encoding (like E4M3:
-// no infinity, one NaN pattern), the only one that allows 0 mantissa bits.
-template <int E, int M>
-using fn_minifloat = fewbits::minifloat<fewbits::format<E, M, fewbits::encoding::fn>>;
-
+// The formats the grids name: fp32, every name of fewbits' format registry
+// (fewbits/format_names.hpp), and int8.
 inline const std::vector<std::string>& format_names()
 {
-    static const std::vector<std::string> names = {"fp32", "bf16", "fp16", "e5m2", "e4m3", "e5m1",
-                                                   "e4m2", "e4m1", "e5m0", "e4m0", "int8"};
+    static const std::vector<std::string> names = [] {
+        std::vector<std::string> v{"fp32"};
+        v.insert(v.end(), fewbits::format_names.begin(), fewbits::format_names.end());
+        v.emplace_back("int8");
+        return v;
+    }();
     return names;
+}
+
+// fn(T{}) for the minifloat T named f (a registry name).
+template <class F>
+auto with_format(const std::string& f, F&& fn)
+{
+    std::optional<decltype(fn(fewbits::bfloat16{}))> result;
+    if (!fewbits::visit_format(f, [&](auto t) { result.emplace(fn(t)); }))
+        throw std::invalid_argument("no minifloat named '" + f + "'");
+    return std::move(*result);
 }
 
 // Significand bits p (mantissa bits + 1) of a named format; 24 for fp32, 8 for int8 (nominal).
 inline int significand_bits(const std::string& f)
 {
     if (f == "fp32") return 24;
-    if (f == "bf16") return 8;
-    if (f == "fp16") return 11;
     if (f == "int8") return 8;
-    return f[3] - '0' + 1;  // "eXmY"
-}
-
-template <class F>
-decltype(auto) with_format(const std::string& f, F&& fn)
-{
-    if (f == "bf16") return fn(fewbits::bfloat16{});
-    if (f == "fp16") return fn(fewbits::float16{});
-    if (f == "e5m2") return fn(fewbits::float8_e5m2{});
-    if (f == "e4m3") return fn(fewbits::float8_e4m3fn{});
-    if (f == "e5m1") return fn(fn_minifloat<5, 1>{});
-    if (f == "e4m2") return fn(fn_minifloat<4, 2>{});
-    if (f == "e4m1") return fn(fn_minifloat<4, 1>{});
-    if (f == "e5m0") return fn(fn_minifloat<5, 0>{});
-    if (f == "e4m0") return fn(fn_minifloat<4, 0>{});
-    throw std::invalid_argument("no minifloat named '" + f + "'");
+    return with_format(f, [](auto t) { return decltype(t)::format_type::mantissa_bits + 1; });
 }
 
 // A quantizer for activations and gradients: per-tensor power-of-two scaling for every format

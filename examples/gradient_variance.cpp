@@ -1,4 +1,4 @@
-// gradient_variance: the 1/b law and the weight-quantization floor (paper.md, facts 3-6),
+// gradient_variance: the 1/b law and the weight-quantization floor (docs/paper.md, facts 3-6),
 // measured on a realistic model state.
 //
 // The state: the Fashion-MNIST MLP 784-128-10 (the synthetic teacher 32-64-4 when the data set
@@ -60,7 +60,7 @@ void print_usage(std::FILE* to, const char* prog)
                  "                  model state from 10000 training images, 2048 diagnostic samples\n"
                  "  --full          bf16,e5m2,e4m3,e4m2,e5m1,e4m1; batches 1,2,4,...,1024; 32 draws;\n"
                  "                  all 60000 training images, 4096 diagnostic samples\n"
-                 "  --formats LIST  comma-separated from bf16,fp16,e5m2,e4m3,e5m1,e4m2,e4m1,e5m0,e4m0\n"
+                 "  --formats LIST  comma-separated format names (fewbits/format_names.hpp)\n"
                  "  --batches LIST  comma-separated batch sizes, at most the number of diagnostic samples\n"
                  "  --draws N       draws per point, 2..10000\n"
                  "  --csv PATH      config,format,rounding,batch,quant_var,sample_var (normalised by M)\n"
@@ -73,7 +73,7 @@ void print_usage(std::FILE* to, const char* prog)
 options parse(int argc, char** argv)
 {
     options o;
-    const std::vector<std::string> allowed = {"bf16", "fp16", "e5m2", "e4m3", "e5m1", "e4m2", "e4m1", "e5m0", "e4m0"};
+    const std::vector<std::string> allowed(fewbits::format_names.begin(), fewbits::format_names.end());
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
         const char* value = i + 1 < argc ? argv[i + 1] : nullptr;

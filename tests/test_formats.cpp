@@ -255,7 +255,7 @@ void check_limits() {
     CHECK(L::has_denorm == (has_sub ? std::denorm_present : std::denorm_absent));
     CHECK_FALSE(L::has_denorm_loss);
     CHECK(L::round_style == std::round_to_nearest);
-    CHECK(L::is_iec559 == (ieee && d.E == 5 && d.M == 10));
+    CHECK(L::is_iec559 == ieee);  // as ml_dtypes (E5M2) and Eigen (bfloat16)
     CHECK(L::is_bounded);
     CHECK_FALSE(L::is_modulo);
     CHECK(L::digits == digits);
@@ -279,10 +279,16 @@ void check_limits() {
     CHECK(static_cast<double>(static_cast<float>(L::lowest())) == -g.max());
     CHECK(static_cast<double>(static_cast<float>(L::epsilon())) == std::ldexp(1.0, -d.M));
     CHECK(static_cast<float>(L::round_error()) == 0.5f);
+    // Without an infinity, ml_dtypes' choices: the NaN encoding, or max without a NaN; and -0
+    // for quiet_NaN() without a NaN.
     if (ieee) {
         CHECK(ref::bits_of(L::infinity()) == g.inf_code());
+    } else if (ref::has_nan(d)) {
+        CHECK(ref::bits_of(L::infinity()) == ref::bits_of(L::quiet_NaN()));
     } else {
-        CHECK(ref::bits_of(L::infinity()) == 0u);
+        CHECK(ref::bits_of(L::infinity()) == g.max_code());
+        CHECK(ref::bits_of(L::quiet_NaN()) == d.sign_mask());
+        CHECK(ref::bits_of(L::signaling_NaN()) == d.sign_mask());
     }
     if (ref::has_nan(d)) {
         const std::uint32_t q = ref::bits_of(L::quiet_NaN());
@@ -324,4 +330,18 @@ static_assert(std::numeric_limits<fewbits::float4_e2m1fn>::max().bits() == 0x07)
 static_assert(std::numeric_limits<fewbits::float8_e4m3fn>::digits == 4);
 static_assert(std::numeric_limits<fewbits::bfloat16>::digits == 8);
 static_assert(std::numeric_limits<fewbits::float16>::is_iec559);
-static_assert(!std::numeric_limits<fewbits::bfloat16>::is_iec559);
+static_assert(std::numeric_limits<fewbits::bfloat16>::is_iec559);
+static_assert(std::numeric_limits<fewbits::float8_e5m2>::is_iec559);
+static_assert(!std::numeric_limits<fewbits::float8_e4m3fn>::is_iec559);
+// The values ml_dtypes gives for the members the standard leaves open (ml_dtypes/include/float8.h
+// and mxfloat.h): infinity() is the NaN encoding without an infinity, max without a NaN.
+static_assert(std::numeric_limits<fewbits::float8_e4m3fn>::infinity().bits() == 0x7F);
+static_assert(std::numeric_limits<fewbits::float8_e4m3fnuz>::infinity().bits() == 0x80);
+static_assert(std::numeric_limits<fewbits::float8_e5m2fnuz>::infinity().bits() == 0x80);
+static_assert(std::numeric_limits<fewbits::float6_e3m2fn>::infinity().bits() == 0x1F);
+static_assert(std::numeric_limits<fewbits::float6_e2m3fn>::infinity().bits() == 0x1F);
+static_assert(std::numeric_limits<fewbits::float4_e2m1fn>::infinity().bits() == 0x07);
+static_assert(std::numeric_limits<fewbits::float6_e3m2fn>::quiet_NaN().bits() == 0x20);
+static_assert(std::numeric_limits<fewbits::float4_e2m1fn>::signaling_NaN().bits() == 0x08);
+static_assert(std::numeric_limits<fewbits::float8_e5m2>::signaling_NaN().bits() == 0x7D);
+static_assert(std::numeric_limits<fewbits::float8_e4m3fn>::signaling_NaN().bits() == 0x7F);

@@ -246,4 +246,7 @@ TEST_CASE("int8 rejects random_bits outside 1..32 and out-of-range enums", "[int
     q.mode = static_cast<fewbits::rounding>(42);
     m = thrown_message([&] { (void)fewbits::convert_int8(1.0f, 1.0f, q); });
     CHECK(starts_with(m, "invalid_argument"));
+    // The value is printed exactly (shortest round trip), not as -0.000000.
+    CHECK(thrown_message([] { (void)q8(1.0f, -1e-10f, M::nearest_even); }) ==
+          "invalid_argument: fewbits: scale must be positive and finite, got -1e-10");
 }

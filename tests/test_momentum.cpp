@@ -116,6 +116,13 @@ TEST_CASE("momentum update rejects bad arguments before writing", "[kernels][mom
           std::string::npos);
     CHECK(message([&] { sgd_momentum_update<B, float>(w, v, g, NAN, 0.9f); }).find("lr") != std::string::npos);
     CHECK(message([&] { sgd_momentum_update<B, float>(w, v, g, 0.1f, 1.5f); }).find("momentum") != std::string::npos);
+    // One range with sgd_options: momentum 1 would never forget a gradient.
+    CHECK(message([&] { sgd_momentum_update<B, float>(w, v, g, 0.1f, 1.0f); }) ==
+          "fewbits: momentum must be in [0, 1), got 1");
+    CHECK(message([&] { sgd_momentum_update<B, float>(w, v, g, -1e-10f, 0.9f); }) == "no exception");
+    w.assign(4, B(1.0f));
+    v.assign(4, 0.5f);
+    CHECK(message([&] { sgd_momentum_update<B, float>(w, v, g, INFINITY, 0.9f); }) == "fewbits: lr must be finite, got inf");
     CHECK(message([&] { sgd_momentum_update<B, float>(w, v, g, 0.1f, -0.1f); }).find("momentum") != std::string::npos);
     CHECK(message([&] {
               sgd_momentum_update<B, float>(w, v, g, 0.1f, 0.9f, {fewbits::rounding::stochastic, {}, 0});

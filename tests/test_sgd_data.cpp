@@ -174,14 +174,35 @@ TEST_CASE("load_idx: truncated, corrupt, wrong magic, count mismatch and missing
         write_gz(labels, {0, 0, 8});
         CHECK_LOAD_ERROR(images, labels, "too short for an IDX label header (3 bytes)");
     }
-    SECTION("missing files say how to install the data set")
+    SECTION("a missing file or a directory is named for what it is")
     {
-        const std::string msg = load_error(dir.path / "nope.gz", labels);
+        std::string msg = load_error(dir.path / "nope.gz", labels);
         INFO(msg);
         CHECK(msg.find("nope.gz: file not found") != std::string::npos);
+        CHECK(msg.find("install") == std::string::npos);  // the user's own files: no package hint
+        msg = load_error(dir.path, labels);
+        CHECK(msg.find(": is a directory, not an IDX file") != std::string::npos);
+        CHECK_FALSE(fashion_mnist_available(dir.path.string()));
+    }
+    SECTION("load_fashion_mnist says how to install the data set, and what is wrong with the directory")
+    {
+        auto fm_error = [](const std::string& d) {
+            try {
+                (void)load_fashion_mnist(fashion_mnist_split::test, d);
+            } catch (const dataset_error& e) {
+                return std::string(e.what());
+            }
+            return std::string("no error");
+        };
+        std::string msg = fm_error(dir.path.string());
+        INFO(msg);
+        CHECK(msg.find("t10k-images-idx3-ubyte.gz: file not found; the Fashion-MNIST data set is not in") != std::string::npos);
         CHECK(msg.find("sudo apt-get install dataset-fashion-mnist") != std::string::npos);
         CHECK(msg.find("cmake/install-deps.sh --with-data") != std::string::npos);
-        CHECK_FALSE(fashion_mnist_available(dir.path.string()));
+        msg = fm_error((dir.path / "no_such_dir").string());
+        CHECK(msg.find("no_such_dir: no such directory") != std::string::npos);
+        msg = fm_error(images.string());
+        CHECK(msg.find(": is not a directory") != std::string::npos);
     }
 }
 

@@ -1,4 +1,4 @@
-// The SGD layer against the theory of paper.md (label long: a minute or so). Fixed seeds;
+// The SGD layer against the theory of docs/paper.md (label long: a minute or so). Fixed seeds;
 // every bound comes from the theory, with the statistical margin stated where it enters.
 //   fact 4  the 1/b law: normalised quantization variance of per-sample backward SR has
 //           log-log slope -1 in b (E4M3, BF16), and for one linear layer stays below the

@@ -1,9 +1,13 @@
-// fewbits: low-precision formats, every rounding mode including stochastic rounding, and
-// the tools to train with fewer bits. Include this one header for everything.
+// fewbits' core in one header: formats and value types, every rounding mode including
+// stochastic rounding, the random generators, the bulk kernels, INT8, format names and
+// errors. The training layer (fewbits::sgd) is not included: it is <fewbits/sgd.hpp>, which
+// includes this header too.
 #pragma once
 
 #include "fewbits/config.hpp"
+#include "fewbits/error.hpp"
 #include "fewbits/format.hpp"
+#include "fewbits/format_names.hpp"
 #include "fewbits/int8.hpp"
 #include "fewbits/kernels.hpp"
 #include "fewbits/limits.hpp"

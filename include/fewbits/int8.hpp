@@ -12,6 +12,7 @@
 #include <string>
 
 #include "fewbits/detail/encode.hpp"
+#include "fewbits/error.hpp"
 #include "fewbits/policy.hpp"
 #include "fewbits/rounding.hpp"
 
@@ -22,7 +23,7 @@ namespace detail {
 inline void validate_scale(float scale)
 {
     if (!(scale > 0.0f) || scale == std::numeric_limits<float>::infinity())
-        invalid_argument("scale must be positive and finite, got " + std::to_string(scale));
+        raise_invalid_argument("scale must be positive and finite, got " + exact_string(scale));
 }
 
 // |v| = significand * 2^exponent for a finite float's magnitude bits.

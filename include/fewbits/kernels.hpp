@@ -37,6 +37,7 @@
 #include <string>
 #include <type_traits>
 
+#include "fewbits/error.hpp"
 #include "fewbits/detail/decode.hpp"
 #include "fewbits/detail/encode.hpp"
 #include "fewbits/detail/simd.hpp"
@@ -87,13 +88,6 @@ const storage_of<T>* storage_pointer(const T* p) noexcept
 {
     static_assert(sizeof(T) == sizeof(storage_of<T>) && std::is_standard_layout_v<T>);
     return reinterpret_cast<const storage_of<T>*>(p);
-}
-
-inline void require_same_size(std::size_t a, const char* a_name, std::size_t b, const char* b_name)
-{
-    if (a != b)
-        invalid_argument(std::string(b_name) + ".size() (" + std::to_string(b) + ") must equal " + a_name +
-                         ".size() (" + std::to_string(a) + ")");
 }
 
 // out[i] = encode(in[i], words[i]) for i < n; words is only read for stochastic rounding.
@@ -222,12 +216,12 @@ void fake_quantize_loop(std::span<const float> in, std::span<float> out, const p
 
 inline void validate_lr(float lr)
 {
-    if (!std::isfinite(lr)) invalid_argument("lr must be finite, got " + std::to_string(lr));
+    if (!std::isfinite(lr)) raise_invalid_argument("lr must be finite, got " + exact_string(lr));
 }
 inline void validate_momentum(float momentum)
 {
-    if (!(momentum >= 0.0f && momentum <= 1.0f))
-        invalid_argument("momentum must be in [0, 1], got " + std::to_string(momentum));
+    if (!(momentum >= 0.0f && momentum < 1.0f))
+        raise_invalid_argument("momentum must be in [0, 1), got " + exact_string(momentum));
 }
 
 template <class T, class Words>
@@ -297,92 +291,92 @@ void quantize_int8_loop(std::span<const float> in, std::span<std::int8_t> out, f
 
 }  // namespace detail
 
-template <detail::low_precision T>
+template <low_precision T>
 void quantize(std::span<const float> in, std::span<T> out, policy p = {}, stream s = {})
 {
     validate(p);
-    detail::require_same_size(in.size(), "in", out.size(), "out");
+    require_same_size(in.size(), "in", out.size(), "out");
     detail::quantize_loop(in, out, p, s);
 }
-template <detail::low_precision T>
+template <low_precision T>
 void quantize(std::span<const float> in, std::span<T> out, policy p, std::span<const std::uint32_t> words)
 {
     validate(p);
-    detail::require_same_size(in.size(), "in", out.size(), "out");
+    require_same_size(in.size(), "in", out.size(), "out");
     detail::require_words(in.size(), "in", words, "words");
     detail::quantize_loop(in, out, p, detail::caller_words{words.data()});
 }
 
-template <detail::low_precision T>
+template <low_precision T>
 void dequantize(std::span<const T> in, std::span<float> out)
 {
-    detail::require_same_size(in.size(), "in", out.size(), "out");
+    require_same_size(in.size(), "in", out.size(), "out");
     detail::decode_block<typename T::format_type>(detail::storage_pointer(in.data()), out.data(), in.size());
 }
 
-template <detail::low_precision T>
+template <low_precision T>
 void fake_quantize(std::span<const float> in, std::span<float> out, policy p = {}, stream s = {})
 {
     validate(p);
-    detail::require_same_size(in.size(), "in", out.size(), "out");
+    require_same_size(in.size(), "in", out.size(), "out");
     detail::fake_quantize_loop<T>(in, out, p, s);
 }
-template <detail::low_precision T>
+template <low_precision T>
 void fake_quantize(std::span<const float> in, std::span<float> out, policy p, std::span<const std::uint32_t> words)
 {
     validate(p);
-    detail::require_same_size(in.size(), "in", out.size(), "out");
+    require_same_size(in.size(), "in", out.size(), "out");
     detail::require_words(in.size(), "in", words, "words");
     detail::fake_quantize_loop<T>(in, out, p, detail::caller_words{words.data()});
 }
 
-template <detail::low_precision T>
+template <low_precision T>
 void sgd_update(std::span<T> w, std::span<const float> g, float lr, policy p = {}, stream s = {})
 {
     validate(p);
-    detail::require_same_size(w.size(), "w", g.size(), "g");
+    require_same_size(w.size(), "w", g.size(), "g");
     detail::validate_lr(lr);
     detail::sgd_update_loop(w, g, lr, p, s);
 }
-template <detail::low_precision T>
+template <low_precision T>
 void sgd_update(std::span<T> w, std::span<const float> g, float lr, policy p, std::span<const std::uint32_t> words)
 {
     validate(p);
-    detail::require_same_size(w.size(), "w", g.size(), "g");
+    require_same_size(w.size(), "w", g.size(), "g");
     detail::validate_lr(lr);
     detail::require_words(w.size(), "w", words, "words");
     detail::sgd_update_loop(w, g, lr, p, detail::caller_words{words.data()});
 }
 
-template <detail::low_precision T, class V>
-    requires(std::same_as<V, float> || detail::low_precision<V>)
+template <low_precision T, class V>
+    requires(std::same_as<V, float> || low_precision<V>)
 void sgd_momentum_update(std::span<T> w, std::span<V> velocity, std::span<const float> g, float lr, float momentum,
                          policy p = {}, stream s = {})
 {
     validate(p);
-    detail::require_same_size(w.size(), "w", velocity.size(), "velocity");
-    detail::require_same_size(w.size(), "w", g.size(), "g");
+    require_same_size(w.size(), "w", velocity.size(), "velocity");
+    require_same_size(w.size(), "w", g.size(), "g");
     detail::validate_lr(lr);
     detail::validate_momentum(momentum);
     detail::sgd_momentum_loop(w, velocity, g, lr, momentum, p, s, stream{velocity_seed(s), s.offset, s.rng});
 }
 // velocity_words: one word per element for a low-precision velocity; empty for a float one.
-template <detail::low_precision T, class V>
-    requires(std::same_as<V, float> || detail::low_precision<V>)
+template <low_precision T, class V>
+    requires(std::same_as<V, float> || low_precision<V>)
 void sgd_momentum_update(std::span<T> w, std::span<V> velocity, std::span<const float> g, float lr, float momentum,
                          policy p, std::span<const std::uint32_t> words,
                          std::span<const std::uint32_t> velocity_words = {})
 {
     validate(p);
-    detail::require_same_size(w.size(), "w", velocity.size(), "velocity");
-    detail::require_same_size(w.size(), "w", g.size(), "g");
+    require_same_size(w.size(), "w", velocity.size(), "velocity");
+    require_same_size(w.size(), "w", g.size(), "g");
     detail::validate_lr(lr);
     detail::validate_momentum(momentum);
     detail::require_words(w.size(), "w", words, "words");
     if constexpr (std::same_as<V, float>) {
         if (!velocity_words.empty())
-            detail::invalid_argument("velocity_words must be empty for a float velocity (nothing rounds it), got size " +
-                                     std::to_string(velocity_words.size()));
+            raise_invalid_argument("velocity_words must be empty for a float velocity (nothing rounds it), got size " +
+                                   std::to_string(velocity_words.size()));
     } else {
         detail::require_words(w.size(), "w", velocity_words, "velocity_words");
     }
@@ -395,7 +389,7 @@ inline void quantize_int8(std::span<const float> in, std::span<std::int8_t> out,
 {
     validate(p);
     detail::validate_scale(scale);
-    detail::require_same_size(in.size(), "in", out.size(), "out");
+    require_same_size(in.size(), "in", out.size(), "out");
     detail::quantize_int8_loop(in, out, scale, p, s);
 }
 inline void quantize_int8(std::span<const float> in, std::span<std::int8_t> out, float scale, policy p,
@@ -403,7 +397,7 @@ inline void quantize_int8(std::span<const float> in, std::span<std::int8_t> out,
 {
     validate(p);
     detail::validate_scale(scale);
-    detail::require_same_size(in.size(), "in", out.size(), "out");
+    require_same_size(in.size(), "in", out.size(), "out");
     detail::require_words(in.size(), "in", words, "words");
     detail::quantize_int8_loop(in, out, scale, p, detail::caller_words{words.data()});
 }
@@ -411,7 +405,7 @@ inline void quantize_int8(std::span<const float> in, std::span<std::int8_t> out,
 inline void dequantize_int8(std::span<const std::int8_t> in, std::span<float> out, float scale)
 {
     detail::validate_scale(scale);
-    detail::require_same_size(in.size(), "in", out.size(), "out");
+    require_same_size(in.size(), "in", out.size(), "out");
     for (std::size_t i = 0; i < in.size(); ++i) out[i] = int8_value(in[i], scale);
 }
 

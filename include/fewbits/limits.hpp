@@ -1,4 +1,8 @@
 // std::numeric_limits for every minifloat, each member derived from the format descriptor.
+// Where the C++ standard leaves a member open (infinity() without an infinity, quiet_NaN()
+// without a NaN, is_iec559 for formats IEEE 754 does not list), the values are those of
+// ml_dtypes (and Eigen's bfloat16, which ml_dtypes uses), so that code moving between the
+// two sees the same limits; docs/numerics.md lists what still differs and why.
 #pragma once
 
 #include <cstdint>
@@ -43,8 +47,10 @@ public:
         Format::mantissa_bits > 0 ? std::denorm_present : std::denorm_absent;
     static constexpr bool has_denorm_loss = false;
     static constexpr std::float_round_style round_style = std::round_to_nearest;
-    // Only binary16 is an IEEE 754 interchange format among these.
-    static constexpr bool is_iec559 = ieee && Format::exponent_bits == 5 && Format::mantissa_bits == 10;
+    // True for the formats with IEEE 754's special values (infinities, NaNs with payloads,
+    // signed zero) and gradual underflow, as ml_dtypes and Eigen say for E5M2 and bfloat16;
+    // of these, only binary16 is an interchange format of the standard itself.
+    static constexpr bool is_iec559 = ieee;
     static constexpr bool is_bounded = true;
     static constexpr bool is_modulo = false;
     static constexpr int digits = Format::mantissa_bits + 1;
@@ -65,8 +71,19 @@ public:
     static constexpr T max() noexcept { return T::from_bits(storage(Format::max_magnitude)); }
     static constexpr T epsilon() noexcept { return T(1.0f / float(1u << Format::mantissa_bits)); }
     static constexpr T round_error() noexcept { return T(0.5f); }
-    static constexpr T infinity() noexcept { return T::from_bits(storage(ieee ? Format::infinity_bits : 0u)); }
-    static constexpr T quiet_NaN() noexcept { return T::from_bits(storage(Format::quiet_nan_bits)); }
+    // Without an infinity: the NaN (fn, fnuz), or max for formats without NaN (FP6, FP4).
+    static constexpr T infinity() noexcept
+    {
+        if constexpr (ieee) return T::from_bits(storage(Format::infinity_bits));
+        else if constexpr (Format::has_nan) return quiet_NaN();
+        else return max();
+    }
+    // Without a NaN (FP6, FP4): -0, the encoding ml_dtypes gives (the MX specification leaves
+    // NaN conversion to the implementation; fewbits' convert sends NaN to +max there).
+    static constexpr T quiet_NaN() noexcept
+    {
+        return T::from_bits(storage(Format::has_nan ? Format::quiet_nan_bits : Format::sign_mask));
+    }
     static constexpr T signaling_NaN() noexcept
     {
         if constexpr (has_signaling_NaN)

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "fewbits/config.hpp"
+#include "fewbits/error.hpp"
 
 namespace fewbits {
 
@@ -38,7 +39,7 @@ struct policy {
 namespace detail {
 [[noreturn]] inline void invalid_policy(const char* member, long long value, const char* expected)
 {
-    invalid_argument(std::string("policy.") + member + " must be " + expected + ", got " +
+    raise_invalid_argument(std::string("policy.") + member + " must be " + expected + ", got " +
                      std::to_string(value));
 }
 }  // namespace detail

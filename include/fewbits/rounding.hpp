@@ -32,6 +32,14 @@
 
 namespace fewbits {
 
+// A fewbits value type (float8_e4m3fn, bfloat16, any minifloat<Format>): what the kernels,
+// convert and the SGD layer's storage accept.
+template <class T>
+concept low_precision = requires(typename T::storage_type s) {
+    typename T::format_type;
+    { T::from_bits(s) } -> std::same_as<T>;
+};
+
 namespace detail {
 
 // Calls f(mode_constant, overflow_constant) with the policy's runtime values as
@@ -63,12 +71,6 @@ constexpr decltype(auto) with_policy(const policy& p, F&& f)
     }
 }
 
-template <class T>
-concept low_precision = requires(typename T::storage_type s) {
-    typename T::format_type;
-    { T::from_bits(s) } -> std::same_as<T>;
-};
-
 template <class Format, class Source>
 constexpr typename Format::storage_type convert_bits(Source x, const policy& p, std::uint32_t random_word)
 {
@@ -87,14 +89,14 @@ constexpr typename Format::storage_type convert_bits(Source x, const policy& p, 
 
 // Rounds x to the format of T under policy p; random_word feeds stochastic rounding.
 // Throws std::invalid_argument if p is invalid (see validate), whatever the mode.
-template <detail::low_precision T>
+template <low_precision T>
 constexpr T convert(float x, policy p = {}, std::uint32_t random_word = 0)
 {
     return T::from_bits(detail::convert_bits<typename T::format_type>(x, p, random_word));
 }
 
 // The same from a double, rounded once from its exact value.
-template <detail::low_precision T>
+template <low_precision T>
 constexpr T convert(double x, policy p = {}, std::uint32_t random_word = 0)
 {
     return T::from_bits(detail::convert_bits<typename T::format_type>(x, p, random_word));

@@ -1,8 +1,10 @@
-// fewbits::sgd, the mini-batch SGD layer: tensors, GEMM, quantizers, layers, losses, the MLP
-// and its training loop, synthetic data, gradient-variance diagnostics. The Fashion-MNIST
-// loader needs zlib and is not included here: include <fewbits/sgd/fashion_mnist.hpp>.
+// fewbits::sgd, the mini-batch SGD layer (tensors, GEMM, quantizers, layers, losses, the
+// MLP and its training loop, synthetic data, gradient-variance diagnostics), and the core it
+// builds on (fewbits.hpp). The Fashion-MNIST loader needs zlib and is not included here:
+// include <fewbits/sgd/fashion_mnist.hpp>.
 #pragma once
 
+#include "fewbits/fewbits.hpp"
 #include "fewbits/sgd/data.hpp"
 #include "fewbits/sgd/diagnostics.hpp"
 #include "fewbits/sgd/gemm.hpp"

@@ -34,7 +34,6 @@ inline constexpr bool available = !std::is_same_v<arch, xsimd::unavailable>;
 template <class T>
 using batch = xsimd::batch<T, arch>;
 using u32 = batch<std::uint32_t>;
-using i32 = batch<std::int32_t>;
 using f32 = batch<float>;
 
 template <class To, class From>

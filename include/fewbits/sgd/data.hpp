@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "fewbits/error.hpp"
 #include "fewbits/random.hpp"
 #include "fewbits/sgd/tensor.hpp"
 
@@ -34,10 +35,10 @@ struct dataset {
     {
         if (is_classification()) {
             if (labels.size() != inputs.rows())
-                fewbits::detail::invalid_argument(std::string("dataset has ") + std::to_string(inputs.rows()) + " inputs but " +
+                fewbits::raise_invalid_argument(std::string("dataset has ") + std::to_string(inputs.rows()) + " inputs but " +
                                                   std::to_string(labels.size()) + " labels");
         } else if (targets.rows() != inputs.rows()) {
-            fewbits::detail::invalid_argument(std::string("dataset has ") + std::to_string(inputs.rows()) + " inputs but " +
+            fewbits::raise_invalid_argument(std::string("dataset has ") + std::to_string(inputs.rows()) + " inputs but " +
                                               std::to_string(targets.rows()) + " target rows");
         }
     }
@@ -63,8 +64,7 @@ inline void gather(const dataset& data, std::span<const std::size_t> idx, batch&
 
 namespace detail {
 
-// Uniform in [0, 1) with 24 bits, and a standard normal from two words (Box-Muller).
-inline float unit_uniform(std::uint32_t w) noexcept { return static_cast<float>(w >> 8) * 0x1p-24f; }
+// A standard normal from two words (Box-Muller).
 inline double standard_normal(std::uint32_t w1, std::uint32_t w2) noexcept
 {
     const double u1 = (static_cast<double>(w1) + 0.5) * 0x1p-32;  // (0, 1): log is finite
@@ -104,7 +104,7 @@ inline dataset make_regression(std::size_t n, std::size_t features, float noise,
                                float weight_scale = 1.0f)
 {
     if (n == 0 || features == 0)
-        fewbits::detail::invalid_argument(std::string("make_regression needs n > 0 and features > 0, got n = ") + std::to_string(n) +
+        fewbits::raise_invalid_argument(std::string("make_regression needs n > 0 and features > 0, got n = ") + std::to_string(n) +
                                           ", features = " + std::to_string(features));
     const stream root{seed};
     dataset d;
@@ -130,7 +130,7 @@ inline dataset make_gaussian_mixture(std::size_t n, std::size_t features, std::s
                                      std::uint64_t seed)
 {
     if (n == 0 || features == 0 || classes < 2)
-        fewbits::detail::invalid_argument("make_gaussian_mixture needs n > 0, features > 0 and classes >= 2, got n = " +
+        fewbits::raise_invalid_argument("make_gaussian_mixture needs n > 0, features > 0 and classes >= 2, got n = " +
                                           std::to_string(n) + ", features = " + std::to_string(features) +
                                           ", classes = " + std::to_string(classes));
     const stream root{seed};

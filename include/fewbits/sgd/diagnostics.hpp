@@ -9,7 +9,7 @@
 // Normalised values divide by M = mean_i ||g_i||^2 over the whole data set (exact per-sample
 // gradients), a constant for the model state, so they keep the shape in b. With per-sample
 // stochastic rounding, E||g~_B - g_B||^2 = (1/b^2) sum_i E||g~_i - g_i||^2 <= (2u^2 + u^4) M / b
-// (paper.md, facts 3 and 4): the normalised quantization variance is C u^2 / b, slope -1
+// (docs/paper.md, facts 3 and 4): the normalised quantization variance is C u^2 / b, slope -1
 // against b in log-log. A shared weight rounding adds a term that does not fall with b
 // (fact 6); the fit var(b) = a/b + c separates the two.
 // Draw r rounds with the streams of step r of the diagnostic seed for every batch size
@@ -26,6 +26,7 @@
 #include <string>
 #include <vector>
 
+#include "fewbits/error.hpp"
 #include "fewbits/sgd/mlp.hpp"
 
 namespace fewbits::sgd {
@@ -73,7 +74,7 @@ inline double squared_norm(std::span<const float> a)
 inline std::vector<variance_point> gradient_variance(mlp& model, const dataset& data, const variance_options& o)
 {
     data.validate();
-    if (o.draws < 2) fewbits::detail::invalid_argument("variance_options.draws must be at least 2, got " +
+    if (o.draws < 2) fewbits::raise_invalid_argument("variance_options.draws must be at least 2, got " +
                                                        std::to_string(o.draws));
     for (std::size_t b : o.batch_sizes) require_batch_size(b, data.size());
     const std::size_t n = data.size();
@@ -145,7 +146,7 @@ struct inverse_batch_fit {
 inline inverse_batch_fit fit_inverse_batch(std::span<const variance_point> points, bool sampling = false)
 {
     if (points.size() < 2)
-        fewbits::detail::invalid_argument("fit_inverse_batch needs at least 2 points, got " +
+        fewbits::raise_invalid_argument("fit_inverse_batch needs at least 2 points, got " +
                                           std::to_string(points.size()));
     // Relative residuals (a/b + c - v) / v weight each point by 1/v^2: the values span decades.
     double s11 = 0, s12 = 0, s22 = 0, t1 = 0, t2 = 0;
@@ -153,7 +154,7 @@ inline inverse_batch_fit fit_inverse_batch(std::span<const variance_point> point
     for (const auto& p : points) {
         const double v = sampling ? p.sampling_normalised : p.quantization_normalised;
         if (!(v > 0.0))
-            fewbits::detail::invalid_argument(std::string("fit_inverse_batch needs positive variances, got ") + std::to_string(v) +
+            fewbits::raise_invalid_argument(std::string("fit_inverse_batch needs positive variances, got ") + exact_string(v) +
                                               " at batch size " + std::to_string(p.batch_size));
         const double x1 = 1.0 / static_cast<double>(p.batch_size) / v, x2 = 1.0 / v;
         s11 += x1 * x1, s12 += x1 * x2, s22 += x2 * x2, t1 += x1, t2 += x2;

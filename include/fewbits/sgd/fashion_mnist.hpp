@@ -5,20 +5,24 @@
 // IDX format (big-endian): magic 0x00000803, count, rows, cols, then count * rows * cols
 // pixel bytes (images); magic 0x00000801, count, then count label bytes (labels). Pixels are
 // scaled to [0, 1]. Errors (std::runtime_error subclass dataset_error, message starting with
-// "fewbits:" and naming the file): missing file (with how to install the package), a file
+// "fewbits:" and naming the file): a missing file (for load_fashion_mnist, with how to install
+// the package), a directory or other non-file where a file should be, a file
 // that is not valid gzip or is truncated, a wrong magic number, image and label counts that
 // differ, a label outside 0..9. Nothing is returned half-read.
 #pragma once
 
 #include <zlib.h>
 
+#include <cerrno>
 #include <cstddef>
+#include <cstring>
 #include <cstdint>
 #include <filesystem>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "fewbits/error.hpp"
 #include "fewbits/sgd/data.hpp"
 
 namespace fewbits::sgd {
@@ -37,18 +41,21 @@ namespace detail {
 
 [[noreturn]] inline void dataset_fail(const std::string& path, const std::string& what)
 {
-    fewbits::detail::raise<dataset_error>("fewbits: " + path + ": " + what);
+    fewbits::raise<dataset_error>("fewbits: " + path + ": " + what);
 }
 
 // The whole decompressed content of a gzip file (a plain file is read as it is, like zcat -f).
-inline std::vector<unsigned char> read_gzip(const std::string& path)
+// if_missing is added to the message when the file does not exist.
+inline std::vector<unsigned char> read_gzip(const std::string& path, const std::string& if_missing = "")
 {
     std::error_code ec;
-    if (!std::filesystem::is_regular_file(path, ec))
-        dataset_fail(path, std::string("file not found; the Fashion-MNIST data set is missing: ") +
-                               fashion_mnist_install_hint);
+    const auto status = std::filesystem::status(path, ec);
+    if (!std::filesystem::exists(status))
+        dataset_fail(path, "file not found" + (if_missing.empty() ? std::string() : "; " + if_missing));
+    if (std::filesystem::is_directory(status)) dataset_fail(path, "is a directory, not an IDX file");
+    if (!std::filesystem::is_regular_file(status)) dataset_fail(path, "is not a regular file");
     gzFile f = gzopen(path.c_str(), "rb");
-    if (f == nullptr) dataset_fail(path, "cannot open");
+    if (f == nullptr) dataset_fail(path, std::string("cannot open (") + std::strerror(errno) + ")");
     std::vector<unsigned char> out;
     unsigned char buf[1 << 16];
     for (;;) {
@@ -89,10 +96,12 @@ inline std::string hex32(std::uint32_t v)
 
 // Reads an IDX image file and its label file into a classification dataset with 10 classes.
 // max_samples > 0 keeps only the first max_samples (the files are still checked whole).
-inline dataset load_idx(const std::string& images_path, const std::string& labels_path, std::size_t max_samples = 0)
+namespace detail {
+inline dataset load_idx(const std::string& images_path, const std::string& labels_path, std::size_t max_samples,
+                        const std::string& if_missing)
 {
-    const auto images = detail::read_gzip(images_path);
-    const auto labels = detail::read_gzip(labels_path);
+    const auto images = detail::read_gzip(images_path, if_missing);
+    const auto labels = detail::read_gzip(labels_path, if_missing);
     if (images.size() < 16) detail::dataset_fail(images_path, "too short for an IDX image header (" +
                                                                   std::to_string(images.size()) + " bytes)");
     if (labels.size() < 8) detail::dataset_fail(labels_path, "too short for an IDX label header (" +
@@ -132,6 +141,12 @@ inline dataset load_idx(const std::string& images_path, const std::string& label
     }
     return d;
 }
+}  // namespace detail
+
+inline dataset load_idx(const std::string& images_path, const std::string& labels_path, std::size_t max_samples = 0)
+{
+    return detail::load_idx(images_path, labels_path, max_samples, "");
+}
 
 enum class fashion_mnist_split { train, test };
 
@@ -139,8 +154,14 @@ enum class fashion_mnist_split { train, test };
 inline dataset load_fashion_mnist(fashion_mnist_split split, const std::string& dir = fashion_mnist_default_dir,
                                   std::size_t max_samples = 0)
 {
+    std::error_code ec;
+    if (!std::filesystem::is_directory(dir, ec))
+        detail::dataset_fail(dir, std::string(std::filesystem::exists(dir, ec) ? "is not a directory" : "no such directory") +
+                                      "; the Fashion-MNIST files are looked for in a directory (default " +
+                                      fashion_mnist_default_dir + "): " + fashion_mnist_install_hint);
     const std::string prefix = dir + (split == fashion_mnist_split::train ? "/train" : "/t10k");
-    return load_idx(prefix + "-images-idx3-ubyte.gz", prefix + "-labels-idx1-ubyte.gz", max_samples);
+    return detail::load_idx(prefix + "-images-idx3-ubyte.gz", prefix + "-labels-idx1-ubyte.gz", max_samples,
+                            std::string("the Fashion-MNIST data set is not in ") + dir + ": " + fashion_mnist_install_hint);
 }
 
 // Whether the data set's four files are present in dir.

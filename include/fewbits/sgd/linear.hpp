@@ -24,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "fewbits/error.hpp"
 #include "fewbits/random.hpp"
 #include "fewbits/sgd/gemm.hpp"
 #include "fewbits/sgd/parameter.hpp"
@@ -92,12 +93,12 @@ struct sgd_options {
     void validate() const
     {
         if (!(lr > 0.0f) || !std::isfinite(lr))
-            fewbits::detail::invalid_argument(std::string("sgd_options.lr must be positive and finite, got ") + std::to_string(lr));
+            fewbits::raise_invalid_argument(std::string("sgd_options.lr must be positive and finite, got ") + exact_string(lr));
         if (!(momentum >= 0.0f && momentum < 1.0f))
-            fewbits::detail::invalid_argument(std::string("sgd_options.momentum must be in [0, 1), got ") + std::to_string(momentum));
+            fewbits::raise_invalid_argument(std::string("sgd_options.momentum must be in [0, 1), got ") + exact_string(momentum));
         if (!(weight_decay >= 0.0f) || !std::isfinite(weight_decay))
-            fewbits::detail::invalid_argument("sgd_options.weight_decay must be non-negative and finite, got " +
-                                              std::to_string(weight_decay));
+            fewbits::raise_invalid_argument("sgd_options.weight_decay must be non-negative and finite, got " +
+                                              exact_string(weight_decay));
         fewbits::validate(update);
     }
 };
@@ -112,7 +113,7 @@ public:
           bias_(storage.make(out)), w_(in, out), b_(1, out), dw_(in, out), db_(1, out)
     {
         if (in == 0 || out == 0)
-            fewbits::detail::invalid_argument(std::string("linear layer sizes must be positive, got in = ") + std::to_string(in) +
+            fewbits::raise_invalid_argument(std::string("linear layer sizes must be positive, got in = ") + std::to_string(in) +
                                               ", out = " + std::to_string(out));
         const float bound = 1.0f / std::sqrt(static_cast<float>(in));
         std::vector<float> init(in * out + out);
@@ -140,7 +141,6 @@ public:
 
     std::size_t inputs() const noexcept { return in_; }
     std::size_t outputs() const noexcept { return out_; }
-    const linear_quantization& quantization() const noexcept { return q_; }
     void set_quantization(linear_quantization q) { q_ = std::move(q); }
 
     // The current weights (in x out) and bias (1 x out), exactly as stored.

@@ -11,6 +11,7 @@
 #include <span>
 #include <string>
 
+#include "fewbits/error.hpp"
 #include "fewbits/sgd/tensor.hpp"
 
 namespace fewbits::sgd {
@@ -25,7 +26,7 @@ struct loss_value {
 inline loss_value softmax_cross_entropy(const tensor& logits, std::span<const int> labels, tensor& grad)
 {
     if (labels.size() != logits.rows())
-        fewbits::detail::invalid_argument(std::string("labels.size() (") + std::to_string(labels.size()) +
+        fewbits::raise_invalid_argument(std::string("labels.size() (") + std::to_string(labels.size()) +
                                           ") must equal the number of logit rows (" + std::to_string(logits.rows()) + ")");
     const std::size_t classes = logits.cols();
     grad.resize(logits.rows(), classes);
@@ -33,7 +34,7 @@ inline loss_value softmax_cross_entropy(const tensor& logits, std::span<const in
     for (std::size_t r = 0; r < logits.rows(); ++r) {
         const int label = labels[r];
         if (label < 0 || static_cast<std::size_t>(label) >= classes)
-            fewbits::detail::invalid_argument(std::string("label ") + std::to_string(label) + " of row " + std::to_string(r) +
+            fewbits::raise_invalid_argument(std::string("label ") + std::to_string(label) + " of row " + std::to_string(r) +
                                               " is outside [0, " + std::to_string(classes) + ")");
         const auto z = logits.row(r);
         auto g = grad.row(r);

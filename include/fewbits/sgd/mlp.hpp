@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "fewbits/error.hpp"
 #include "fewbits/sgd/data.hpp"
 #include "fewbits/sgd/linear.hpp"
 #include "fewbits/sgd/loss.hpp"
@@ -49,13 +50,13 @@ public:
     explicit mlp(const mlp_options& o) : loss_(o.loss), seed_(o.seed), threads_(o.threads), rng_(o.rng)
     {
         if (o.sizes.size() < 2)
-            fewbits::detail::invalid_argument("mlp_options.sizes needs at least 2 entries (inputs, outputs), got " +
+            fewbits::raise_invalid_argument("mlp_options.sizes needs at least 2 entries (inputs, outputs), got " +
                                               std::to_string(o.sizes.size()));
         const std::size_t n_linear = o.sizes.size() - 1;
         if (o.quantization.size() != 1 && o.quantization.size() != n_linear)
-            fewbits::detail::invalid_argument(std::string("mlp_options.quantization needs 1 or ") + std::to_string(n_linear) +
+            fewbits::raise_invalid_argument(std::string("mlp_options.quantization needs 1 or ") + std::to_string(n_linear) +
                                               " entries, got " + std::to_string(o.quantization.size()));
-        if (o.threads == 0) fewbits::detail::invalid_argument("mlp_options.threads must be at least 1, got 0");
+        if (o.threads == 0) fewbits::raise_invalid_argument("mlp_options.threads must be at least 1, got 0");
         for (std::size_t l = 0; l < n_linear; ++l)
             layers_.emplace_back(o.sizes[l], o.sizes[l + 1], l, o.weights,
                                  o.quantization[o.quantization.size() == 1 ? 0 : l], o.init_seed);
@@ -70,7 +71,7 @@ public:
     unsigned threads() const noexcept { return threads_; }
     void set_threads(unsigned t)
     {
-        if (t == 0) fewbits::detail::invalid_argument("threads must be at least 1, got 0");
+        if (t == 0) fewbits::raise_invalid_argument("threads must be at least 1, got 0");
         threads_ = t;
     }
     std::vector<linear>& layers() noexcept { return layers_; }
@@ -131,7 +132,7 @@ public:
         const pass_context ctx = context();
         const loss_value v = compute_gradients(b, ctx);
         if (!std::isfinite(v.sum))
-            fewbits::detail::raise<training_error>(std::string("fewbits: non-finite loss (") + std::to_string(v.sum) +
+            fewbits::raise<training_error>(std::string("fewbits: non-finite loss (") + exact_string(v.sum) +
                                                        ") at step " + std::to_string(step_) +
                                                        "; training stopped before this step's update",
                                                    step_);
@@ -160,7 +161,7 @@ private:
 inline void require_batch_size(std::size_t batch_size, std::size_t n)
 {
     if (batch_size == 0 || batch_size > n)
-        fewbits::detail::invalid_argument(std::string("batch_size must be in 1..") + std::to_string(n) + " (the data set size), got " +
+        fewbits::raise_invalid_argument(std::string("batch_size must be in 1..") + std::to_string(n) + " (the data set size), got " +
                                           std::to_string(batch_size));
 }
 
@@ -179,7 +180,7 @@ inline epoch_result train_epoch(mlp& model, const dataset& data, const sgd_optio
     data.validate();
     require_batch_size(batch_size, data.size());
     if (data.is_classification() != (model.loss() == loss_kind::softmax_cross_entropy))
-        fewbits::detail::invalid_argument(std::string("the model's loss (") +
+        fewbits::raise_invalid_argument(std::string("the model's loss (") +
                                           (model.loss() == loss_kind::softmax_cross_entropy ? "cross-entropy" : "squared error") +
                                           ") does not fit the data set (" +
                                           (data.is_classification() ? "labels" : "regression targets") + ")");

@@ -59,7 +59,7 @@ private:
     std::vector<float> w_;
 };
 
-template <fewbits::detail::low_precision T>
+template <fewbits::low_precision T>
 class low_precision_store final : public parameter_store {
 public:
     explicit low_precision_store(std::size_t n) : w_(n, T(0.0f)) {}
@@ -75,7 +75,6 @@ public:
             sgd_momentum_update<T, float>(w_, velocity, g, lr, momentum, p, s);
     }
     std::unique_ptr<parameter_store> clone() const override { return std::make_unique<low_precision_store>(*this); }
-    std::span<const T> stored() const noexcept { return w_; }
 
 private:
     std::vector<T> w_;
@@ -89,10 +88,10 @@ struct weight_storage {
     };
 
     static weight_storage fp32() { return {}; }
-    template <fewbits::detail::low_precision T>
+    template <fewbits::low_precision T>
     static weight_storage stored_as()
     {
-        return {format_name<typename T::format_type>(), [](std::size_t n) -> std::unique_ptr<parameter_store> {
+        return {format_name<T>(), [](std::size_t n) -> std::unique_ptr<parameter_store> {
                     return std::make_unique<low_precision_store<T>>(n);
                 }};
     }

@@ -23,6 +23,8 @@
 #include <string>
 #include <vector>
 
+#include "fewbits/error.hpp"
+#include "fewbits/format_names.hpp"
 #include "fewbits/kernels.hpp"
 #include "fewbits/limits.hpp"
 #include "fewbits/sgd/parallel.hpp"
@@ -46,27 +48,13 @@ inline const char* rounding_name(rounding m) noexcept
     return "?";
 }
 
-// "e4m3fn", "e5m2", "e8m7" (bfloat16), "e5m10" (float16) ...
-template <class Format>
-std::string format_name()
-{
-    // Appended piece by piece: GCC 12 warns falsely (-Wrestrict) about "e" + std::to_string(..).
-    std::string s = "e";
-    s += std::to_string(Format::exponent_bits);
-    s += 'm';
-    s += std::to_string(Format::mantissa_bits);
-    if constexpr (Format::family == encoding::fn) s += "fn";
-    if constexpr (Format::family == encoding::fnuz) s += "fnuz";
-    return s;
-}
-
 class quantizer {
 public:
     // FP32: apply copies.
     quantizer() = default;
 
     // Rounds to the grid of T (a fewbits::minifloat) under p.
-    template <fewbits::detail::low_precision T>
+    template <fewbits::low_precision T>
     static quantizer to(policy p = {}, scaling s = scaling::none)
     {
         validate(p);
@@ -78,7 +66,7 @@ public:
             fake_quantize<T>(in, out, pol, st);
         };
         q.largest_scaled_ = 0.5f * static_cast<float>(std::numeric_limits<T>::max());
-        q.name_ = format_name<typename T::format_type>() + " " + rounding_name(p.mode) +
+        q.name_ = format_name<T>() + " " + rounding_name(p.mode) +
                   (s == scaling::power_of_two ? " pow2" : "");
         return q;
     }
@@ -97,14 +85,12 @@ public:
     }
 
     bool enabled() const noexcept { return kind_ != kind::none; }
-    bool stochastic() const noexcept { return enabled() && policy_.mode == rounding::stochastic; }
-    const policy& rounding_policy() const noexcept { return policy_; }
     std::string name() const { return enabled() ? name_ : "fp32"; }
 
     // out = Q(in) with one stream for the whole tensor. out may be in.
     void apply(std::span<const float> in, std::span<float> out, stream s) const
     {
-        fewbits::detail::require_same_size(in.size(), "in", out.size(), "out");
+        require_same_size(in.size(), "in", out.size(), "out");
         if (!enabled()) {
             if (out.data() != in.data()) std::copy(in.begin(), in.end(), out.begin());
             return;

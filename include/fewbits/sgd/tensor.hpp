@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "fewbits/config.hpp"
+#include "fewbits/error.hpp"
 
 namespace fewbits::sgd {
 
@@ -43,7 +44,7 @@ public:
 
     std::string shape() const
     {
-        std::string s = "(";  // appended piece by piece: see format_name in quantizer.hpp
+        std::string s = "(";  // appended piece by piece: see format_name in format_names.hpp
         s += std::to_string(rows_);
         s += ", ";
         s += std::to_string(cols_);
@@ -62,14 +63,14 @@ private:
 inline void require_shape(const tensor& t, std::size_t rows, std::size_t cols, const char* name)
 {
     if (t.rows() != rows || t.cols() != cols)
-        detail::invalid_argument(std::string(name) + " must have shape (" + std::to_string(rows) + ", " +
+        raise_invalid_argument(std::string(name) + " must have shape (" + std::to_string(rows) + ", " +
                                  std::to_string(cols) + "), got " + t.shape());
 }
 
 inline void require_cols(const tensor& t, std::size_t cols, const char* name)
 {
     if (t.cols() != cols)
-        detail::invalid_argument(std::string(name) + " must have " + std::to_string(cols) + " columns, got shape " +
+        raise_invalid_argument(std::string(name) + " must have " + std::to_string(cols) + " columns, got shape " +
                                  t.shape());
 }
 
@@ -79,7 +80,7 @@ inline void gather_rows(const tensor& src, std::span<const std::size_t> idx, ten
     dst.resize(idx.size(), src.cols());
     for (std::size_t r = 0; r < idx.size(); ++r) {
         if (idx[r] >= src.rows())
-            detail::invalid_argument(std::string("row index ") + std::to_string(idx[r]) + " out of range for a tensor of shape " +
+            raise_invalid_argument(std::string("row index ") + std::to_string(idx[r]) + " out of range for a tensor of shape " +
                                      src.shape());
         const auto s = src.row(idx[r]);
         std::copy(s.begin(), s.end(), dst.row(r).begin());
