@@ -14,6 +14,15 @@
 // velocity word_i = random_word(s.rng, velocity_seed(s), s.offset + i). So results depend only on the
 // inputs, the format, the policy and the stream: never on the ISA, SIMD width, alignment,
 // how a caller chunks an array (pass s.offset + start for a chunk) or threads.
+// Caller-supplied random words: every kernel that takes a stream s also has an overload that
+// takes std::span<const std::uint32_t> words instead, one word per element (word_i = words[i],
+// the same law as convert's word; words.size() must equal the element count even when the
+// policy does not round stochastically, and the words are then not read).
+// sgd_momentum_update's overload takes a second span, velocity_words, for the rounding of a
+// low-precision velocity (velocity word_i = velocity_words[i], same size rule); with a float
+// velocity nothing is rounded there and velocity_words must be empty. With the stream's own
+// words (fill_random_words(s, ...), and fill_random_words({velocity_seed(s), s.offset, s.rng},
+// ...) for the velocity) an overload gives exactly the stream call's bits: both run one loop.
 // Errors: std::invalid_argument naming the argument, thrown before anything is written, for
 // mismatched sizes, an invalid policy, a scale that is not positive finite, lr not finite.
 // in and out may be the same array for fake_quantize; other overlaps are not allowed.
@@ -123,6 +132,17 @@ void decode_block(const typename Format::storage_type* in, float* out, std::size
     for (; i < n; ++i) out[i] = std::bit_cast<float>(decode_to_float_bits<Format>(std::uint32_t(in[i])));
 }
 
+// The two sources of a kernel's random words, word i for element i: a stream (generated a
+// block at a time) or the caller's own words (used in place). Every kernel is written once
+// over a word source, so both overloads run the very same loop.
+struct caller_words {
+    const std::uint32_t* data;
+};
+
+// The source for elements [start, ...) of a call: what a chunked call at start would use.
+inline stream advance(const stream& s, std::size_t start) noexcept { return stream{s.seed, s.offset + start, s.rng}; }
+inline caller_words advance(caller_words w, std::size_t start) noexcept { return caller_words{w.data + start}; }
+
 // Calls f(start, length, words) over blocks of [0, n); words holds the block's random words
 // when the policy rounds stochastically (and is not filled otherwise).
 template <class F>
@@ -132,20 +152,139 @@ void for_each_block(std::size_t n, const policy& p, const stream& s, F&& f)
     for (std::size_t start = 0; start < n; start += block_size) {
         const std::size_t length = std::min(block_size, n - start);
         if (p.mode == rounding::stochastic)
-            fill_random_words(stream{s.seed, s.offset + start, s.rng}, std::span<std::uint32_t>(words, length));
+            fill_random_words(advance(s, start), std::span<std::uint32_t>(words, length));
         f(start, length, static_cast<const std::uint32_t*>(words));
     }
 }
+// The same blocks over the caller's words: nothing to generate.
+template <class F>
+void for_each_block(std::size_t n, const policy&, caller_words w, F&& f)
+{
+    for (std::size_t start = 0; start < n; start += block_size)
+        f(start, std::min(block_size, n - start), w.data + start);
+}
+
+// One word per element: the words overloads' size check (names "words" or "velocity_words").
+inline void require_words(std::size_t n, const char* n_name, std::span<const std::uint32_t> words,
+                          const char* words_name)
+{
+    require_same_size(n, n_name, words.size(), words_name);
+}
 
 // Encodes n floats to storage under p, block by block (words: that block's random words).
-template <class Format>
-void encode_span(const float* in, typename Format::storage_type* out, std::size_t n, const policy& p, const stream& s)
+template <class Format, class Words>
+void encode_span(const float* in, typename Format::storage_type* out, std::size_t n, const policy& p, const Words& source)
 {
     const std::uint32_t mask = random_mask<float>(p.random_bits);
     with_policy(p, [&](auto mode, auto on_overflow) {
-        for_each_block(n, p, s, [&](std::size_t start, std::size_t length, const std::uint32_t* words) {
+        for_each_block(n, p, source, [&](std::size_t start, std::size_t length, const std::uint32_t* words) {
             encode_block<Format, decltype(mode)::value, decltype(on_overflow)::value>(in + start, out + start, words,
                                                                                     length, mask);
+        });
+    });
+}
+
+}  // namespace detail
+
+// The seed of the words that round a low-precision momentum velocity: a stream of its own
+// (so that the velocity and weight roundings are independent) at the same offsets as s.
+constexpr std::uint64_t velocity_seed(const stream& s) noexcept { return derive(s, 0x76656C6F63697479ull).seed; }
+
+namespace detail {
+
+// The kernels' loops, each over a word source (stream or caller_words); arguments validated.
+template <class T, class Words>
+void quantize_loop(std::span<const float> in, std::span<T> out, const policy& p, const Words& words)
+{
+    encode_span<typename T::format_type>(in.data(), storage_pointer(out.data()), in.size(), p, words);
+}
+
+template <class T, class Words>
+void fake_quantize_loop(std::span<const float> in, std::span<float> out, const policy& p, const Words& source)
+{
+    using Format = typename T::format_type;
+    const std::uint32_t mask = random_mask<float>(p.random_bits);
+    with_policy(p, [&](auto mode, auto on_overflow) {
+        for_each_block(in.size(), p, source, [&](std::size_t start, std::size_t length, const std::uint32_t* words) {
+            typename Format::storage_type encoded[block_size];
+            encode_block<Format, decltype(mode)::value, decltype(on_overflow)::value>(in.data() + start, encoded, words,
+                                                                                    length, mask);
+            decode_block<Format>(encoded, out.data() + start, length);
+        });
+    });
+}
+
+inline void validate_lr(float lr)
+{
+    if (!std::isfinite(lr)) raise_invalid_argument("lr must be finite, got " + exact_string(lr));
+}
+inline void validate_momentum(float momentum)
+{
+    if (!(momentum >= 0.0f && momentum < 1.0f))
+        raise_invalid_argument("momentum must be in [0, 1), got " + exact_string(momentum));
+}
+
+template <class T, class Words>
+void sgd_update_loop(std::span<T> w, std::span<const float> g, float lr, const policy& p, const Words& source)
+{
+    using Format = typename T::format_type;
+    auto* bits = storage_pointer(w.data());
+    const std::uint32_t mask = random_mask<float>(p.random_bits);
+    with_policy(p, [&](auto mode, auto on_overflow) {
+        for_each_block(w.size(), p, source, [&](std::size_t start, std::size_t length, const std::uint32_t* words) {
+            float updated[block_size];
+            decode_block<Format>(bits + start, updated, length);
+            // Explicit fma: compiler contraction can never change a bit of the update.
+            for (std::size_t i = 0; i < length; ++i) updated[i] = std::fma(-lr, g[start + i], updated[i]);
+            encode_block<Format, decltype(mode)::value, decltype(on_overflow)::value>(updated, bits + start, words,
+                                                                                    length, mask);
+        });
+    });
+}
+
+// velocity_source: the word source of a low-precision velocity (unused for a float one).
+template <class T, class V, class Words>
+void sgd_momentum_loop(std::span<T> w, std::span<V> velocity, std::span<const float> g, float lr, float momentum,
+                       const policy& p, const Words& source, const Words& velocity_source)
+{
+    using Format = typename T::format_type;
+    auto* bits = storage_pointer(w.data());
+    const std::uint32_t mask = random_mask<float>(p.random_bits);
+    with_policy(p, [&](auto mode, auto on_overflow) {
+        for_each_block(w.size(), p, source, [&](std::size_t start, std::size_t length, const std::uint32_t* words) {
+            float v[block_size];
+            if constexpr (std::same_as<V, float>) {
+                for (std::size_t i = 0; i < length; ++i)
+                    v[i] = velocity[start + i] = std::fma(momentum, velocity[start + i], g[start + i]);
+            } else {
+                using VFormat = typename V::format_type;
+                auto* vbits = storage_pointer(velocity.data()) + start;
+                decode_block<VFormat>(vbits, v, length);
+                for (std::size_t i = 0; i < length; ++i) v[i] = std::fma(momentum, v[i], g[start + i]);
+                encode_span<VFormat>(v, vbits, length, p, advance(velocity_source, start));
+                decode_block<VFormat>(vbits, v, length);  // the update uses the velocity as stored
+            }
+            float updated[block_size];
+            decode_block<Format>(bits + start, updated, length);
+            for (std::size_t i = 0; i < length; ++i) updated[i] = std::fma(-lr, v[i], updated[i]);
+            encode_block<Format, decltype(mode)::value, decltype(on_overflow)::value>(updated, bits + start, words,
+                                                                                    length, mask);
+        });
+    });
+}
+
+template <class Words>
+void quantize_int8_loop(std::span<const float> in, std::span<std::int8_t> out, float scale, const policy& p,
+                        const Words& source)
+{
+    const std::uint32_t mask = random_mask<float>(p.random_bits);
+    with_policy(p, [&](auto mode, auto) {
+        for_each_block(in.size(), p, source, [&](std::size_t start, std::size_t length, const std::uint32_t* words) {
+            for (std::size_t i = 0; i < length; ++i) {
+                std::uint32_t word = 0;
+                if constexpr (decltype(mode)::value == rounding::stochastic) word = words[i];
+                out[start + i] = round_int8<decltype(mode)::value>(in[start + i], scale, p.int8, word, mask);
+            }
         });
     });
 }
@@ -157,7 +296,15 @@ void quantize(std::span<const float> in, std::span<T> out, policy p = {}, stream
 {
     validate(p);
     require_same_size(in.size(), "in", out.size(), "out");
-    detail::encode_span<typename T::format_type>(in.data(), detail::storage_pointer(out.data()), in.size(), p, s);
+    detail::quantize_loop(in, out, p, s);
+}
+template <low_precision T>
+void quantize(std::span<const float> in, std::span<T> out, policy p, std::span<const std::uint32_t> words)
+{
+    validate(p);
+    require_same_size(in.size(), "in", out.size(), "out");
+    detail::require_words(in.size(), "in", words, "words");
+    detail::quantize_loop(in, out, p, detail::caller_words{words.data()});
 }
 
 template <low_precision T>
@@ -170,82 +317,71 @@ void dequantize(std::span<const T> in, std::span<float> out)
 template <low_precision T>
 void fake_quantize(std::span<const float> in, std::span<float> out, policy p = {}, stream s = {})
 {
-    using Format = typename T::format_type;
     validate(p);
     require_same_size(in.size(), "in", out.size(), "out");
-    const std::uint32_t mask = detail::random_mask<float>(p.random_bits);
-    detail::with_policy(p, [&](auto mode, auto on_overflow) {
-        detail::for_each_block(in.size(), p, s, [&](std::size_t start, std::size_t length, const std::uint32_t* words) {
-            typename Format::storage_type encoded[detail::block_size];
-            detail::encode_block<Format, decltype(mode)::value, decltype(on_overflow)::value>(
-                in.data() + start, encoded, words, length, mask);
-            detail::decode_block<Format>(encoded, out.data() + start, length);
-        });
-    });
+    detail::fake_quantize_loop<T>(in, out, p, s);
+}
+template <low_precision T>
+void fake_quantize(std::span<const float> in, std::span<float> out, policy p, std::span<const std::uint32_t> words)
+{
+    validate(p);
+    require_same_size(in.size(), "in", out.size(), "out");
+    detail::require_words(in.size(), "in", words, "words");
+    detail::fake_quantize_loop<T>(in, out, p, detail::caller_words{words.data()});
 }
 
 template <low_precision T>
 void sgd_update(std::span<T> w, std::span<const float> g, float lr, policy p = {}, stream s = {})
 {
-    using Format = typename T::format_type;
     validate(p);
     require_same_size(w.size(), "w", g.size(), "g");
-    if (!std::isfinite(lr)) raise_invalid_argument("lr must be finite, got " + exact_string(lr));
-    auto* bits = detail::storage_pointer(w.data());
-    const std::uint32_t mask = detail::random_mask<float>(p.random_bits);
-    detail::with_policy(p, [&](auto mode, auto on_overflow) {
-        detail::for_each_block(w.size(), p, s, [&](std::size_t start, std::size_t length, const std::uint32_t* words) {
-            float updated[detail::block_size];
-            detail::decode_block<Format>(bits + start, updated, length);
-            // Explicit fma: compiler contraction can never change a bit of the update.
-            for (std::size_t i = 0; i < length; ++i) updated[i] = std::fma(-lr, g[start + i], updated[i]);
-            detail::encode_block<Format, decltype(mode)::value, decltype(on_overflow)::value>(updated, bits + start,
-                                                                                            words, length, mask);
-        });
-    });
+    detail::validate_lr(lr);
+    detail::sgd_update_loop(w, g, lr, p, s);
 }
-
-// The seed of the words that round a low-precision momentum velocity: a stream of its own
-// (so that the velocity and weight roundings are independent) at the same offsets as s.
-constexpr std::uint64_t velocity_seed(const stream& s) noexcept { return derive(s, 0x76656C6F63697479ull).seed; }
+template <low_precision T>
+void sgd_update(std::span<T> w, std::span<const float> g, float lr, policy p, std::span<const std::uint32_t> words)
+{
+    validate(p);
+    require_same_size(w.size(), "w", g.size(), "g");
+    detail::validate_lr(lr);
+    detail::require_words(w.size(), "w", words, "words");
+    detail::sgd_update_loop(w, g, lr, p, detail::caller_words{words.data()});
+}
 
 template <low_precision T, class V>
     requires(std::same_as<V, float> || low_precision<V>)
 void sgd_momentum_update(std::span<T> w, std::span<V> velocity, std::span<const float> g, float lr, float momentum,
                          policy p = {}, stream s = {})
 {
-    using Format = typename T::format_type;
     validate(p);
     require_same_size(w.size(), "w", velocity.size(), "velocity");
     require_same_size(w.size(), "w", g.size(), "g");
-    if (!std::isfinite(lr)) raise_invalid_argument("lr must be finite, got " + exact_string(lr));
-    if (!(momentum >= 0.0f && momentum < 1.0f))
-        raise_invalid_argument("momentum must be in [0, 1), got " + exact_string(momentum));
-    auto* bits = detail::storage_pointer(w.data());
-    const stream velocity_stream{velocity_seed(s), s.offset, s.rng};
-    const std::uint32_t mask = detail::random_mask<float>(p.random_bits);
-    detail::with_policy(p, [&](auto mode, auto on_overflow) {
-        detail::for_each_block(w.size(), p, s, [&](std::size_t start, std::size_t length, const std::uint32_t* words) {
-            float v[detail::block_size];
-            if constexpr (std::same_as<V, float>) {
-                for (std::size_t i = 0; i < length; ++i)
-                    v[i] = velocity[start + i] = std::fma(momentum, velocity[start + i], g[start + i]);
-            } else {
-                using VFormat = typename V::format_type;
-                auto* vbits = detail::storage_pointer(velocity.data()) + start;
-                detail::decode_block<VFormat>(vbits, v, length);
-                for (std::size_t i = 0; i < length; ++i) v[i] = std::fma(momentum, v[i], g[start + i]);
-                detail::encode_span<VFormat>(v, vbits, length, p,
-                                             stream{velocity_stream.seed, velocity_stream.offset + start, s.rng});
-                detail::decode_block<VFormat>(vbits, v, length);  // the update uses the velocity as stored
-            }
-            float updated[detail::block_size];
-            detail::decode_block<Format>(bits + start, updated, length);
-            for (std::size_t i = 0; i < length; ++i) updated[i] = std::fma(-lr, v[i], updated[i]);
-            detail::encode_block<Format, decltype(mode)::value, decltype(on_overflow)::value>(updated, bits + start,
-                                                                                            words, length, mask);
-        });
-    });
+    detail::validate_lr(lr);
+    detail::validate_momentum(momentum);
+    detail::sgd_momentum_loop(w, velocity, g, lr, momentum, p, s, stream{velocity_seed(s), s.offset, s.rng});
+}
+// velocity_words: one word per element for a low-precision velocity; empty for a float one.
+template <low_precision T, class V>
+    requires(std::same_as<V, float> || low_precision<V>)
+void sgd_momentum_update(std::span<T> w, std::span<V> velocity, std::span<const float> g, float lr, float momentum,
+                         policy p, std::span<const std::uint32_t> words,
+                         std::span<const std::uint32_t> velocity_words = {})
+{
+    validate(p);
+    require_same_size(w.size(), "w", velocity.size(), "velocity");
+    require_same_size(w.size(), "w", g.size(), "g");
+    detail::validate_lr(lr);
+    detail::validate_momentum(momentum);
+    detail::require_words(w.size(), "w", words, "words");
+    if constexpr (std::same_as<V, float>) {
+        if (!velocity_words.empty())
+            raise_invalid_argument("velocity_words must be empty for a float velocity (nothing rounds it), got size " +
+                                   std::to_string(velocity_words.size()));
+    } else {
+        detail::require_words(w.size(), "w", velocity_words, "velocity_words");
+    }
+    detail::sgd_momentum_loop(w, velocity, g, lr, momentum, p, detail::caller_words{words.data()},
+                              detail::caller_words{velocity_words.data()});
 }
 
 inline void quantize_int8(std::span<const float> in, std::span<std::int8_t> out, float scale, policy p = {},
@@ -254,17 +390,16 @@ inline void quantize_int8(std::span<const float> in, std::span<std::int8_t> out,
     validate(p);
     detail::validate_scale(scale);
     require_same_size(in.size(), "in", out.size(), "out");
-    const std::uint32_t mask = detail::random_mask<float>(p.random_bits);
-    detail::with_policy(p, [&](auto mode, auto) {
-        detail::for_each_block(in.size(), p, s, [&](std::size_t start, std::size_t length, const std::uint32_t* words) {
-            for (std::size_t i = 0; i < length; ++i) {
-                std::uint32_t word = 0;
-                if constexpr (decltype(mode)::value == rounding::stochastic) word = words[i];
-                out[start + i] =
-                    detail::round_int8<decltype(mode)::value>(in[start + i], scale, p.int8, word, mask);
-            }
-        });
-    });
+    detail::quantize_int8_loop(in, out, scale, p, s);
+}
+inline void quantize_int8(std::span<const float> in, std::span<std::int8_t> out, float scale, policy p,
+                          std::span<const std::uint32_t> words)
+{
+    validate(p);
+    detail::validate_scale(scale);
+    require_same_size(in.size(), "in", out.size(), "out");
+    detail::require_words(in.size(), "in", words, "words");
+    detail::quantize_int8_loop(in, out, scale, p, detail::caller_words{words.data()});
 }
 
 inline void dequantize_int8(std::span<const std::int8_t> in, std::span<float> out, float scale)

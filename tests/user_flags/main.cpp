@@ -1,5 +1,5 @@
 // Built by build_flags.sh once per (compiler, -O level, -march) with -Wall -Wextra -Werror:
-// a user's program that calls every bulk kernel must compile warning-free however it is
+// a user's program that calls every bulk kernel (stream and caller-words overloads) must compile warning-free however it is
 // built, and every result must equal the scalar core (convert, convert_int8), element by
 // element. Exits 1 with the first mismatch, 0 when everything agrees.
 #include <fewbits/fewbits.hpp>
@@ -65,7 +65,25 @@ void check_format(const char* name, const std::vector<float>& in)
         for (std::size_t i = 0; i < n; ++i)
             if (q[i].bits() != want(in[i], i).bits()) fail("quantize", name, i, q[i].bits(), want(in[i], i).bits());
 
+        // The caller-supplied words overloads (here the stream's own words, and other words).
+        std::vector<T> qw(n);
+        fewbits::quantize<T>(in, std::span<T>(qw), p, words);
+        for (std::size_t i = 0; i < n; ++i)
+            if (qw[i].bits() != want(in[i], i).bits()) fail("quantize(words)", name, i, qw[i].bits(), want(in[i], i).bits());
+        std::vector<std::uint32_t> other(n);
+        fewbits::fill_random_words({99, 1}, other);
+        fewbits::quantize<T>(in, std::span<T>(qw), p, other);
+        for (std::size_t i = 0; i < n; ++i) {
+            const T expect = fewbits::convert<T>(in[i], p, other[i]);
+            if (qw[i].bits() != expect.bits()) fail("quantize(other words)", name, i, qw[i].bits(), expect.bits());
+        }
+
         std::vector<float> f(n);
+        fewbits::fake_quantize<T>(in, f, p, other);
+        for (std::size_t i = 0; i < n; ++i) {
+            const float expect = static_cast<float>(fewbits::convert<T>(in[i], p, other[i]));
+            if (bits_of(f[i]) != bits_of(expect)) fail("fake_quantize(words)", name, i, bits_of(f[i]), bits_of(expect));
+        }
         fewbits::dequantize<T>(q, f);
         for (std::size_t i = 0; i < n; ++i)
             if (bits_of(f[i]) != bits_of(static_cast<float>(q[i])))
@@ -85,6 +103,13 @@ void check_format(const char* name, const std::vector<float>& in)
         for (std::size_t i = 0; i < n; ++i) {
             const T expect = want(std::fma(-lr, g[i], static_cast<float>(q[i])), i);
             if (w[i].bits() != expect.bits()) fail("sgd_update", name, i, w[i].bits(), expect.bits());
+        }
+
+        std::vector<T> ww = q;
+        fewbits::sgd_update<T>(std::span<T>(ww), g, lr, p, other);
+        for (std::size_t i = 0; i < n; ++i) {
+            const T expect = fewbits::convert<T>(std::fma(-lr, g[i], static_cast<float>(q[i])), p, other[i]);
+            if (ww[i].bits() != expect.bits()) fail("sgd_update(words)", name, i, ww[i].bits(), expect.bits());
         }
 
         // Momentum with a float velocity (exact) and with a bfloat16 velocity (rounded with the
@@ -113,6 +138,25 @@ void check_format(const char* name, const std::vector<float>& in)
             if (vb[i].bits() != v.bits()) fail("sgd_momentum_update bf16 velocity", name, i, vb[i].bits(), v.bits());
             if (wb[i].bits() != expect.bits()) fail("sgd_momentum_update bf16", name, i, wb[i].bits(), expect.bits());
         }
+        // The words overload: words for the weights, velocity_words for the bf16 velocity.
+        std::vector<T> wbw = q;
+        std::vector<fewbits::bfloat16> vbw = vb0;
+        fewbits::sgd_momentum_update<T, fewbits::bfloat16>(std::span<T>(wbw), std::span<fewbits::bfloat16>(vbw), g, lr,
+                                                           mu, p, other, words);
+        for (std::size_t i = 0; i < n; ++i) {
+            const fewbits::bfloat16 v =
+                fewbits::convert<fewbits::bfloat16>(std::fma(mu, static_cast<float>(vb0[i]), g[i]), p, words[i]);
+            const T expect = fewbits::convert<T>(std::fma(-lr, static_cast<float>(v), static_cast<float>(q[i])), p, other[i]);
+            if (vbw[i].bits() != v.bits()) fail("sgd_momentum_update(words) velocity", name, i, vbw[i].bits(), v.bits());
+            if (wbw[i].bits() != expect.bits()) fail("sgd_momentum_update(words)", name, i, wbw[i].bits(), expect.bits());
+        }
+        std::vector<T> wfw = q;
+        std::vector<float> vfw(g.begin(), g.end());
+        fewbits::sgd_momentum_update<T, float>(std::span<T>(wfw), std::span<float>(vfw), g, lr, mu, p, other);
+        for (std::size_t i = 0; i < n; ++i) {
+            const T expect = fewbits::convert<T>(std::fma(-lr, std::fma(mu, g[i], g[i]), static_cast<float>(q[i])), p, other[i]);
+            if (wfw[i].bits() != expect.bits()) fail("sgd_momentum_update(words) float", name, i, wfw[i].bits(), expect.bits());
+        }
     }
 }
 
@@ -132,6 +176,11 @@ void check_int8(const std::vector<float>& in)
                 if (q[i] != want)
                     fail("quantize_int8", "int8", i, static_cast<std::uint8_t>(q[i]), static_cast<std::uint8_t>(want));
             }
+            std::vector<std::int8_t> qw(n);
+            fewbits::quantize_int8(in, std::span<std::int8_t>(qw), scale, p, std::span<const std::uint32_t>(words));
+            for (std::size_t i = 0; i < n; ++i)
+                if (qw[i] != q[i])
+                    fail("quantize_int8(words)", "int8", i, static_cast<std::uint8_t>(qw[i]), static_cast<std::uint8_t>(q[i]));
             std::vector<float> f(n);
             fewbits::dequantize_int8(q, f, scale);
             for (std::size_t i = 0; i < n; ++i)
