@@ -38,6 +38,7 @@
 #include <string>
 
 #include "fewbits/error.hpp"
+#include "fewbits/detail/simd.hpp"
 #include "fewbits/kernels.hpp"
 #include "fewbits/policy.hpp"
 #include "fewbits/random.hpp"
@@ -107,6 +108,21 @@ void store_values(const float* values, T* out, std::size_t n, const policy& p, c
     }
 }
 
+// out[i] = sqrt(in[i]). The square root is correctly rounded in SIMD as in scalar code, so the
+// vector loop gives std::sqrt's bits; it exists because std::sqrt may set errno, which keeps
+// compilers from vectorising a scalar loop over it.
+inline void sqrt_block(const float* in, float* out, std::size_t n) noexcept
+{
+    std::size_t i = 0;
+#if FEWBITS_HAS_XSIMD
+    if constexpr (simd::available) {
+        constexpr std::size_t W = simd::f32::size;
+        for (; i + W <= n; i += W) xsimd::sqrt(simd::f32::load_unaligned(in + i)).store_unaligned(out + i);
+    }
+#endif
+    for (; i < n; ++i) out[i] = std::sqrt(in[i]);
+}
+
 }  // namespace detail
 
 template <adamw_weight W, adamw_moment S>
@@ -143,12 +159,14 @@ void adamw_update(std::span<W> w, std::span<S> m, std::span<S> v, std::span<cons
         for (std::size_t i = 0; i < n; ++i) vf[i] = std::fma(c2 * gb[i], gb[i], b2 * vf[i]);
         detail::store_values(mf, m.data() + start, n, p, stream{m_seed, offset, s.rng});
         detail::store_values(vf, v.data() + start, n, p, stream{v_seed, offset, s.rng});
-        // The weight step reads the moments back as stored.
-        detail::read_values(m.data() + start, mf, n);
-        detail::read_values(v.data() + start, vf, n);
+        if constexpr (!std::same_as<S, float>) {  // the weight step reads the moments as stored
+            detail::read_values(m.data() + start, mf, n);
+            detail::read_values(v.data() + start, vf, n);
+        }
         detail::read_values(w.data() + start, wf, n);
+        detail::sqrt_block(vf, vf, n);  // v is not needed any more, its square root is
         for (std::size_t i = 0; i < n; ++i)
-            wf[i] = std::fma(-step_size, mf[i] / (std::sqrt(vf[i]) / root_bc2 + eps), wf[i] * decay);
+            wf[i] = std::fma(-step_size, mf[i] / (vf[i] / root_bc2 + eps), wf[i] * decay);
         detail::store_values(wf, w.data() + start, n, p, stream{s.seed, offset, s.rng});
     }
 }
