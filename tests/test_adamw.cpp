@@ -2,12 +2,17 @@
 // weight and moment storage, SR and RTN, odd lengths, chunked = whole), W = S = float
 // against PyTorch's formulas computed in double over a few hundred steps, unbiasedness of
 // the stochastically rounded weight and moments, stagnation of small updates and of weight
-// decay under round-to-nearest (and not under SR), and the argument errors.
+// decay under round-to-nearest (and not under SR), the argument errors, and PyTorch's own
+// float32 AdamW steps (tests/data/adamw_reference.txt, from scripts/adamw_reference.py).
 #include "fewbits_catch.hpp"
 
+#include <algorithm>
 #include <bit>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
@@ -417,3 +422,65 @@ TEST_CASE("adamw_update rejects bad arguments before writing", "[adamw][args]")
               o.weight_decay = 0.0f;
           }) == "no exception");
 }
+
+#if defined(FEWBITS_TEST_DATA_DIR)
+TEST_CASE("adamw_update with float storage follows torch.optim.AdamW's own float32 steps", "[adamw][pytorch]")
+{
+    // tests/data/adamw_reference.txt, written by scripts/adamw_reference.py with Debian's
+    // python3-torch 1.13 (single-tensor loop): 12 steps of 24 parameters, every option exact in
+    // float. PyTorch rounds some products separately where the kernel fuses them (m = b1 m +
+    // (1 - b1) g in two roundings, addcdiv), so a step may differ by a few float ulps of its
+    // terms; m and v forget old errors (beta < 1) and w's decay product is the same float on
+    // both sides, so 12 steps stay within 1e-6 relative (m: see below). A different formula (bias corrections, decay, eps placement) is
+    // off by far more.
+    std::FILE* f = std::fopen(FEWBITS_TEST_DATA_DIR "/adamw_reference.txt", "r");
+    REQUIRE(f != nullptr);
+    std::vector<std::string> lines;
+    char buffer[1 << 16];
+    while (std::fgets(buffer, sizeof buffer, f)) lines.emplace_back(buffer);
+    std::fclose(f);
+    auto floats = [](const std::string& line, const char* tag) {
+        REQUIRE(line.rfind(tag, 0) == 0);
+        std::vector<float> out;
+        const char* p = line.c_str() + std::strlen(tag);
+        char* end = nullptr;
+        for (float x = std::strtof(p, &end); end != p; x = std::strtof(p, &end)) {
+            out.push_back(x);
+            p = end;
+        }
+        return out;
+    };
+    const auto opts = floats(lines.at(0), "options");
+    REQUIRE(opts.size() == 5);
+    fewbits::adamw_options o{opts[0], opts[1], opts[2], opts[3], opts[4]};
+    std::size_t n = 0, steps = 0;
+    REQUIRE(std::sscanf(lines.at(1).c_str(), "n %zu steps %zu", &n, &steps) == 2);
+    std::vector<float> w = floats(lines.at(2), "w0"), m(n, 0.0f), v(n, 0.0f);
+    REQUIRE(w.size() == n);
+    REQUIRE(lines.size() == 3 + 4 * steps);
+    double worst_w = 0.0, worst_m = 0.0, worst_v = 0.0;
+    std::vector<double> m_scale(n, 0.0);
+    for (std::size_t t = 1; t <= steps; ++t) {
+        const std::size_t at = 3 + 4 * (t - 1);
+        const auto g = floats(lines[at], "g");
+        const auto tw = floats(lines[at + 1], "w"), tm = floats(lines[at + 2], "m"), tv = floats(lines[at + 3], "v");
+        REQUIRE(g.size() == n);
+        const std::vector<float> m_before = m;
+        fewbits::adamw_update<float, float>(w, m, v, g, o, t);
+        for (std::size_t i = 0; i < n; ++i) {
+            worst_w = std::max(worst_w, std::fabs(static_cast<double>(w[i]) - tw[i]) / std::max(std::fabs(tw[i]), 1e-3f));
+            // m = b1 m + (1 - b1) g: PyTorch rounds b1 m before adding (the kernel fuses it), at
+            // most an ulp of the step's terms, and each old error shrinks by b1 per step. So the
+            // difference stays below 2^-23 / (1 - b1) = 9.5e-7 of the largest terms so far (m
+            // cancels when g changes sign: relative to m itself it can be much larger).
+            m_scale[i] = std::max(m_scale[i], std::fabs(o.beta1 * m_before[i]) + std::fabs((1.0 - o.beta1) * g[i]));
+            worst_m = std::max(worst_m, std::fabs(static_cast<double>(m[i]) - tm[i]) / m_scale[i]);
+            worst_v = std::max(worst_v, std::fabs(static_cast<double>(v[i]) - tv[i]) / tv[i]);
+        }
+    }
+    INFO("relative differences from PyTorch: w " << worst_w << " m " << worst_m << " v " << worst_v);
+    CHECK(worst_w < 1e-6);
+    CHECK(worst_m < 1e-6);
+    CHECK(worst_v < 1e-6);
+}
+#endif
