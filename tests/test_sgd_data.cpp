@@ -18,6 +18,7 @@
 #include <vector>
 
 #include <fewbits/sgd/fashion_mnist.hpp>
+#include <fewbits/sgd/lm_state.hpp>
 #include <fewbits/sgd/text_corpus.hpp>
 
 namespace {
@@ -318,4 +319,89 @@ TEST_CASE("the real Jargon File loads: about 1.7 MB of English")
     const text_corpus c = load_jargon_file();
     CHECK(c.train.size() + c.validation.size() == 1681817);  // Debian's jargon-text 4.4.7
     CHECK(c.validation.size() == 1681817 - static_cast<std::size_t>(1681817 * 0.9));
+}
+
+// ---- FBLM state files (lm_state.hpp) ---------------------------------------------------------
+
+TEST_CASE("FBLM: the PyTorch reference state reads back whole, and its loss is its logits' cross-entropy")
+{
+    const lm_state s = read_lm_state(std::string(FEWBITS_TEST_DATA_DIR) + "/gpt_reference.bin");
+    CHECK(s.shape.vocab == 256);
+    CHECK(s.shape.context == 8);
+    CHECK(s.shape.channels == 16);
+    CHECK(s.shape.heads == 2);
+    CHECK(s.shape.layers == 2);
+    CHECK(s.batch == 2);
+    CHECK(s.length == 8);
+    CHECK(s.parameters.size() == 10816);
+    // The batch is the sample text at offsets 100 and 5000 (scripts/gpt_reference.py).
+    const text_corpus c = load_text_corpus(jargon_sample, 0.5);
+    std::vector<std::uint8_t> text(c.train.begin(), c.train.end());
+    text.insert(text.end(), c.validation.begin(), c.validation.end());
+    for (std::size_t b = 0; b < 2; ++b)
+        for (std::size_t t = 0; t < 8; ++t) {
+            const std::size_t at = (b == 0 ? 100 : 5000) + t;
+            CHECK(s.inputs[b * 8 + t] == text[at]);
+            CHECK(s.targets[b * 8 + t] == text[at + 1]);
+        }
+    // Mean cross-entropy of the stored logits, in double: the stored loss within float rounding.
+    double sum = 0.0;
+    for (std::size_t r = 0; r < 16; ++r) {
+        const float* z = s.logits.data() + r * 256;
+        double m = z[0];
+        for (int v = 1; v < 256; ++v) m = std::max(m, double(z[v]));
+        double e = 0.0;
+        for (int v = 0; v < 256; ++v) e += std::exp(double(z[v]) - m);
+        sum += m + std::log(e) - z[s.targets[r]];
+    }
+    CHECK(std::fabs(sum / 16 - s.loss) <= 1e-6 * s.loss);
+    // GPT-2 initialisation: layer-norm weights 1 and biases 0 (lnf_w, lnf_b are the last 32).
+    for (std::size_t i = 0; i < 16; ++i) {
+        CHECK(s.parameters[s.parameters.size() - 32 + i] == 1.0f);
+        CHECK(s.parameters[s.parameters.size() - 16 + i] == 0.0f);
+    }
+}
+
+TEST_CASE("FBLM: write then read gives the same state; bad files are refused with the reason")
+{
+    temp_dir dir;
+    const lm_state s = read_lm_state(std::string(FEWBITS_TEST_DATA_DIR) + "/gpt_reference.bin");
+    const std::string path = (dir.path / "state.bin").string();
+    write_lm_state(path, s);
+    const lm_state r = read_lm_state(path);
+    CHECK(r.parameters == s.parameters);
+    CHECK(r.gradients == s.gradients);
+    CHECK(r.logits == s.logits);
+    CHECK(r.inputs == s.inputs);
+    CHECK(r.targets == s.targets);
+    CHECK(r.loss == s.loss);
+
+    auto error_of = [](const std::string& p) {
+        try {
+            (void)read_lm_state(p);
+        } catch (const dataset_error& e) {
+            return std::string(e.what());
+        }
+        return std::string("(nothing thrown)");
+    };
+    auto bytes = read_raw(path);
+    write_raw(dir.path / "cut.bin", std::vector<char>(bytes.begin(), bytes.end() - 4));
+    CHECK(error_of((dir.path / "cut.bin").string()).find("bytes, the shape in its header needs") != std::string::npos);
+    auto wrong = bytes;
+    wrong[0] = 'X';
+    write_raw(dir.path / "magic.bin", wrong);
+    CHECK(error_of((dir.path / "magic.bin").string()).find("wrong magic") != std::string::npos);
+    wrong = bytes;
+    wrong[4] = 2;
+    write_raw(dir.path / "version.bin", wrong);
+    CHECK(error_of((dir.path / "version.bin").string()).find("FBLM version 2") != std::string::npos);
+    wrong = bytes;
+    wrong[4 + 4 * 4] = 3;  // H = 3 does not divide C = 16
+    write_raw(dir.path / "heads.bin", wrong);
+    CHECK(error_of((dir.path / "heads.bin").string()).find("must be divisible by H (3)") != std::string::npos);
+
+    lm_state bad = s;
+    bad.logits.pop_back();
+    CHECK_THROWS_AS(write_lm_state((dir.path / "bad.bin").string(), bad), std::invalid_argument);
+    CHECK_FALSE(std::filesystem::exists(dir.path / "bad.bin"));
 }
