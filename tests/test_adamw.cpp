@@ -97,18 +97,28 @@ T make(float x)
         return T(x);
 }
 
-// Three steps of the kernel against three steps of the reference; counts differing values.
+// An optimizer state of n elements: boundary values first, then varied magnitudes (v >= 0).
 template <class W, class S>
-std::size_t adamw_mismatches(std::size_t n, fewbits::policy p, fewbits::stream s)
+void starting_state(std::size_t n, std::vector<W>& w, std::vector<S>& m, std::vector<S>& v)
 {
-    std::vector<W> w(n);
-    std::vector<S> m(n), v(n);
-    std::vector<float> g(n);
+    w.resize(n);
+    m.resize(n);
+    v.resize(n);
     for (std::size_t i = 0; i < n; ++i) {
         w[i] = make<W>(input(i, 2.0f, 0.0f));
         m[i] = make<S>(input(i, 0.1f, 1.0f));
         v[i] = make<S>(std::fabs(input(i, 0.01f, 2.0f)));
     }
+}
+
+// Three steps of the kernel against three steps of the reference; counts differing values.
+template <class W, class S>
+std::size_t adamw_mismatches(std::size_t n, fewbits::policy p, fewbits::stream s)
+{
+    std::vector<W> w;
+    std::vector<S> m, v;
+    std::vector<float> g(n);
+    starting_state(n, w, m, v);
     std::vector<W> rw = w;
     std::vector<S> rm = m, rv = v;
     fewbits::adamw_options o;
@@ -484,3 +494,64 @@ TEST_CASE("adamw_update with float storage follows torch.optim.AdamW's own float
     CHECK(worst_v < 1e-6);
 }
 #endif
+
+namespace {
+
+// The words overload with the stream's own words against the stream call, bit for bit.
+template <class W, class S>
+std::size_t words_mismatches(std::size_t n, fewbits::policy p, fewbits::stream s)
+{
+    std::vector<W> w;
+    std::vector<S> m, v;
+    std::vector<float> g(n);
+    starting_state(n, w, m, v);
+    for (std::size_t i = 0; i < n; ++i) g[i] = input(i + 5, 1.0f, 4.0f);
+    auto w2 = w;
+    auto m2 = m, v2 = v;
+    auto words_of = [n](bool needed, fewbits::stream st) {
+        std::vector<std::uint32_t> out(needed ? n : 0);
+        fewbits::fill_random_words(st, out);
+        return out;
+    };
+    const auto words = words_of(!std::is_same_v<W, float>, s);
+    const auto m_words = words_of(!std::is_same_v<S, float>, {fewbits::adamw_m_seed(s), s.offset, s.rng});
+    const auto v_words = words_of(!std::is_same_v<S, float>, {fewbits::adamw_v_seed(s), s.offset, s.rng});
+    const fewbits::adamw_options o;
+    fewbits::adamw_update<W, S>(w, m, v, g, o, 2, p, s);
+    fewbits::adamw_update<W, S>(w2, m2, v2, g, o, 2, p, words, m_words, v_words);
+    std::size_t bad = 0;
+    for (std::size_t i = 0; i < n; ++i)
+        bad += (bits_of(w[i]) != bits_of(w2[i])) + (bits_of(m[i]) != bits_of(m2[i])) + (bits_of(v[i]) != bits_of(v2[i]));
+    return bad;
+}
+
+}  // namespace
+
+TEST_CASE("adamw_update with the caller's words equals the stream call given the stream's words", "[adamw][words]")
+{
+    for (std::size_t n : {0u, 1u, 33u, 1100u}) {
+        for (auto mode : {fewbits::rounding::nearest_even, fewbits::rounding::stochastic}) {
+            const fewbits::policy p{mode};
+            const fewbits::stream s{0xC0FFEEull + n, 12345, fewbits::generator::philox};
+            INFO("n " << n << " mode " << static_cast<int>(mode));
+            CHECK(words_mismatches<fewbits::bfloat16, fewbits::bfloat16>(n, p, s) == 0);
+            CHECK(words_mismatches<fewbits::float8_e4m3fn, float>(n, p, s) == 0);
+            CHECK(words_mismatches<float, fewbits::float16>(n, p, s) == 0);
+            CHECK(words_mismatches<float, float>(n, p, s) == 0);
+        }
+    }
+    using B = fewbits::bfloat16;
+    std::vector<B> w(4, B(1.0f)), m(4), v(4);
+    std::vector<float> wf(4, 1.0f), mf(4, 0.0f), vf(4, 0.0f), g(4, 0.5f);
+    const std::vector<std::uint32_t> four(4, 7u), three(3, 7u);
+    const fewbits::adamw_options o;
+    CHECK(message_of([&] { fewbits::adamw_update<B, B>(w, m, v, g, o, 1, {}, three, four, four); }) ==
+          "fewbits: words.size() (3) must equal w.size() (4)");
+    CHECK(message_of([&] { fewbits::adamw_update<B, B>(w, m, v, g, o, 1, {}, four, four, {}); }) ==
+          "fewbits: v_words.size() (0) must equal w.size() (4)");
+    CHECK(message_of([&] { fewbits::adamw_update<float, B>(wf, m, v, g, o, 1, {}, four, four, four); }) ==
+          "fewbits: words must be empty for float storage (nothing rounds it), got size 4");
+    CHECK(message_of([&] { fewbits::adamw_update<B, float>(w, mf, vf, g, o, 1, {}, four, three); }) ==
+          "fewbits: m_words must be empty for float storage (nothing rounds it), got size 3");
+    for (int i = 0; i < 4; ++i) CHECK((w[i].bits() == B(1.0f).bits() && wf[i] == 1.0f && mf[i] == 0.0f));
+}
