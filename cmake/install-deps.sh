@@ -3,7 +3,8 @@
 # Idempotent: prints nothing and touches nothing when everything is already installed.
 #
 # Usage: cmake/install-deps.sh [--with-data] [--with-cross] [--with-hardening]
-#   --with-data   also the Fashion-MNIST data set and gnuplot (paper experiments, plots)
+#   --with-data   also the Fashion-MNIST data set, the Jargon File (jargon-text) and gnuplot
+#                 (the experiments and their plots)
 #   --with-cross  also the aarch64 cross compiler, qemu-user and Google Benchmark for arm64
 #                 (ARM builds under emulation; adds arm64 as a dpkg foreign architecture)
 #   --with-hardening  also clang with its sanitizer and libFuzzer runtimes, clang-tidy,
@@ -14,11 +15,11 @@ packages=(build-essential cmake ninja-build g++ catch2 libbenchmark-dev libxsimd
 
 for arg in "$@"; do
     case "$arg" in
-        --with-data) packages+=(dataset-fashion-mnist gnuplot-nox) ;;
+        --with-data) packages+=(dataset-fashion-mnist jargon-text gnuplot-nox) ;;
         --with-cross) packages+=(g++-aarch64-linux-gnu qemu-user libbenchmark-dev:arm64) ;;
         --with-hardening) packages+=(clang libclang-rt-dev clang-tidy cppcheck valgrind curl) ;;
         -h | --help)
-            sed -n '2,11s/^# \{0,1\}//p' "$0"
+            sed -n '2,12s/^# \{0,1\}//p' "$0"
             exit 0
             ;;
         *)
