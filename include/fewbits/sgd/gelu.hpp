@@ -1,0 +1,60 @@
+// GELU with the tanh approximation (GPT-2's), element by element:
+//   gelu(u) = 0.5 u (1 + tanh(k (u + 0.044715 u^3))),  k = sqrt(2 / pi)
+//   gelu'(u) = 0.5 (1 + t) + 0.5 u (1 - t^2) k (1 + 3 * 0.044715 u^2),  t = tanh(k (u + 0.044715 u^3))
+// Computed in double per element and rounded once to float; rows are shared among threads
+// whole, so the bits never depend on the thread count. No parameters.
+#pragma once
+
+#include <cmath>
+#include <cstddef>
+#include <memory>
+
+#include "fewbits/sgd/layer.hpp"
+#include "fewbits/sgd/parallel.hpp"
+#include "fewbits/sgd/tensor.hpp"
+
+namespace fewbits::sgd {
+
+class gelu final : public layer {
+public:
+    const tensor& forward(const tensor& x, const pass_context& ctx) override
+    {
+        x_ = x;
+        y_.resize(x.rows(), x.cols());
+        y_.set_groups(x.groups());
+        parallel_for(x.rows(), ctx.threads, 64, [&](std::size_t begin, std::size_t end) {
+            for (std::size_t i = begin * x.cols(); i < end * x.cols(); ++i) {
+                const double u = x.data()[i];
+                y_.data()[i] = static_cast<float>(0.5 * u * (1.0 + std::tanh(k * (u + c * u * u * u))));
+            }
+        });
+        return y_;
+    }
+
+    const tensor& backward(const tensor& dy, const pass_context& ctx, bool need_input_grad) override
+    {
+        require_shape(dy, x_.rows(), x_.cols(), "gelu output gradient");
+        dx_.resize(0, 0);
+        if (!need_input_grad) return dx_;
+        dx_.resize(dy.rows(), dy.cols());
+        dx_.set_groups(dy.groups());
+        parallel_for(dy.rows(), ctx.threads, 64, [&](std::size_t begin, std::size_t end) {
+            for (std::size_t i = begin * dy.cols(); i < end * dy.cols(); ++i) {
+                const double u = x_.data()[i];
+                const double t = std::tanh(k * (u + c * u * u * u));
+                const double d = 0.5 * (1.0 + t) + 0.5 * u * (1.0 - t * t) * k * (1.0 + 3.0 * c * u * u);
+                dx_.data()[i] = static_cast<float>(d * dy.data()[i]);
+            }
+        });
+        return dx_;
+    }
+
+    std::unique_ptr<layer> clone() const override { return std::make_unique<gelu>(*this); }
+
+private:
+    static constexpr double k = 0.79788456080286535588;  // sqrt(2 / pi)
+    static constexpr double c = 0.044715;
+    tensor x_, y_, dx_;
+};
+
+}  // namespace fewbits::sgd

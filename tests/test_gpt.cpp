@@ -1,0 +1,174 @@
+// The byte-level GPT (gpt.hpp) checked like llm.c checks its trainer: against a state that
+// PyTorch computed in double precision (scripts/gpt_reference.py -> tests/data/gpt_reference.bin:
+// parameters, a batch, logits, loss, every gradient, and the losses of 10 AdamW steps), with
+// stated tolerances; plus 1 vs 2 threads (same bits) and bad input.
+#include "fewbits_catch.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include <fewbits/sgd.hpp>
+#include <fewbits/sgd/gpt.hpp>
+#include <fewbits/sgd/lm_state.hpp>
+
+namespace {
+
+using namespace fewbits::sgd;
+
+const std::string reference_path = std::string(FEWBITS_TEST_DATA_DIR) + "/gpt_reference.bin";
+
+gpt_options micro_options(const lm_state& s)
+{
+    gpt_options o;
+    o.vocab = s.shape.vocab;
+    o.context = s.shape.context;
+    o.channels = s.shape.channels;
+    o.heads = s.shape.heads;
+    o.layers = s.shape.layers;
+    return o;
+}
+
+// Sets the model's parameters from the state's, in the pinned order.
+void load_parameters(gpt& model, const lm_state& s)
+{
+    std::size_t at = 0;
+    for (parameter* p : model.parameters()) {
+        REQUIRE(at + p->size() <= s.parameters.size());
+        p->assign(std::span<const float>(s.parameters).subspan(at, p->size()));
+        at += p->size();
+    }
+    REQUIRE(at == s.parameters.size());
+}
+
+double max_abs(std::span<const float> v)
+{
+    double m = 0.0;
+    for (float x : v) m = std::max(m, std::fabs(double(x)));
+    return m;
+}
+
+double max_abs_difference(std::span<const float> a, std::span<const float> b)
+{
+    double m = 0.0;
+    for (std::size_t i = 0; i < a.size(); ++i) m = std::max(m, std::fabs(double(a[i]) - b[i]));
+    return m;
+}
+
+// Thread counts for the 1 vs N checks (emulated builds stay on one thread: see test_sgd.cpp).
+unsigned threads(unsigned n) { return std::getenv("FEWBITS_TEST_ONE_THREAD") != nullptr ? 1u : n; }
+
+}  // namespace
+
+TEST_CASE("gpt: logits, loss and every gradient match PyTorch's float64 reference")
+{
+    const lm_state s = read_lm_state(reference_path);
+    gpt model(micro_options(s));
+    load_parameters(model, s);
+    pass_context ctx;
+    const double loss = model.compute_gradients(s.inputs, s.targets, s.batch, ctx);
+    const tensor& logits = model.forward(s.inputs, s.batch, ctx);  // forward again: the logits of these parameters
+    std::printf("gpt vs PyTorch: loss %.9f vs %.9f\n", loss, double(s.loss));
+    // float arithmetic against a float64 reference rounded once: the loss within 1e-6, logits
+    // and gradients within 1e-5 of each tensor's largest magnitude (measured: about 1e-7).
+    CHECK(std::fabs(loss - s.loss) <= 1e-6 * s.loss);
+    const double logit_error = max_abs_difference(logits.values(), s.logits);
+    INFO("logits: max error " << logit_error << " of max " << max_abs(s.logits));
+    CHECK(logit_error <= 1e-5 * max_abs(s.logits));
+
+    std::size_t at = 0;
+    const auto& names = model.parameter_names();
+    const auto params = model.parameters();
+    for (std::size_t i = 0; i < params.size(); ++i) {
+        const std::span<const float> reference = std::span<const float>(s.gradients).subspan(at, params[i]->size());
+        at += params[i]->size();
+        const double error = max_abs_difference(params[i]->grad().values(), reference);
+        const double scale = max_abs(reference);
+        std::printf("  %-14s grad max |ref| %.3e, max error %.3e\n", names[i].c_str(), scale, error);
+        INFO(names[i] << ": max error " << error << " of max " << scale);
+        CHECK(error <= 1e-5 * scale);
+    }
+}
+
+TEST_CASE("gpt: 10 AdamW steps follow PyTorch's loss trajectory")
+{
+    const lm_state s = read_lm_state(reference_path);
+    std::ifstream f(reference_path + ".adamw");
+    REQUIRE(f);
+    std::vector<double> expected;
+    for (std::string line; std::getline(f, line);)
+        if (!line.empty() && line[0] != '#') expected.push_back(std::stod(line));
+    REQUIRE(expected.size() == 10);
+    gpt model(micro_options(s));
+    load_parameters(model, s);
+    adamw_optimizer opt;
+    opt.options.lr = 1e-2f;
+    opt.options.weight_decay = 0.01f;  // betas and eps: PyTorch's defaults, as the script
+    pass_context ctx;
+    for (std::size_t step = 0; step < expected.size(); ++step) {
+        ctx.step = step;
+        const double loss = model.compute_gradients(s.inputs, s.targets, s.batch, ctx);
+        std::printf("AdamW step %zu: loss %.7f, PyTorch %.7f\n", step, loss, expected[step]);
+        CHECK(std::fabs(loss - expected[step]) <= 1e-6 * expected[step]);  // measured: 1e-7
+        for (parameter* p : model.parameters()) opt.step(*p, ctx.update_stream(*p));
+    }
+}
+
+TEST_CASE("gpt: 1 and 2 threads give the same bits, with and without SR in the backward pass")
+{
+    const lm_state s = read_lm_state(reference_path);
+    for (bool rounded : {false, true}) {
+        gpt_options o = micro_options(s);
+        if (rounded) {
+            const quantizer e4m3 = quantizer::to<fewbits::float8_e4m3fn>({fewbits::rounding::stochastic},
+                                                                         scaling::power_of_two);
+            o.quantization = linear_quantization::backward_only(e4m3);
+            o.attention_backward = e4m3;
+        }
+        gpt one(o), two(o);
+        pass_context c1, c2;
+        c1.seed = c2.seed = 5;
+        c2.threads = threads(2);
+        const double l1 = one.compute_gradients(s.inputs, s.targets, s.batch, c1);
+        const double l2 = two.compute_gradients(s.inputs, s.targets, s.batch, c2);
+        CHECK(l1 == l2);
+        const auto p1 = one.parameters(), p2 = two.parameters();
+        for (std::size_t i = 0; i < p1.size(); ++i) CHECK(p1[i]->grad() == p2[i]->grad());
+        if (rounded) {  // the rounding is on: the gradient differs from the exact one
+            gpt exact(micro_options(s));
+            (void)exact.compute_gradients(s.inputs, s.targets, s.batch, pass_context{});
+            CHECK_FALSE(exact.parameters()[2]->grad() == p1[2]->grad());
+        }
+    }
+}
+
+TEST_CASE("gpt: bad shapes and tokens throw std::invalid_argument naming them")
+{
+    gpt_options o;
+    o.context = 8;
+    o.channels = 16;
+    o.heads = 3;
+    CHECK_THROWS_AS(gpt(o), std::invalid_argument);
+    o.heads = 2;
+    gpt model(o);
+    const std::vector<std::int32_t> ok(16, 65), bad_token = {65, 300}, too_long(18, 65);
+    pass_context ctx;
+    auto message = [](auto&& f) {
+        try {
+            f();
+        } catch (const std::invalid_argument& e) {
+            return std::string(e.what());
+        }
+        return std::string("no exception");
+    };
+    CHECK(message([&] { (void)model.forward(bad_token, 1, ctx); }).find("tokens[1] = 300 is outside 0..255") !=
+          std::string::npos);
+    CHECK(message([&] { (void)model.forward(too_long, 1, ctx); }).find("exceed the context (8)") != std::string::npos);
+    CHECK(message([&] { (void)model.forward(ok, 3, ctx); }).find("equal non-empty sequences") != std::string::npos);
+    CHECK(message([&] { (void)model.compute_gradients(ok, bad_token, 2, ctx); }).find("targets.size()") !=
+          std::string::npos);
+}
