@@ -62,7 +62,129 @@ double max_abs_difference(std::span<const float> a, std::span<const float> b)
 // Thread counts for the 1 vs N checks (emulated builds stay on one thread: see test_sgd.cpp).
 unsigned threads(unsigned n) { return std::getenv("FEWBITS_TEST_ONE_THREAD") != nullptr ? 1u : n; }
 
+// The pinned model written out once more, independently of the library, in double: the loss
+// as a function of the flat parameters (pinned order), for finite differences.
+double reference_loss(const std::vector<double>& p, const gpt_options& o, const std::vector<std::int32_t>& inputs,
+                      const std::vector<std::int32_t>& targets, std::size_t batch)
+{
+    const std::size_t V = o.vocab, T = o.context, C = o.channels, H = o.heads, L = o.layers, hs = C / H;
+    const std::size_t n = inputs.size() / batch;
+    std::size_t at = 0;
+    auto take = [&](std::size_t count) {
+        const double* q = p.data() + at;
+        at += count;
+        return q;
+    };
+    const double* wte = take(V * C);
+    const double* wpe = take(T * C);
+    auto ln = [&](const std::vector<double>& x, const double* w, const double* b) {
+        std::vector<double> y(x.size());
+        for (std::size_t r = 0; r < x.size() / C; ++r) {
+            double mean = 0, var = 0;
+            for (std::size_t j = 0; j < C; ++j) mean += x[r * C + j] / double(C);
+            for (std::size_t j = 0; j < C; ++j) var += (x[r * C + j] - mean) * (x[r * C + j] - mean) / double(C);
+            for (std::size_t j = 0; j < C; ++j) y[r * C + j] = (x[r * C + j] - mean) / std::sqrt(var + 1e-5) * w[j] + b[j];
+        }
+        return y;
+    };
+    auto matmul = [](const std::vector<double>& x, std::size_t in, const double* w, const double* b, std::size_t out) {
+        const std::size_t rows = x.size() / in;
+        std::vector<double> y(rows * out);
+        for (std::size_t r = 0; r < rows; ++r)
+            for (std::size_t j = 0; j < out; ++j) {
+                double acc = b[j];
+                for (std::size_t i = 0; i < in; ++i) acc += x[r * in + i] * w[i * out + j];
+                y[r * out + j] = acc;
+            }
+        return y;
+    };
+    const std::size_t rows = inputs.size();
+    std::vector<double> x(rows * C);
+    for (std::size_t r = 0; r < rows; ++r)
+        for (std::size_t j = 0; j < C; ++j) x[r * C + j] = wte[std::size_t(inputs[r]) * C + j] + wpe[(r % n) * C + j];
+    for (std::size_t l = 0; l < L; ++l) {
+        const double *ln1w = take(C), *ln1b = take(C), *qkvw = take(C * 3 * C), *qkvb = take(3 * C), *pw = take(C * C),
+                     *pb = take(C), *ln2w = take(C), *ln2b = take(C), *fw = take(C * 4 * C), *fb = take(4 * C),
+                     *fpw = take(4 * C * C), *fpb = take(C);
+        const auto qkv = matmul(ln(x, ln1w, ln1b), C, qkvw, qkvb, 3 * C);
+        std::vector<double> y(rows * C, 0.0);
+        for (std::size_t g = 0; g < batch; ++g)
+            for (std::size_t h = 0; h < H; ++h)
+                for (std::size_t t = 0; t < n; ++t) {
+                    std::vector<double> a(t + 1);
+                    double m = -1e300, sum = 0;
+                    for (std::size_t s = 0; s <= t; ++s) {
+                        double d = 0;
+                        for (std::size_t j = 0; j < hs; ++j)
+                            d += qkv[(g * n + t) * 3 * C + h * hs + j] * qkv[(g * n + s) * 3 * C + C + h * hs + j];
+                        a[s] = d / std::sqrt(double(hs));
+                        m = std::max(m, a[s]);
+                    }
+                    for (auto& v : a) sum += (v = std::exp(v - m));
+                    for (std::size_t j = 0; j < hs; ++j)
+                        for (std::size_t s = 0; s <= t; ++s)
+                            y[(g * n + t) * C + h * hs + j] += a[s] / sum * qkv[(g * n + s) * 3 * C + 2 * C + h * hs + j];
+                }
+        const auto proj = matmul(y, C, pw, pb, C);
+        for (std::size_t i = 0; i < x.size(); ++i) x[i] += proj[i];
+        auto u = matmul(ln(x, ln2w, ln2b), C, fw, fb, 4 * C);
+        for (auto& v : u) v = 0.5 * v * (1 + std::tanh(std::sqrt(2 / 3.14159265358979323846) * (v + 0.044715 * v * v * v)));
+        const auto mlp = matmul(u, 4 * C, fpw, fpb, C);
+        for (std::size_t i = 0; i < x.size(); ++i) x[i] += mlp[i];
+    }
+    const double *lnfw = take(C), *lnfb = take(C);
+    const auto hf = ln(x, lnfw, lnfb);
+    double loss = 0;
+    for (std::size_t r = 0; r < rows; ++r) {
+        std::vector<double> z(V);
+        double m = -1e300, sum = 0;
+        for (std::size_t v = 0; v < V; ++v) {
+            for (std::size_t j = 0; j < C; ++j) z[v] += hf[r * C + j] * wte[v * C + j];
+            m = std::max(m, z[v]);
+        }
+        for (double v : z) sum += std::exp(v - m);
+        loss += m + std::log(sum) - z[std::size_t(targets[r])];
+    }
+    return loss / double(rows);
+}
+
 }  // namespace
+
+TEST_CASE("gpt: every parameter tensor's gradient matches finite differences of the model in double")
+{
+    const lm_state s = read_lm_state(reference_path);
+    gpt_options o = micro_options(s);
+    o.init_seed = 9;  // the model's own initialisation, not the reference's parameters
+    gpt model(o);
+    pass_context ctx;
+    (void)model.compute_gradients(s.inputs, s.targets, s.batch, ctx);
+    std::vector<double> flat;
+    for (parameter* p : model.parameters())
+        for (float v : p->value().values()) flat.push_back(v);
+    const auto& names = model.parameter_names();
+    const auto params = model.parameters();
+    std::size_t offset = 0;
+    for (std::size_t i = 0; i < params.size(); ++i) {
+        const auto g = params[i]->grad().values();
+        // The entry with the largest gradient and two more spread over the tensor.
+        const std::size_t largest = static_cast<std::size_t>(
+            std::max_element(g.begin(), g.end(), [](float a, float b) { return std::fabs(a) < std::fabs(b); }) - g.begin());
+        for (std::size_t e : {largest, g.size() / 3, g.size() - 1}) {
+            const double h = 1e-5;
+            std::vector<double> plus = flat, minus = flat;
+            plus[offset + e] += h;
+            minus[offset + e] -= h;
+            const double fd = (reference_loss(plus, o, s.inputs, s.targets, s.batch) -
+                               reference_loss(minus, o, s.inputs, s.targets, s.batch)) / (2 * h);
+            INFO(names[i] << "[" << e << "]: analytic " << g[e] << ", finite difference " << fd);
+            // central differences in double: truncation and cancellation near 1e-9; the
+            // analytic gradient is float arithmetic: 1e-5 of the tensor's largest gradient.
+            CHECK(std::fabs(g[e] - fd) <= 1e-5 * std::fabs(g[largest]) + 1e-8);
+        }
+        offset += g.size();
+    }
+}
+
 
 TEST_CASE("gpt: logits, loss and every gradient match PyTorch's float64 reference")
 {
