@@ -1,13 +1,15 @@
 // GELU with the tanh approximation (GPT-2's), element by element:
 //   gelu(u) = 0.5 u (1 + tanh(k (u + 0.044715 u^3))),  k = sqrt(2 / pi)
 //   gelu'(u) = 0.5 (1 + t) + 0.5 u (1 - t^2) k (1 + 3 * 0.044715 u^2),  t = tanh(k (u + 0.044715 u^3))
-// Computed in double per element and rounded once to float; rows are shared among threads
-// whole, so the bits never depend on the thread count. No parameters.
+// Computed in double per element and rounded once to float (forward keeps t for backward);
+// rows are shared among threads whole, so the bits never depend on the thread count. No
+// parameters.
 #pragma once
 
 #include <cmath>
 #include <cstddef>
 #include <memory>
+#include <vector>
 
 #include "fewbits/sgd/layer.hpp"
 #include "fewbits/sgd/parallel.hpp"
@@ -20,12 +22,15 @@ public:
     const tensor& forward(const tensor& x, const pass_context& ctx) override
     {
         x_ = x;
+        t_.resize(x.size());
         y_.resize(x.rows(), x.cols());
         y_.set_groups(x.groups());
         parallel_for(x.rows(), ctx.threads, 64, [&](std::size_t begin, std::size_t end) {
             for (std::size_t i = begin * x.cols(); i < end * x.cols(); ++i) {
                 const double u = x.data()[i];
-                y_.data()[i] = static_cast<float>(0.5 * u * (1.0 + std::tanh(k * (u + c * u * u * u))));
+                const double t = std::tanh(k * (u + c * u * u * u));
+                t_[i] = t;
+                y_.data()[i] = static_cast<float>(0.5 * u * (1.0 + t));
             }
         });
         return y_;
@@ -41,7 +46,7 @@ public:
         parallel_for(dy.rows(), ctx.threads, 64, [&](std::size_t begin, std::size_t end) {
             for (std::size_t i = begin * dy.cols(); i < end * dy.cols(); ++i) {
                 const double u = x_.data()[i];
-                const double t = std::tanh(k * (u + c * u * u * u));
+                const double t = t_[i];
                 const double d = 0.5 * (1.0 + t) + 0.5 * u * (1.0 - t * t) * k * (1.0 + 3.0 * c * u * u);
                 dx_.data()[i] = static_cast<float>(d * dy.data()[i]);
             }
@@ -55,6 +60,7 @@ private:
     static constexpr double k = 0.79788456080286535588;  // sqrt(2 / pi)
     static constexpr double c = 0.044715;
     tensor x_, y_, dx_;
+    std::vector<double> t_;  // tanh(k (u + c u^3)) of the last forward
 };
 
 }  // namespace fewbits::sgd
