@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "experiment.hpp"
+#include "lm_experiment.hpp"
 
 #include <fewbits/sgd/lm_state.hpp>
 #include <fewbits/sgd/text_corpus.hpp>
@@ -146,22 +147,6 @@ gpt_options model_options(const options& o)
     return m;
 }
 
-// Mean loss of the model on `batches` batches of validation windows (FP32 pass, no rounding).
-double validation_loss(gpt& model, const std::vector<std::uint8_t>& text, const options& o, token_batch& b)
-{
-    pass_context ctx;
-    ctx.exact = true;
-    ctx.threads = o.threads;
-    double sum = 0.0;
-    tensor grad;
-    for (std::uint64_t k = 0; k < o.eval_batches; ++k) {
-        sample_windows(text, o.batch, o.seq, o.seed ^ 0x76616C6964ull, k, b);  // fixed windows: "valid"
-        const tensor& logits = model.forward(b.inputs, b.sequences, ctx);
-        sum += softmax_cross_entropy(logits, b.targets, grad).sum / static_cast<double>(b.inputs.size());
-    }
-    return sum / static_cast<double>(o.eval_batches);
-}
-
 // Writes n bytes after the prompt: each drawn from the model's distribution (temperature 1)
 // with the words of derive({seed}, position).
 std::string sample_text(gpt& model, const options& o, std::size_t n)
@@ -197,7 +182,7 @@ int run(const options& o)
 {
     text_corpus corpus;
     if (std::filesystem::exists(o.data) || o.dump_state.empty()) {
-        corpus = o.data == jargon_file_default_path ? load_jargon_file(o.data) : load_text_corpus(o.data);
+        corpus = experiment::load_corpus(o.data);
     } else {
         std::printf("note: %s not found, so the state is of random bytes (%s)\n", o.data.c_str(), jargon_file_install_hint);
         std::vector<std::uint32_t> w(1 << 16);
@@ -237,7 +222,7 @@ int run(const options& o)
         train_loss = loss;
         progress.done(1.0);
         if ((step + 1) % o.log_every == 0 || step + 1 == o.steps) {
-            const double val = validation_loss(model, corpus.validation, o, b);
+            const double val = experiment::lm_validation_loss(model, corpus.validation, o.batch, o.seq, o.eval_batches, o.threads);
             std::printf("step %6llu  train loss %.4f  val loss %.4f (%.3f bits/byte)  %s elapsed, ~%s left\n",
                         static_cast<unsigned long long>(step + 1), train_loss, val, val / std::log(2.0),
                         experiment::duration(progress.elapsed()).c_str(), progress.eta().c_str());
