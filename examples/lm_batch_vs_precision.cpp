@@ -54,9 +54,9 @@ void print_usage(std::FILE* to, const char* prog)
                  "          [--data PATH] [--formats LIST] [--roundings RTN,SR] [--placements LIST]\n"
                  "          [--batches LIST] [--tokens N] [--lr X (default 0.003)]\n"
                  "--quick (default): GPT with C 64, L 2, H 4, T 32; e4m3 backward, bf16 weights, bf16 optimizer\n"
-                 "  state, SR and RTN; batches 4, 16; 65536 training tokens per run (about 2 minutes on 2 cores).\n"
+                 "  state, SR and RTN; batches 4, 16; 196608 training tokens per run (about 2.5 minutes on 2 cores).\n"
                  "--full: C 128, L 4, H 4, T 64; bf16, e5m2, e4m3 backward and weights, bf16 and fp16 optimizer\n"
-                 "  state; batches 4, 8, 16, 32; 524288 tokens per run.\n"
+                 "  state; batches 4, 8, 16, 32; 262144 tokens per run (estimated at 50 minutes on 2 cores, not yet run).\n"
                  "placements: none, backward, weights, optimizer_state (none is always run as the baseline).\n"
                  "--csv columns: format,rounding,placement,batch,lr,steps,tokens,train_loss,val_loss,val_bpb,\n"
                  "  seconds. --markdown defaults to the CSV path with .md.\n",
@@ -251,7 +251,7 @@ int main(int argc, char** argv)
     try {
         if (o.batches.empty()) o.batches = o.full ? std::vector<std::size_t>{4, 8, 16, 32} : std::vector<std::size_t>{4, 16};
         const model_shape m = o.full ? model_shape{64, 128, 4, 4} : model_shape{32, 64, 4, 2};
-        const std::uint64_t tokens = o.tokens > 0 ? o.tokens : o.full ? 524288 : 65536;
+        const std::uint64_t tokens = o.tokens > 0 ? o.tokens : o.full ? 262144 : 196608;
         const text_corpus corpus = load_corpus(o.data);
         const std::vector<run_spec> runs = plan(o);
         std::printf("data: %s (%zu training, %zu validation bytes); GPT C %zu, L %zu, H %zu, T %zu; %zu runs of %llu "
