@@ -30,7 +30,7 @@ using namespace experiment;
 
 struct options {
     bool full = false;
-    std::string csv, markdown, data = jargon_file_default_path;
+    std::string csv, markdown, variance_csv, data = jargon_file_default_path;
     std::uint64_t seed = 1, tokens = 0;
     unsigned threads = default_threads();
     std::vector<std::string> formats, roundings, placements;
@@ -52,14 +52,18 @@ void print_usage(std::FILE* to, const char* prog)
     std::fprintf(to,
                  "usage: %s [--quick | --full] [--csv PATH] [--markdown PATH] [--seed N] [--threads N]\n"
                  "          [--data PATH] [--formats LIST] [--roundings RTN,SR] [--placements LIST]\n"
-                 "          [--batches LIST] [--tokens N] [--lr X (default 0.003)]\n"
+                 "          [--batches LIST] [--tokens N] [--lr X (default 0.003)] [--variance PATH]\n"
                  "--quick (default): GPT with C 64, L 2, H 4, T 32; e4m3 backward, bf16 weights, bf16 optimizer\n"
                  "  state, SR and RTN; batches 4, 16; 196608 training tokens per run (about 2.5 minutes on 2 cores).\n"
                  "--full: C 128, L 4, H 4, T 64; bf16, e5m2, e4m3 backward and weights, bf16 and fp16 optimizer\n"
                  "  state; batches 4, 8, 16, 32; 262144 tokens per run (estimated at 50 minutes on 2 cores, not yet run).\n"
                  "placements: none, backward, weights, optimizer_state (none is always run as the baseline).\n"
                  "--csv columns: format,rounding,placement,batch,lr,steps,tokens,train_loss,val_loss,val_bpb,\n"
-                 "  seconds. --markdown defaults to the CSV path with .md.\n",
+                 "  seconds. --markdown defaults to the CSV path with .md.\n"
+                 "--variance PATH: also the 1/b law on this model (the FP32 model after the first batch size's\n"
+                 "  tokens): the gradient variance of e4m3 and bf16 SR and RTN in the backward pass and on the\n"
+                 "  forward weights, batches 1..64 of a pool of 128 training sequences; CSV\n"
+                 "  config,format,rounding,batch,quant_var,sample_var (normalised) and the fits on stdout.\n",
                  prog);
 }
 
@@ -78,6 +82,7 @@ options parse(int argc, char** argv)
         else if (a == "--full") o.full = true;
         else if (a == "--csv") o.csv = value();
         else if (a == "--markdown") o.markdown = value();
+        else if (a == "--variance") o.variance_csv = value();
         else if (a == "--data") o.data = value();
         else if (a == "--seed") o.seed = parse_count(a, v, 0, UINT64_MAX), ++i;
         else if (a == "--threads") o.threads = static_cast<unsigned>(parse_count(a, v, 1, 256)), ++i;
@@ -182,6 +187,71 @@ run_result train_one(const run_spec& s, const text_corpus& corpus, const model_s
     }
     r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     return r;
+}
+
+// The 1/b law on the language model: gradient-variance diagnostics (diagnostics.hpp) of the
+// FP32 model trained for `tokens` tokens at the first batch size, for backward and forward-
+// weight rounding in e4m3 and bf16 with SR and RTN.
+void variance_stage(const options& o, const text_corpus& corpus, const model_shape& m, std::uint64_t tokens)
+{
+    const run_spec fp32{"fp32", "-", "none", o.batches.front()};
+    gpt_options g;
+    g.context = m.context;
+    g.channels = m.channels;
+    g.heads = m.heads;
+    g.layers = m.layers;
+    g.init_seed = o.seed;
+    gpt trained(g);
+    {  // the same training as the grid's FP32 run at that batch size
+        adamw_optimizer opt;
+        opt.options.lr = static_cast<float>(o.lr);
+        opt.options.weight_decay = 0.0f;
+        pass_context ctx;
+        ctx.seed = o.seed;
+        ctx.threads = o.threads;
+        token_batch b;
+        const std::uint64_t steps = std::max<std::uint64_t>(1, tokens / (fp32.batch * m.context));
+        for (std::uint64_t step = 0; step < steps; ++step) {
+            ctx.step = step;
+            sample_windows(corpus.train, fp32.batch, m.context, o.seed, step, b);
+            (void)trained.compute_gradients(b.inputs, b.targets, b.sequences, ctx);
+            for (parameter* p : trained.parameters()) opt.step(*p, ctx.update_stream(*p));
+        }
+    }
+    token_batch pool;
+    sample_windows(corpus.train, 128, m.context, o.seed ^ 0x706F6F6Cull /* "pool" */, 0, pool);
+    variance_options vo;
+    vo.batch_sizes = {1, 2, 4, 8, 16, 32, 64};
+    vo.draws = 8;
+    vo.min_samples = 128;
+    vo.seed = o.seed;
+    csv_file csv(o.variance_csv, "config,format,rounding,batch,quant_var,sample_var");
+    std::printf("\n1/b law on the language model (after %llu tokens of FP32 training; pool of 128 sequences)\n",
+                static_cast<unsigned long long>(tokens));
+    for (const char* config : {"backward", "weights"})
+        for (const char* format : {"bf16", "e4m3"})
+            for (const char* rounding : {"SR", "RTN"}) {
+                const quantizer q = make_quantizer(format, parse_rounding(rounding));
+                gpt model(trained);  // the trained state, with this rounding
+                linear_quantization lq;
+                if (std::string(config) == "backward") {
+                    lq = linear_quantization::backward_only(q);
+                } else {
+                    lq.forward_weight = q;
+                }
+                model.set_quantization(lq, std::string(config) == "backward" ? q : quantizer{});
+                const auto points = gradient_variance(model, pool, vo, o.threads);
+                for (const auto& p : points)
+                    csv.row(std::string(config) + "," + format + "," + rounding + "," + std::to_string(p.batch_size) + "," +
+                            fmt("%.6e", p.quantization_normalised) + "," + fmt("%.6e", p.sampling_normalised));
+                const inverse_batch_fit f = fit_inverse_batch(points);
+                const double u = std::ldexp(1.0, -significand_bits(format));
+                std::printf("  %-8s %-4s %-3s slope %.3f  a %.3e  floor %.3e  a/u^2 %.2f\n", config, format, rounding,
+                            f.slope, f.a, f.c, f.a / (u * u));
+                std::fflush(stdout);
+            }
+    csv.finish();
+    std::printf("wrote %s\n", o.variance_csv.c_str());
 }
 
 // Validation bits per byte per configuration and batch size, and the gap to FP32 at that batch.
@@ -291,6 +361,7 @@ int main(int argc, char** argv)
             md.finish();
             std::printf("\nwrote %s and %s\n", o.csv.c_str(), o.markdown.c_str());
         }
+        if (!o.variance_csv.empty()) variance_stage(o, corpus, m, tokens);
     } catch (const usage_error& e) {
         std::fprintf(stderr, "%s: %s\n", argv[0], e.what());
         return 2;

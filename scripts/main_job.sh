@@ -51,6 +51,7 @@ echo "== batch_vs_precision: weights stored in the format at a small learning ra
 "$build/examples/batch_vs_precision" "${extra[@]}" --placements weights --formats fp32,bf16,e5m2,e4m3 --batches 512 \
     --epochs 5 --lr 0.01 --lr-scaling none --csv "$out/weights_small_lr.csv"
 echo "== lm_batch_vs_precision $grid (the byte-level GPT on the Jargon File)"
-"$build/examples/lm_batch_vs_precision" "$grid" "${extra[@]}" --csv "$out/lm_batch_vs_precision.csv"
+"$build/examples/lm_batch_vs_precision" "$grid" "${extra[@]}" --csv "$out/lm_batch_vs_precision.csv" \
+    --variance "$out/lm_gradient_variance.csv"
 echo "== plots"
 scripts/plot_results.sh "$out"

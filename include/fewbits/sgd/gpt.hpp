@@ -104,6 +104,21 @@ public:
 
     const gpt_options& options() const noexcept { return o_; }
 
+    // Changes the rounding of every linear layer and of the attention's backward products
+    // (e.g. to measure a trained model's gradient variance under several roundings).
+    void set_quantization(const linear_quantization& q, const quantizer& attention_backward)
+    {
+        for (std::size_t i = 0; i < blocks_.size(); ++i) {
+            auto& inner = dynamic_cast<sequential&>(dynamic_cast<residual&>(blocks_[i]).inner());
+            for (std::size_t j = 0; j < inner.size(); ++j) {
+                if (auto* l = dynamic_cast<linear*>(&inner[j])) l->set_quantization(q);
+                if (auto* a = dynamic_cast<causal_self_attention*>(&inner[j])) a->set_backward_quantizer(attention_backward);
+            }
+        }
+        o_.quantization = q;
+        o_.attention_backward = attention_backward;
+    }
+
     // Every parameter in the pinned order: wte, wpe, then per layer ln1_w, ln1_b, qkv_w, qkv_b,
     // attn_proj_w, attn_proj_b, ln2_w, ln2_b, fc_w, fc_b, fc_proj_w, fc_proj_b, then lnf_w, lnf_b.
     std::vector<parameter*> parameters()
