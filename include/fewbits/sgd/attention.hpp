@@ -64,7 +64,7 @@ public:
         y_.set_groups(groups);
         const double scale = 1.0 / std::sqrt(static_cast<double>(hs));
         parallel_for(groups * h_, ctx.threads, 1, [&](std::size_t begin, std::size_t end) {
-            std::vector<double> score(n);
+            std::vector<double> score(n), acc(hs);
             for (std::size_t pair = begin; pair < end; ++pair) {
                 const std::size_t g = pair / h_, h = pair % h_;
                 float* att = att_.data() + pair * n * n;
@@ -81,13 +81,15 @@ public:
                     double sum = 0.0;
                     for (std::size_t s = 0; s <= t; ++s) sum += (score[s] = std::exp(score[s] - max));
                     for (std::size_t s = 0; s <= t; ++s) att[t * n + s] = static_cast<float>(score[s] / sum);
-                    float* yt = y_.row(g * n + t).data() + h * hs;
-                    for (std::size_t j = 0; j < hs; ++j) {
-                        double acc = 0.0;
-                        for (std::size_t s = 0; s <= t; ++s)
-                            acc += static_cast<double>(att[t * n + s]) * qkv(g * n + s, 2 * c_ + h * hs + j);
-                        yt[j] = static_cast<float>(acc);
+                    // y_t = sum_s att[t][s] v_s, each sum over s ascending (rows of v read whole).
+                    std::fill(acc.begin(), acc.end(), 0.0);
+                    for (std::size_t s = 0; s <= t; ++s) {
+                        const double a = att[t * n + s];
+                        const float* vs = qkv.row(g * n + s).data() + 2 * c_ + h * hs;
+                        for (std::size_t j = 0; j < hs; ++j) acc[j] += a * vs[j];
                     }
+                    float* yt = y_.row(g * n + t).data() + h * hs;
+                    for (std::size_t j = 0; j < hs; ++j) yt[j] = static_cast<float>(acc[j]);
                 }
             }
         });
@@ -107,6 +109,7 @@ public:
         parallel_for(groups * h_, ctx.threads, 1, [&](std::size_t begin, std::size_t end) {
             // This pair's operands, contiguous (rows of hs or n values), rounded when asked.
             std::vector<float> q(n * hs), k(n * hs), v(n * hs), d(n * hs), att(n * n), dscore(n * n, 0.0f);
+            std::vector<double> acc(hs);
             for (std::size_t pair = begin; pair < end; ++pair) {
                 const std::size_t g = pair / h_, h = pair % h_;
                 for (std::size_t t = 0; t < n; ++t)
@@ -135,29 +138,37 @@ public:
                     for (std::size_t s = 0; s <= t; ++s)
                         dscore[t * n + s] = static_cast<float>(att[t * n + s] * (dscore[t * n + s] - rowdot));
                 }
-                for (std::size_t s = 0; s < n; ++s)
-                    for (std::size_t j = 0; j < hs; ++j) {
-                        double acc = 0.0;
-                        for (std::size_t t = s; t < n; ++t) acc += static_cast<double>(att[t * n + s]) * d[t * hs + j];
-                        dqkv_(g * n + s, 2 * c_ + h * hs + j) = static_cast<float>(acc);
+                // Each sum below runs over its index ascending; the loops are ordered so that the
+                // innermost one walks a contiguous row.
+                for (std::size_t s = 0; s < n; ++s) {  // dv_s = sum_t att[t][s] dy_t
+                    std::fill(acc.begin(), acc.end(), 0.0);
+                    for (std::size_t t = s; t < n; ++t) {
+                        const double a = att[t * n + s];
+                        for (std::size_t j = 0; j < hs; ++j) acc[j] += a * d[t * hs + j];
                     }
+                    for (std::size_t j = 0; j < hs; ++j) dqkv_(g * n + s, 2 * c_ + h * hs + j) = static_cast<float>(acc[j]);
+                }
                 if (rounded) {
                     round(q, "attention.q", ctx, g, h);
                     round(k, "attention.k", ctx, g, h);
                     round(dscore, "attention.dscore", ctx, g, h);
                 }
-                for (std::size_t t = 0; t < n; ++t)
-                    for (std::size_t j = 0; j < hs; ++j) {
-                        double acc = 0.0;
-                        for (std::size_t s = 0; s <= t; ++s) acc += static_cast<double>(dscore[t * n + s]) * k[s * hs + j];
-                        dqkv_(g * n + t, h * hs + j) = static_cast<float>(acc * scale);
+                for (std::size_t t = 0; t < n; ++t) {  // dq_t = sum_s dscore[t][s] k_s / sqrt(hs)
+                    std::fill(acc.begin(), acc.end(), 0.0);
+                    for (std::size_t s = 0; s <= t; ++s) {
+                        const double a = dscore[t * n + s];
+                        for (std::size_t j = 0; j < hs; ++j) acc[j] += a * k[s * hs + j];
                     }
-                for (std::size_t s = 0; s < n; ++s)
-                    for (std::size_t j = 0; j < hs; ++j) {
-                        double acc = 0.0;
-                        for (std::size_t t = s; t < n; ++t) acc += static_cast<double>(dscore[t * n + s]) * q[t * hs + j];
-                        dqkv_(g * n + s, c_ + h * hs + j) = static_cast<float>(acc * scale);
+                    for (std::size_t j = 0; j < hs; ++j) dqkv_(g * n + t, h * hs + j) = static_cast<float>(acc[j] * scale);
+                }
+                for (std::size_t s = 0; s < n; ++s) {  // dk_s = sum_t dscore[t][s] q_t / sqrt(hs)
+                    std::fill(acc.begin(), acc.end(), 0.0);
+                    for (std::size_t t = s; t < n; ++t) {
+                        const double a = dscore[t * n + s];
+                        for (std::size_t j = 0; j < hs; ++j) acc[j] += a * q[t * hs + j];
                     }
+                    for (std::size_t j = 0; j < hs; ++j) dqkv_(g * n + s, c_ + h * hs + j) = static_cast<float>(acc[j] * scale);
+                }
             }
         });
         return dqkv_;
