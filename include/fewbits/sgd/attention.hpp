@@ -9,9 +9,9 @@
 //   datt[t][s] = dy_t . v_s,  dscore[t][s] = att[t][s] (datt[t][s] - sum_s' att[t][s'] datt[t][s'])
 //   dq_t = sum_s dscore[t][s] k_s / sqrt(hs),  dk_s = sum_t dscore[t][s] q_t / sqrt(hs),
 //   dv_s = sum_t att[t][s] dy_t
-// Dot products and the softmax are summed in double in a fixed order and rounded once; every
-// (sequence, head) pair writes its own rows and columns, and pairs are shared among threads
-// whole: the bits never depend on the thread count.
+// The four products of each (sequence, head) pair run on the GEMM (gemm.hpp: a fixed summation
+// order), the softmax and its backward sum in double; every pair writes its own rows and
+// columns, and pairs are shared among threads whole: the bits never depend on the thread count.
 //
 // Backward quantization (optional, like the linear layer's): the two products of backward,
 // att v and q k^T, get rounded operands: q, k, v, att, dy and dscore of each pair, each with
@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "fewbits/error.hpp"
+#include "fewbits/sgd/gemm.hpp"
 #include "fewbits/sgd/layer.hpp"
 #include "fewbits/sgd/parallel.hpp"
 #include "fewbits/sgd/parameter.hpp"
@@ -62,35 +63,27 @@ public:
         att_.assign(groups * h_ * n * n, 0.0f);
         y_.resize(qkv.rows(), c_);
         y_.set_groups(groups);
-        const double scale = 1.0 / std::sqrt(static_cast<double>(hs));
+        const float scale = 1.0f / std::sqrt(static_cast<float>(hs));
         parallel_for(groups * h_, ctx.threads, 1, [&](std::size_t begin, std::size_t end) {
-            std::vector<double> score(n), acc(hs);
+            std::vector<double> e(n);
             for (std::size_t pair = begin; pair < end; ++pair) {
                 const std::size_t g = pair / h_, h = pair % h_;
+                const float* base = qkv.row(g * n).data() + h * hs;  // q of token 0; k at +C, v at +2C
                 float* att = att_.data() + pair * n * n;
+                // scores = q k^T (the whole square; the mask drops the upper triangle below).
+                gemm(n, n, hs, base, 3 * c_, transpose::no, base + c_, 3 * c_, transpose::yes, att, n, false, 1);
                 for (std::size_t t = 0; t < n; ++t) {
-                    const float* qt = qkv.row(g * n + t).data() + h * hs;
+                    float* row = att + t * n;
                     double max = -std::numeric_limits<double>::infinity();
-                    for (std::size_t s = 0; s <= t; ++s) {
-                        const float* ks = qkv.row(g * n + s).data() + c_ + h * hs;
-                        double dot = 0.0;
-                        for (std::size_t j = 0; j < hs; ++j) dot += static_cast<double>(qt[j]) * ks[j];
-                        score[s] = dot * scale;
-                        max = std::max(max, score[s]);
-                    }
+                    for (std::size_t s = 0; s <= t; ++s) max = std::max(max, static_cast<double>(row[s]) * scale);
                     double sum = 0.0;
-                    for (std::size_t s = 0; s <= t; ++s) sum += (score[s] = std::exp(score[s] - max));
-                    for (std::size_t s = 0; s <= t; ++s) att[t * n + s] = static_cast<float>(score[s] / sum);
-                    // y_t = sum_s att[t][s] v_s, each sum over s ascending (rows of v read whole).
-                    std::fill(acc.begin(), acc.end(), 0.0);
-                    for (std::size_t s = 0; s <= t; ++s) {
-                        const double a = att[t * n + s];
-                        const float* vs = qkv.row(g * n + s).data() + 2 * c_ + h * hs;
-                        for (std::size_t j = 0; j < hs; ++j) acc[j] += a * vs[j];
-                    }
-                    float* yt = y_.row(g * n + t).data() + h * hs;
-                    for (std::size_t j = 0; j < hs; ++j) yt[j] = static_cast<float>(acc[j]);
+                    for (std::size_t s = 0; s <= t; ++s) sum += (e[s] = std::exp(static_cast<double>(row[s]) * scale - max));
+                    for (std::size_t s = 0; s <= t; ++s) row[s] = static_cast<float>(e[s] / sum);
+                    std::fill(row + t + 1, row + n, 0.0f);
                 }
+                // y = att v, into this head's columns.
+                gemm(n, hs, n, att, n, transpose::no, base + 2 * c_, 3 * c_, transpose::no, y_.row(g * n).data() + h * hs,
+                     c_, false, 1);
             }
         });
         return y_;
@@ -108,8 +101,7 @@ public:
         const bool rounded = !ctx.exact && q_.enabled();
         parallel_for(groups * h_, ctx.threads, 1, [&](std::size_t begin, std::size_t end) {
             // This pair's operands, contiguous (rows of hs or n values), rounded when asked.
-            std::vector<float> q(n * hs), k(n * hs), v(n * hs), d(n * hs), att(n * n), dscore(n * n, 0.0f);
-            std::vector<double> acc(hs);
+            std::vector<float> q(n * hs), k(n * hs), v(n * hs), d(n * hs), att(n * n), dscore(n * n);
             for (std::size_t pair = begin; pair < end; ++pair) {
                 const std::size_t g = pair / h_, h = pair % h_;
                 for (std::size_t t = 0; t < n; ++t)
@@ -120,55 +112,31 @@ public:
                         d[t * hs + j] = dy(g * n + t, h * hs + j);
                     }
                 std::copy_n(att_.data() + pair * n * n, n * n, att.data());
-                std::fill(dscore.begin(), dscore.end(), 0.0f);  // above the diagonal: masked
                 if (rounded) {
                     round(v, "attention.v", ctx, g, h);
                     round(att, "attention.att", ctx, g, h);
                     round(d, "attention.dy", ctx, g, h);
                 }
-                // datt, then dscore in place of it; dv.
+                float* dq = dqkv_.row(g * n).data() + h * hs;  // dk at +C, dv at +2C
+                gemm(n, hs, n, att.data(), n, transpose::yes, d.data(), hs, transpose::no, dq + 2 * c_, 3 * c_, false, 1);
+                // datt = dy v^T, then dscore = att (datt - rowdot) / sqrt(hs) in place (0 above the diagonal).
+                gemm(n, n, hs, d.data(), hs, transpose::no, v.data(), hs, transpose::yes, dscore.data(), n, false, 1);
                 for (std::size_t t = 0; t < n; ++t) {
+                    float* row = dscore.data() + t * n;
+                    const float* a = att.data() + t * n;
                     double rowdot = 0.0;
-                    for (std::size_t s = 0; s <= t; ++s) {
-                        double dot = 0.0;
-                        for (std::size_t j = 0; j < hs; ++j) dot += static_cast<double>(d[t * hs + j]) * v[s * hs + j];
-                        dscore[t * n + s] = static_cast<float>(dot);
-                        rowdot += static_cast<double>(att[t * n + s]) * dot;
-                    }
+                    for (std::size_t s = 0; s <= t; ++s) rowdot += static_cast<double>(a[s]) * row[s];
                     for (std::size_t s = 0; s <= t; ++s)
-                        dscore[t * n + s] = static_cast<float>(att[t * n + s] * (dscore[t * n + s] - rowdot));
-                }
-                // Each sum below runs over its index ascending; the loops are ordered so that the
-                // innermost one walks a contiguous row.
-                for (std::size_t s = 0; s < n; ++s) {  // dv_s = sum_t att[t][s] dy_t
-                    std::fill(acc.begin(), acc.end(), 0.0);
-                    for (std::size_t t = s; t < n; ++t) {
-                        const double a = att[t * n + s];
-                        for (std::size_t j = 0; j < hs; ++j) acc[j] += a * d[t * hs + j];
-                    }
-                    for (std::size_t j = 0; j < hs; ++j) dqkv_(g * n + s, 2 * c_ + h * hs + j) = static_cast<float>(acc[j]);
+                        row[s] = static_cast<float>(a[s] * (row[s] - rowdot) * scale);
+                    std::fill(row + t + 1, row + n, 0.0f);
                 }
                 if (rounded) {
                     round(q, "attention.q", ctx, g, h);
                     round(k, "attention.k", ctx, g, h);
                     round(dscore, "attention.dscore", ctx, g, h);
                 }
-                for (std::size_t t = 0; t < n; ++t) {  // dq_t = sum_s dscore[t][s] k_s / sqrt(hs)
-                    std::fill(acc.begin(), acc.end(), 0.0);
-                    for (std::size_t s = 0; s <= t; ++s) {
-                        const double a = dscore[t * n + s];
-                        for (std::size_t j = 0; j < hs; ++j) acc[j] += a * k[s * hs + j];
-                    }
-                    for (std::size_t j = 0; j < hs; ++j) dqkv_(g * n + t, h * hs + j) = static_cast<float>(acc[j] * scale);
-                }
-                for (std::size_t s = 0; s < n; ++s) {  // dk_s = sum_t dscore[t][s] q_t / sqrt(hs)
-                    std::fill(acc.begin(), acc.end(), 0.0);
-                    for (std::size_t t = s; t < n; ++t) {
-                        const double a = dscore[t * n + s];
-                        for (std::size_t j = 0; j < hs; ++j) acc[j] += a * q[t * hs + j];
-                    }
-                    for (std::size_t j = 0; j < hs; ++j) dqkv_(g * n + s, c_ + h * hs + j) = static_cast<float>(acc[j] * scale);
-                }
+                gemm(n, hs, n, dscore.data(), n, transpose::no, k.data(), hs, transpose::no, dq, 3 * c_, false, 1);
+                gemm(n, hs, n, dscore.data(), n, transpose::yes, q.data(), hs, transpose::no, dq + c_, 3 * c_, false, 1);
             }
         });
         return dqkv_;
