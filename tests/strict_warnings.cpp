@@ -33,6 +33,12 @@ void instantiate_format()
     }
     sgd_momentum_update<T, float>(q, velocity, in, 0.1f, 0.9f, policy{}, stream{4});
     sgd_momentum_update<T, T>(q, q, in, 0.1f, 0.9f, policy{rounding::stochastic}, stream{5});
+    std::vector<bfloat16> m16(100), v16(100);
+    std::vector<float> m32(100), v32(100);
+    adamw_update<T, bfloat16>(q, m16, v16, in, adamw_options{}, 1, policy{rounding::stochastic}, stream{6});
+    adamw_update<T, float>(q, m32, v32, in, adamw_options{}, 2, policy{}, stream{7});
+    std::vector<float16> mh(100), vh(100);
+    adamw_update<float, float16>(out, mh, vh, in, adamw_options{}, 3);
     const T a{1.0f};
     const T b = a + a * a - a / a;
     (void)(a < b);
@@ -63,6 +69,22 @@ void instantiate_sgd()
     (void)fit_inverse_batch(points);
     (void)make_regression(32, 4, 0.1f, 1);
     (void)quantizer::int8({rounding::stochastic});
+    adamw_optimizer a;
+    a.moments = moment_format::bf16;
+    a.update = policy{rounding::stochastic};
+    (void)train_epoch(m, d, a, 8, 1, 1);
+    sequential net;
+    net.add(linear(4, 4, 0, weight_storage::fp32(), {}, 1));
+    net.add(layer_norm(4, 1, weight_storage::stored_as<float16>()));
+    net.add(residual(relu()));
+    net.add(softmax());
+    const sequential copy = net;
+    const pass_context ctx{};
+    const tensor x = tensor::sequences(2, 3, 4);
+    (void)net.backward(net.forward(x, ctx), ctx, true);
+    for (parameter* p : net.parameters()) a.step(*p, ctx.update_stream(*p));
+    tensor c(3, 3);
+    gemm_batched(1, 3, 3, 4, x.data(), 4, 0, transpose::no, x.data(), 4, 0, transpose::yes, c.data(), 3, 0, false, 2);
 #if FEWBITS_STRICT_WITH_ZLIB
     (void)fashion_mnist_available();
 #endif

@@ -1,9 +1,10 @@
 // fewbits' core in one header: formats and value types, every rounding mode including
-// stochastic rounding, the random generators, the bulk kernels, INT8, format names and
-// errors. The training layer (fewbits::sgd) is not included: it is <fewbits/sgd.hpp>, which
-// includes this header too.
+// stochastic rounding, the random generators, the bulk kernels and the fused AdamW update,
+// INT8, format names and errors. The training layer (fewbits::sgd) is not included: it is
+// <fewbits/sgd.hpp>, which includes this header too.
 #pragma once
 
+#include "fewbits/adamw.hpp"
 #include "fewbits/config.hpp"
 #include "fewbits/error.hpp"
 #include "fewbits/format.hpp"

@@ -1,8 +1,11 @@
 // The matrix product of the SGD layer: a portable blocked GEMM with a fixed summation order.
 //
-// Contract: C (m x n) = [C +] op(A) (m x k) * B (k x n), every C(i, j) accumulated in float as
-// acc = acc + A(i, p) * B(p, j) for p = 0, 1, ..., k - 1 in that order, starting from C(i, j)
-// (accumulate) or 0. Consequences, within one build (compiler and flags):
+// Contract: C (m x n) = [C +] op(A) (m x k) * op(B) (k x n), every C(i, j) accumulated in float
+// as acc = acc + A(i, p) * B(p, j) for p = 0, 1, ..., k - 1 in that order, starting from C(i, j)
+// (accumulate) or 0. A transposed B is first copied into a k x n buffer (the product then runs
+// along contiguous rows): the same sums as for a B stored transposed by the caller.
+// gemm_batched does `count` independent products at fixed strides (one per sequence or head),
+// each with this contract. Consequences, within one build (compiler and flags):
 //  - the result does not depend on the thread count: threads get whole rows of C, cut at
 //    multiples of the register tile, and never share an accumulator;
 //  - it does not depend on how the caller splits rows either, for the same reason.
@@ -30,6 +33,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <vector>
 
 #include "fewbits/config.hpp"
 #include "fewbits/detail/simd.hpp"
@@ -173,6 +177,50 @@ inline void gemm(std::size_t m, std::size_t n, std::size_t k, const float* a, st
             }
         }
     });
+}
+
+// C = [C +] op(A) * op(B): B transposed (op(B)(p, j) = b[j * ldb + p]) or not.
+inline void gemm(std::size_t m, std::size_t n, std::size_t k, const float* a, std::size_t lda, transpose a_op,
+                 const float* b, std::size_t ldb, transpose b_op, float* c, std::size_t ldc, bool accumulate,
+                 unsigned threads = 1)
+{
+    if (b_op == transpose::no) {
+        gemm(m, n, k, a, lda, a_op, b, ldb, c, ldc, accumulate, threads);
+        return;
+    }
+#if defined(FEWBITS_SGD_CBLAS)
+    if (m != 0 && n != 0 && k != 0) {
+        cblas_sgemm(CblasRowMajor, a_op == transpose::no ? CblasNoTrans : CblasTrans, CblasTrans, static_cast<int>(m),
+                    static_cast<int>(n), static_cast<int>(k), 1.0f, a, static_cast<int>(lda), b, static_cast<int>(ldb),
+                    accumulate ? 1.0f : 0.0f, c, static_cast<int>(ldc));
+        return;
+    }
+#endif
+    std::vector<float> bt(k * n);
+    for (std::size_t j = 0; j < n; ++j)
+        for (std::size_t p = 0; p < k; ++p) bt[p * n + j] = b[j * ldb + p];
+    gemm(m, n, k, a, lda, a_op, bt.data(), n, c, ldc, accumulate, threads);
+}
+
+// count products C_i = [C_i +] op(A_i) * op(B_i) with A_i = a + i * stride_a, B_i = b + i * stride_b,
+// C_i = c + i * stride_c. With at least as many products as threads they are shared among the
+// threads whole; otherwise each one shares its rows. Either way every C_i gets gemm's bits.
+inline void gemm_batched(std::size_t count, std::size_t m, std::size_t n, std::size_t k, const float* a,
+                         std::size_t lda, std::size_t stride_a, transpose a_op, const float* b, std::size_t ldb,
+                         std::size_t stride_b, transpose b_op, float* c, std::size_t ldc, std::size_t stride_c,
+                         bool accumulate, unsigned threads = 1)
+{
+    if (count >= threads) {
+        parallel_for(count, threads, 1, [&](std::size_t begin, std::size_t end) {
+            for (std::size_t i = begin; i < end; ++i)
+                gemm(m, n, k, a + i * stride_a, lda, a_op, b + i * stride_b, ldb, b_op, c + i * stride_c, ldc,
+                     accumulate, 1);
+        });
+        return;
+    }
+    for (std::size_t i = 0; i < count; ++i)
+        gemm(m, n, k, a + i * stride_a, lda, a_op, b + i * stride_b, ldb, b_op, c + i * stride_c, ldc, accumulate,
+             threads);
 }
 
 }  // namespace fewbits::sgd

@@ -3,7 +3,7 @@
 // a small per-sample gradient is rounded at its own scale).
 //   softmax cross-entropy: loss_i = logsumexp(z_i) - z_i[label_i], grad_i = softmax(z_i) - onehot
 //   squared error:         loss_i = 0.5 * ||p_i - t_i||^2,        grad_i = p_i - t_i
-// Sums are taken in double, in sample order.
+// Sums are taken in double, in sample order; the probabilities are softmax_row's (softmax.hpp).
 #pragma once
 
 #include <cmath>
@@ -12,6 +12,7 @@
 #include <string>
 
 #include "fewbits/error.hpp"
+#include "fewbits/sgd/softmax.hpp"
 #include "fewbits/sgd/tensor.hpp"
 
 namespace fewbits::sgd {
@@ -38,14 +39,10 @@ inline loss_value softmax_cross_entropy(const tensor& logits, std::span<const in
                                               " is outside [0, " + std::to_string(classes) + ")");
         const auto z = logits.row(r);
         auto g = grad.row(r);
-        std::size_t best = 0;
-        float zmax = z[0];
-        for (std::size_t j = 1; j < classes; ++j)
-            if (z[j] > zmax) zmax = z[j], best = j;
-        double total = 0.0;
-        for (std::size_t j = 0; j < classes; ++j) total += std::exp(static_cast<double>(z[j]) - zmax);
-        for (std::size_t j = 0; j < classes; ++j)
-            g[j] = static_cast<float>(std::exp(static_cast<double>(z[j]) - zmax) / total);
+        const softmax_row_result sm = softmax_row(z, g);
+        const float zmax = sm.max;
+        const double total = sm.sum;
+        const std::size_t best = sm.argmax;
         g[static_cast<std::size_t>(label)] -= 1.0f;
         // cppcheck-suppress invalidFunctionArg ; total >= 1: the largest logit adds exp(0)
         v.sum += std::log(total) + zmax - static_cast<double>(z[static_cast<std::size_t>(label)]);

@@ -1,5 +1,6 @@
-// The multi-layer perceptron and its training loop: linear layers with ReLU between them,
-// a loss, SGD steps over seeded mini-batches, evaluation.
+// The multi-layer perceptron and its training loop: a sequential container (layer.hpp) of
+// linear layers with ReLU between them, a loss, optimizer steps (SGD, momentum, AdamW or any
+// type meeting the optimizer concept of optimizer.hpp) over seeded mini-batches, evaluation.
 //
 // A model carries its rounding seed and its step counter, so that every rounding of a
 // training run is named by (seed, step, layer, tensor, sample) and the run is reproducible
@@ -14,12 +15,15 @@
 #include <span>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "fewbits/error.hpp"
 #include "fewbits/sgd/data.hpp"
 #include "fewbits/sgd/linear.hpp"
+#include "fewbits/sgd/layer.hpp"
 #include "fewbits/sgd/loss.hpp"
+#include "fewbits/sgd/optimizer.hpp"
 
 namespace fewbits::sgd {
 
@@ -45,6 +49,42 @@ private:
     std::uint64_t step_;
 };
 
+// The layers of type L of a container, seen as references (for (linear& l : model.layers())).
+// A small view of its own: clang 14 cannot compile libstdc++ 12's <ranges>.
+template <class L>
+class layer_refs {
+public:
+    template <class P>
+    explicit layer_refs(const std::vector<P*>& pointers) noexcept : first_(pointers.data()), size_(pointers.size())
+    {
+    }
+    class iterator {
+    public:
+        using pointer_type = std::conditional_t<std::is_const_v<L>, const std::remove_const_t<L>* const*, L* const*>;
+        explicit iterator(pointer_type p) noexcept : p_(p) {}
+        L& operator*() const noexcept { return **p_; }
+        iterator& operator++() noexcept
+        {
+            ++p_;
+            return *this;
+        }
+        bool operator==(const iterator&) const = default;
+
+    private:
+        pointer_type p_;
+    };
+    iterator begin() const noexcept { return iterator(first_); }
+    iterator end() const noexcept { return iterator(first_ + size_); }
+    std::size_t size() const noexcept { return size_; }
+    L& operator[](std::size_t i) const noexcept { return *first_[i]; }
+    L& front() const noexcept { return *first_[0]; }
+    L& back() const noexcept { return *first_[size_ - 1]; }
+
+private:
+    typename iterator::pointer_type first_;
+    std::size_t size_;
+};
+
 class mlp {
 public:
     explicit mlp(const mlp_options& o) : loss_(o.loss), seed_(o.seed), threads_(o.threads), rng_(o.rng)
@@ -57,14 +97,30 @@ public:
             fewbits::raise_invalid_argument(std::string("mlp_options.quantization needs 1 or ") + std::to_string(n_linear) +
                                               " entries, got " + std::to_string(o.quantization.size()));
         if (o.threads == 0) fewbits::raise_invalid_argument("mlp_options.threads must be at least 1, got 0");
-        for (std::size_t l = 0; l < n_linear; ++l)
-            layers_.emplace_back(o.sizes[l], o.sizes[l + 1], l, o.weights,
-                                 o.quantization[o.quantization.size() == 1 ? 0 : l], o.init_seed);
-        relus_.resize(n_linear - 1);
+        // The linear layers keep the ids 0, 1, ... of the MLP before the layer library, so that
+        // its runs keep their bits; ReLU rounds nothing and needs no id.
+        for (std::size_t l = 0; l < n_linear; ++l) {
+            net_.add(linear(o.sizes[l], o.sizes[l + 1], l, o.weights, o.quantization[o.quantization.size() == 1 ? 0 : l],
+                            o.init_seed));
+            if (l + 1 < n_linear) net_.add(relu());
+        }
+        find_linears();
     }
+    mlp(const mlp& o)
+        : net_(o.net_), loss_(o.loss_), seed_(o.seed_), threads_(o.threads_), rng_(o.rng_), step_(o.step_), grad_(o.grad_)
+    {
+        find_linears();
+    }
+    mlp& operator=(const mlp& o)
+    {
+        if (this != &o) *this = mlp(o);
+        return *this;
+    }
+    mlp(mlp&&) noexcept = default;
+    mlp& operator=(mlp&&) noexcept = default;
 
-    std::size_t inputs() const noexcept { return layers_.front().inputs(); }
-    std::size_t outputs() const noexcept { return layers_.back().outputs(); }
+    std::size_t inputs() const noexcept { return linears_.front()->inputs(); }
+    std::size_t outputs() const noexcept { return linears_.back()->outputs(); }
     loss_kind loss() const noexcept { return loss_; }
     std::uint64_t step() const noexcept { return step_; }
     std::uint64_t seed() const noexcept { return seed_; }
@@ -74,8 +130,12 @@ public:
         if (t == 0) fewbits::raise_invalid_argument("threads must be at least 1, got 0");
         threads_ = t;
     }
-    std::vector<linear>& layers() noexcept { return layers_; }
-    const std::vector<linear>& layers() const noexcept { return layers_; }
+    // The linear layers, in order, as a range of linear& (indexable, with size, front, back).
+    layer_refs<linear> layers() noexcept { return layer_refs<linear>(linears_); }
+    layer_refs<const linear> layers() const noexcept { return layer_refs<const linear>(linears_); }
+    // The whole network: linear, relu, linear, ..., linear.
+    sequential& network() noexcept { return net_; }
+    std::vector<parameter*> parameters() { return net_.parameters(); }
 
     // The context of the next training step.
     pass_context context() const { return pass_context{seed_, step_, false, threads_, rng_}; }
@@ -83,12 +143,7 @@ public:
     const tensor& forward(const tensor& x, const pass_context& ctx)
     {
         require_cols(x, inputs(), "mlp input");
-        const tensor* h = &x;
-        for (std::size_t l = 0; l < layers_.size(); ++l) {
-            h = &layers_[l].forward(*h, ctx);
-            if (l + 1 < layers_.size()) h = &relus_[l].forward(*h);
-        }
-        return *h;
+        return net_.forward(x, ctx);
     }
 
     // Forward, loss, backward: fills every layer's gradients. Returns the batch's loss sum.
@@ -96,11 +151,7 @@ public:
     {
         const tensor& out = forward(b.x, ctx);
         const loss_value v = loss_of(out, b, grad_);
-        const tensor* g = &grad_;
-        for (std::size_t l = layers_.size(); l-- > 0;) {
-            g = &layers_[l].backward(*g, ctx, l > 0);
-            if (l > 0) g = &relus_[l - 1].backward(*g);
-        }
+        net_.backward(grad_, ctx, false);
         return v;
     }
 
@@ -108,9 +159,9 @@ public:
     std::vector<float> flat_gradient() const
     {
         std::vector<float> g;
-        for (const auto& layer : layers_) {
-            g.insert(g.end(), layer.weight_grad().values().begin(), layer.weight_grad().values().end());
-            g.insert(g.end(), layer.bias_grad().values().begin(), layer.bias_grad().values().end());
+        for (const linear* layer : linears_) {
+            g.insert(g.end(), layer->weight_grad().values().begin(), layer->weight_grad().values().end());
+            g.insert(g.end(), layer->bias_grad().values().begin(), layer->bias_grad().values().end());
         }
         return g;
     }
@@ -118,15 +169,16 @@ public:
     std::vector<float> flat_parameters() const
     {
         std::vector<float> p;
-        for (const auto& layer : layers_) {
-            p.insert(p.end(), layer.weight().values().begin(), layer.weight().values().end());
-            p.insert(p.end(), layer.bias().values().begin(), layer.bias().values().end());
+        for (const linear* layer : linears_) {
+            p.insert(p.end(), layer->weight().values().begin(), layer->weight().values().end());
+            p.insert(p.end(), layer->bias().values().begin(), layer->bias().values().end());
         }
         return p;
     }
 
-    // One SGD step on batch b. Throws training_error (nothing updated) on a non-finite loss.
-    loss_value train_step(const batch& b, const sgd_options& o)
+    // One optimizer step on batch b. Throws training_error (nothing updated) on a non-finite loss.
+    template <optimizer O>
+    loss_value train_step(const batch& b, const O& o)
     {
         o.validate();
         const pass_context ctx = context();
@@ -136,7 +188,7 @@ public:
                                                        ") at step " + std::to_string(step_) +
                                                        "; training stopped before this step's update",
                                                    step_);
-        for (auto& layer : layers_) layer.update(o, ctx);
+        for (parameter* p : net_.parameters()) o.step(*p, ctx.update_stream(*p));
         ++step_;
         return v;
     }
@@ -148,8 +200,15 @@ public:
     }
 
 private:
-    std::vector<linear> layers_;
-    std::vector<relu> relus_;
+    void find_linears()
+    {
+        linears_.clear();
+        for (std::size_t i = 0; i < net_.size(); ++i)
+            if (auto* l = dynamic_cast<linear*>(&net_[i])) linears_.push_back(l);
+    }
+
+    sequential net_;
+    std::vector<linear*> linears_;  // the linear layers of net_
     loss_kind loss_;
     std::uint64_t seed_;
     unsigned threads_;
@@ -173,8 +232,9 @@ struct epoch_result {
 
 // One epoch: every sample once, in the order epoch_order(n, sampling_seed, epoch), in batches
 // of batch_size (the last one smaller when batch_size does not divide n).
-inline epoch_result train_epoch(mlp& model, const dataset& data, const sgd_options& o, std::size_t batch_size,
-                                std::uint64_t sampling_seed, std::uint64_t epoch)
+template <optimizer O>
+epoch_result train_epoch(mlp& model, const dataset& data, const O& o, std::size_t batch_size,
+                         std::uint64_t sampling_seed, std::uint64_t epoch)
 {
     o.validate();
     data.validate();
