@@ -2,12 +2,17 @@
 // weight and moment storage, SR and RTN, odd lengths, chunked = whole), W = S = float
 // against PyTorch's formulas computed in double over a few hundred steps, unbiasedness of
 // the stochastically rounded weight and moments, stagnation of small updates and of weight
-// decay under round-to-nearest (and not under SR), and the argument errors.
+// decay under round-to-nearest (and not under SR), the argument errors, and PyTorch's own
+// float32 AdamW steps (tests/data/adamw_reference.txt, from scripts/adamw_reference.py).
 #include "fewbits_catch.hpp"
 
+#include <algorithm>
 #include <bit>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
@@ -92,18 +97,28 @@ T make(float x)
         return T(x);
 }
 
-// Three steps of the kernel against three steps of the reference; counts differing values.
+// An optimizer state of n elements: boundary values first, then varied magnitudes (v >= 0).
 template <class W, class S>
-std::size_t adamw_mismatches(std::size_t n, fewbits::policy p, fewbits::stream s)
+void starting_state(std::size_t n, std::vector<W>& w, std::vector<S>& m, std::vector<S>& v)
 {
-    std::vector<W> w(n);
-    std::vector<S> m(n), v(n);
-    std::vector<float> g(n);
+    w.resize(n);
+    m.resize(n);
+    v.resize(n);
     for (std::size_t i = 0; i < n; ++i) {
         w[i] = make<W>(input(i, 2.0f, 0.0f));
         m[i] = make<S>(input(i, 0.1f, 1.0f));
         v[i] = make<S>(std::fabs(input(i, 0.01f, 2.0f)));
     }
+}
+
+// Three steps of the kernel against three steps of the reference; counts differing values.
+template <class W, class S>
+std::size_t adamw_mismatches(std::size_t n, fewbits::policy p, fewbits::stream s)
+{
+    std::vector<W> w;
+    std::vector<S> m, v;
+    std::vector<float> g(n);
+    starting_state(n, w, m, v);
     std::vector<W> rw = w;
     std::vector<S> rm = m, rv = v;
     fewbits::adamw_options o;
@@ -416,4 +431,127 @@ TEST_CASE("adamw_update rejects bad arguments before writing", "[adamw][args]")
               o.beta2 = 0.0f;
               o.weight_decay = 0.0f;
           }) == "no exception");
+}
+
+#if defined(FEWBITS_TEST_DATA_DIR)
+TEST_CASE("adamw_update with float storage follows torch.optim.AdamW's own float32 steps", "[adamw][pytorch]")
+{
+    // tests/data/adamw_reference.txt, written by scripts/adamw_reference.py with Debian's
+    // python3-torch 1.13 (single-tensor loop): 12 steps of 24 parameters, every option exact in
+    // float. PyTorch rounds some products separately where the kernel fuses them (m = b1 m +
+    // (1 - b1) g in two roundings, addcdiv), so a step may differ by a few float ulps of its
+    // terms; m and v forget old errors (beta < 1) and w's decay product is the same float on
+    // both sides, so 12 steps stay within 1e-6 relative (m: see below). A different formula (bias corrections, decay, eps placement) is
+    // off by far more.
+    std::FILE* f = std::fopen(FEWBITS_TEST_DATA_DIR "/adamw_reference.txt", "r");
+    REQUIRE(f != nullptr);
+    std::vector<std::string> lines;
+    char buffer[1 << 16];
+    while (std::fgets(buffer, sizeof buffer, f)) lines.emplace_back(buffer);
+    std::fclose(f);
+    auto floats = [](const std::string& line, const char* tag) {
+        REQUIRE(line.rfind(tag, 0) == 0);
+        std::vector<float> out;
+        const char* p = line.c_str() + std::strlen(tag);
+        char* end = nullptr;
+        for (float x = std::strtof(p, &end); end != p; x = std::strtof(p, &end)) {
+            out.push_back(x);
+            p = end;
+        }
+        return out;
+    };
+    const auto opts = floats(lines.at(0), "options");
+    REQUIRE(opts.size() == 5);
+    fewbits::adamw_options o{opts[0], opts[1], opts[2], opts[3], opts[4]};
+    std::size_t n = 0, steps = 0;
+    REQUIRE(std::sscanf(lines.at(1).c_str(), "n %zu steps %zu", &n, &steps) == 2);
+    std::vector<float> w = floats(lines.at(2), "w0"), m(n, 0.0f), v(n, 0.0f);
+    REQUIRE(w.size() == n);
+    REQUIRE(lines.size() == 3 + 4 * steps);
+    double worst_w = 0.0, worst_m = 0.0, worst_v = 0.0;
+    std::vector<double> m_scale(n, 0.0);
+    for (std::size_t t = 1; t <= steps; ++t) {
+        const std::size_t at = 3 + 4 * (t - 1);
+        const auto g = floats(lines[at], "g");
+        const auto tw = floats(lines[at + 1], "w"), tm = floats(lines[at + 2], "m"), tv = floats(lines[at + 3], "v");
+        REQUIRE(g.size() == n);
+        const std::vector<float> m_before = m;
+        fewbits::adamw_update<float, float>(w, m, v, g, o, t);
+        for (std::size_t i = 0; i < n; ++i) {
+            worst_w = std::max(worst_w, std::fabs(static_cast<double>(w[i]) - tw[i]) / std::max(std::fabs(tw[i]), 1e-3f));
+            // m = b1 m + (1 - b1) g: PyTorch rounds b1 m before adding (the kernel fuses it), at
+            // most an ulp of the step's terms, and each old error shrinks by b1 per step. So the
+            // difference stays below 2^-23 / (1 - b1) = 9.5e-7 of the largest terms so far (m
+            // cancels when g changes sign: relative to m itself it can be much larger).
+            m_scale[i] = std::max(m_scale[i], std::fabs(o.beta1 * m_before[i]) + std::fabs((1.0 - o.beta1) * g[i]));
+            worst_m = std::max(worst_m, std::fabs(static_cast<double>(m[i]) - tm[i]) / m_scale[i]);
+            worst_v = std::max(worst_v, std::fabs(static_cast<double>(v[i]) - tv[i]) / tv[i]);
+        }
+    }
+    INFO("relative differences from PyTorch: w " << worst_w << " m " << worst_m << " v " << worst_v);
+    CHECK(worst_w < 1e-6);
+    CHECK(worst_m < 1e-6);
+    CHECK(worst_v < 1e-6);
+}
+#endif
+
+namespace {
+
+// The words overload with the stream's own words against the stream call, bit for bit.
+template <class W, class S>
+std::size_t words_mismatches(std::size_t n, fewbits::policy p, fewbits::stream s)
+{
+    std::vector<W> w;
+    std::vector<S> m, v;
+    std::vector<float> g(n);
+    starting_state(n, w, m, v);
+    for (std::size_t i = 0; i < n; ++i) g[i] = input(i + 5, 1.0f, 4.0f);
+    auto w2 = w;
+    auto m2 = m, v2 = v;
+    auto words_of = [n](bool needed, fewbits::stream st) {
+        std::vector<std::uint32_t> out(needed ? n : 0);
+        fewbits::fill_random_words(st, out);
+        return out;
+    };
+    const auto words = words_of(!std::is_same_v<W, float>, s);
+    const auto m_words = words_of(!std::is_same_v<S, float>, {fewbits::adamw_m_seed(s), s.offset, s.rng});
+    const auto v_words = words_of(!std::is_same_v<S, float>, {fewbits::adamw_v_seed(s), s.offset, s.rng});
+    const fewbits::adamw_options o;
+    fewbits::adamw_update<W, S>(w, m, v, g, o, 2, p, s);
+    fewbits::adamw_update<W, S>(w2, m2, v2, g, o, 2, p, words, m_words, v_words);
+    std::size_t bad = 0;
+    for (std::size_t i = 0; i < n; ++i)
+        bad += (bits_of(w[i]) != bits_of(w2[i])) + (bits_of(m[i]) != bits_of(m2[i])) + (bits_of(v[i]) != bits_of(v2[i]));
+    return bad;
+}
+
+}  // namespace
+
+TEST_CASE("adamw_update with the caller's words equals the stream call given the stream's words", "[adamw][words]")
+{
+    for (std::size_t n : {0u, 1u, 33u, 1100u}) {
+        for (auto mode : {fewbits::rounding::nearest_even, fewbits::rounding::stochastic}) {
+            const fewbits::policy p{mode};
+            const fewbits::stream s{0xC0FFEEull + n, 12345, fewbits::generator::philox};
+            INFO("n " << n << " mode " << static_cast<int>(mode));
+            CHECK(words_mismatches<fewbits::bfloat16, fewbits::bfloat16>(n, p, s) == 0);
+            CHECK(words_mismatches<fewbits::float8_e4m3fn, float>(n, p, s) == 0);
+            CHECK(words_mismatches<float, fewbits::float16>(n, p, s) == 0);
+            CHECK(words_mismatches<float, float>(n, p, s) == 0);
+        }
+    }
+    using B = fewbits::bfloat16;
+    std::vector<B> w(4, B(1.0f)), m(4), v(4);
+    std::vector<float> wf(4, 1.0f), mf(4, 0.0f), vf(4, 0.0f), g(4, 0.5f);
+    const std::vector<std::uint32_t> four(4, 7u), three(3, 7u);
+    const fewbits::adamw_options o;
+    CHECK(message_of([&] { fewbits::adamw_update<B, B>(w, m, v, g, o, 1, {}, three, four, four); }) ==
+          "fewbits: words.size() (3) must equal w.size() (4)");
+    CHECK(message_of([&] { fewbits::adamw_update<B, B>(w, m, v, g, o, 1, {}, four, four, {}); }) ==
+          "fewbits: v_words.size() (0) must equal w.size() (4)");
+    CHECK(message_of([&] { fewbits::adamw_update<float, B>(wf, m, v, g, o, 1, {}, four, four, four); }) ==
+          "fewbits: words must be empty for float storage (nothing rounds it), got size 4");
+    CHECK(message_of([&] { fewbits::adamw_update<B, float>(w, mf, vf, g, o, 1, {}, four, three); }) ==
+          "fewbits: m_words must be empty for float storage (nothing rounds it), got size 3");
+    for (int i = 0; i < 4; ++i) CHECK((w[i].bits() == B(1.0f).bits() && wf[i] == 1.0f && mf[i] == 0.0f));
 }

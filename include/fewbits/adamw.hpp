@@ -27,6 +27,8 @@
 // Errors: std::invalid_argument naming the argument and its value, thrown before anything
 // is written: mismatched sizes, an invalid policy, lr or weight_decay negative or not
 // finite, a beta outside [0, 1), eps not positive and finite, t = 0.
+// Like every kernel it has an overload taking the caller's random words instead of a stream
+// (words, m_words, v_words: one per element for a fewbits format, empty for float).
 #pragma once
 
 #include <algorithm>
@@ -38,6 +40,7 @@
 #include <string>
 
 #include "fewbits/error.hpp"
+#include "fewbits/detail/simd.hpp"
 #include "fewbits/kernels.hpp"
 #include "fewbits/policy.hpp"
 #include "fewbits/random.hpp"
@@ -95,31 +98,55 @@ void read_values(const T* in, float* out, std::size_t n) noexcept
     }
 }
 
-// Stores values[0, n) into out: as they are for float, else rounded under p with the words
-// of s (element i: random_word(s.rng, s.seed, s.offset + i)).
-template <class T>
-void store_values(const float* values, T* out, std::size_t n, const policy& p, const stream& s)
+// Stores values[0, n) into out[start, start + n): as they are for float, else rounded under p
+// with the words of the source (a stream or the caller's words) from element start on. A
+// float store never touches the source (the caller's words are then empty: no null + start).
+template <class T, class Words>
+void store_values(const float* values, T* out, std::size_t start, std::size_t n, const policy& p, const Words& words)
 {
     if constexpr (std::same_as<T, float>) {
-        for (std::size_t i = 0; i < n; ++i) out[i] = values[i];
+        for (std::size_t i = 0; i < n; ++i) out[start + i] = values[i];
     } else {
-        encode_span<typename T::format_type>(values, storage_pointer(out), n, p, s);
+        encode_span<typename T::format_type>(values, storage_pointer(out) + start, n, p, advance(words, start));
     }
+}
+
+// out[i] = sqrt(in[i]). The square root is correctly rounded in SIMD as in scalar code, so the
+// vector loop gives std::sqrt's bits; it exists because std::sqrt may set errno, which keeps
+// compilers from vectorising a scalar loop over it.
+inline void sqrt_block(const float* in, float* out, std::size_t n) noexcept
+{
+    std::size_t i = 0;
+#if FEWBITS_HAS_XSIMD
+    if constexpr (simd::available) {
+        constexpr std::size_t W = simd::f32::size;
+        for (; i + W <= n; i += W) xsimd::sqrt(simd::f32::load_unaligned(in + i)).store_unaligned(out + i);
+    }
+#endif
+    for (; i < n; ++i) out[i] = std::sqrt(in[i]);
 }
 
 }  // namespace detail
 
-template <adamw_weight W, adamw_moment S>
-void adamw_update(std::span<W> w, std::span<S> m, std::span<S> v, std::span<const float> g, const adamw_options& o,
-                  std::uint64_t step, policy p = {}, stream s = {})
+namespace detail {
+
+// Throws for any bad argument of adamw_update, before anything is written.
+inline void validate_adamw(std::size_t w, std::size_t m, std::size_t v, std::size_t g, const adamw_options& o,
+                           std::uint64_t step, const policy& p)
 {
     validate(p);
-    require_same_size(w.size(), "w", m.size(), "m");
-    require_same_size(w.size(), "w", v.size(), "v");
-    require_same_size(w.size(), "w", g.size(), "g");
+    require_same_size(w, "w", m, "m");
+    require_same_size(w, "w", v, "v");
+    require_same_size(w, "w", g, "g");
     validate(o);
     if (step == 0) raise_invalid_argument("step must be at least 1 (the first update is step 1), got 0");
+}
 
+// The update over word sources (stream or caller_words) for w, m and v: both overloads run it.
+template <class W, class S, class Words>
+void adamw_loop(std::span<W> w, std::span<S> m, std::span<S> v, std::span<const float> g, const adamw_options& o,
+                std::uint64_t step, const policy& p, const Words& w_words, const Words& m_words, const Words& v_words)
+{
     // The per-call constants, in double like PyTorch's Python scalars, then rounded to float.
     const double t = static_cast<double>(step);
     const float decay = static_cast<float>(1.0 - static_cast<double>(o.lr) * static_cast<double>(o.weight_decay));
@@ -129,28 +156,71 @@ void adamw_update(std::span<W> w, std::span<S> m, std::span<S> v, std::span<cons
         static_cast<float>(static_cast<double>(o.lr) / (1.0 - std::pow(static_cast<double>(o.beta1), t)));
     const float root_bc2 = static_cast<float>(std::sqrt(1.0 - std::pow(static_cast<double>(o.beta2), t)));
     const float b1 = o.beta1, b2 = o.beta2, eps = o.eps;
-    const std::uint64_t m_seed = adamw_m_seed(s), v_seed = adamw_v_seed(s);
 
-    alignas(64) float wf[detail::block_size], mf[detail::block_size], vf[detail::block_size];
-    for (std::size_t start = 0; start < w.size(); start += detail::block_size) {
-        const std::size_t n = std::min(detail::block_size, w.size() - start);
-        const std::uint64_t offset = s.offset + start;
+    alignas(64) float wf[block_size], mf[block_size], vf[block_size];
+    for (std::size_t start = 0; start < w.size(); start += block_size) {
+        const std::size_t n = std::min(block_size, w.size() - start);
         const float* gb = g.data() + start;
-        detail::read_values(m.data() + start, mf, n);
-        detail::read_values(v.data() + start, vf, n);
+        read_values(m.data() + start, mf, n);
+        read_values(v.data() + start, vf, n);
         // Explicit fma everywhere: compiler contraction can never change a bit of the update.
         for (std::size_t i = 0; i < n; ++i) mf[i] = std::fma(b1, mf[i], c1 * gb[i]);
         for (std::size_t i = 0; i < n; ++i) vf[i] = std::fma(c2 * gb[i], gb[i], b2 * vf[i]);
-        detail::store_values(mf, m.data() + start, n, p, stream{m_seed, offset, s.rng});
-        detail::store_values(vf, v.data() + start, n, p, stream{v_seed, offset, s.rng});
-        // The weight step reads the moments back as stored.
-        detail::read_values(m.data() + start, mf, n);
-        detail::read_values(v.data() + start, vf, n);
-        detail::read_values(w.data() + start, wf, n);
+        store_values(mf, m.data(), start, n, p, m_words);
+        store_values(vf, v.data(), start, n, p, v_words);
+        if constexpr (!std::same_as<S, float>) {  // the weight step reads the moments as stored
+            read_values(m.data() + start, mf, n);
+            read_values(v.data() + start, vf, n);
+        }
+        read_values(w.data() + start, wf, n);
+        sqrt_block(vf, vf, n);  // v is not needed any more, its square root is
         for (std::size_t i = 0; i < n; ++i)
-            wf[i] = std::fma(-step_size, mf[i] / (std::sqrt(vf[i]) / root_bc2 + eps), wf[i] * decay);
-        detail::store_values(wf, w.data() + start, n, p, stream{s.seed, offset, s.rng});
+            wf[i] = std::fma(-step_size, mf[i] / (vf[i] / root_bc2 + eps), wf[i] * decay);
+        store_values(wf, w.data(), start, n, p, w_words);
     }
+}
+
+// A words span for storage T: one word per element for a fewbits format; empty for float,
+// which nothing rounds.
+template <class T>
+void require_storage_words(std::size_t n, std::span<const std::uint32_t> words, const char* name)
+{
+    if constexpr (std::same_as<T, float>) {
+        if (!words.empty())
+            raise_invalid_argument(std::string(name) + " must be empty for float storage (nothing rounds it), got size " +
+                                   std::to_string(words.size()));
+    } else {
+        require_words(n, "w", words, name);
+    }
+}
+
+}  // namespace detail
+
+template <adamw_weight W, adamw_moment S>
+void adamw_update(std::span<W> w, std::span<S> m, std::span<S> v, std::span<const float> g, const adamw_options& o,
+                  std::uint64_t step, policy p = {}, stream s = {})
+{
+    detail::validate_adamw(w.size(), m.size(), v.size(), g.size(), o, step, p);
+    detail::adamw_loop(w, m, v, g, o, step, p, s, stream{adamw_m_seed(s), s.offset, s.rng},
+                       stream{adamw_v_seed(s), s.offset, s.rng});
+}
+
+// The same update with the caller's words: word_i = words[i], m word_i = m_words[i],
+// v word_i = v_words[i]. Each span holds one word per element for a fewbits format (even when
+// p does not round stochastically; the words are then not read) and must be empty for float
+// storage. With the stream's own words (fill_random_words(s, ..) and the streams of
+// adamw_m_seed(s) and adamw_v_seed(s) at s.offset) it gives exactly the stream call's bits.
+template <adamw_weight W, adamw_moment S>
+void adamw_update(std::span<W> w, std::span<S> m, std::span<S> v, std::span<const float> g, const adamw_options& o,
+                  std::uint64_t step, policy p, std::span<const std::uint32_t> words,
+                  std::span<const std::uint32_t> m_words = {}, std::span<const std::uint32_t> v_words = {})
+{
+    detail::validate_adamw(w.size(), m.size(), v.size(), g.size(), o, step, p);
+    detail::require_storage_words<W>(w.size(), words, "words");
+    detail::require_storage_words<S>(w.size(), m_words, "m_words");
+    detail::require_storage_words<S>(w.size(), v_words, "v_words");
+    detail::adamw_loop(w, m, v, g, o, step, p, detail::caller_words{words.data()}, detail::caller_words{m_words.data()},
+                       detail::caller_words{v_words.data()});
 }
 
 }  // namespace fewbits
