@@ -667,7 +667,7 @@ int print_report(const collecting_reporter& rep, int repetitions)
         return bf ? bf : fp;
     };
 
-    std::printf("fewbits %s, xsimd architecture: %s (%zu floats per batch), %s, medians of %d runs\n\n",
+    std::printf("fewbits %s, instruction set: %s (%zu floats per batch), %s, medians of %d runs\n\n",
                 FEWBITS_VERSION_TEXT, fewbits::simd_architecture(), fewbits::simd_width(), cpu_model().c_str(),
                 repetitions);
     std::printf("| kernel | format | mode | size | G elements/s | vs scalar core | vs hardware RNE | vs memcpy |\n");
@@ -698,24 +698,29 @@ int print_report(const collecting_reporter& rep, int repetitions)
     };
     std::vector<target> targets;
     const auto hw = [&](const std::string& fmt, const std::string& sz) { return hw_of({"", fmt, "", sz}); };
+    // The targets of the kernels' performance work (docs/kernels-dispatch.md), on this
+    // benchmark's log-uniform 2^-16..2^16 inputs, 16 Ki elements in cache unless said.
     for (const char* gen : {"", "-philox"}) {
         const std::string g = gen;
         targets.push_back({"SR32 into BF16, 64 Mi (memory-bound) vs hardware bf16", "quantize/bf16/sr32" + g + "/64Mi",
                            "hw_rne/bf16/rne/64Mi", 0.9, hw("bf16", "64Mi")});
-        for (const char* fmt : {"bf16", "fp16"})
-            targets.push_back({std::string("SR32 into ") + fmt + ", 16 Ki (in cache) vs hardware RNE",
-                               "quantize/" + std::string(fmt) + "/sr32" + g + "/16Ki", "", 0.25, hw(fmt, "16Ki")});
-        for (const char* fmt : {"e4m3", "e5m2"})
-            targets.push_back({std::string("SR32 into ") + fmt + ", 16 Ki vs the faster hardware RNE",
-                               "quantize/" + std::string(fmt) + "/sr32" + g + "/16Ki", "", 0.15, hw(fmt, "16Ki")});
+        for (const char* fmt : {"bf16", "fp16", "e4m3", "e5m2"})
+            targets.push_back({std::string("SR32 into ") + fmt + ", log-uniform inputs, vs hardware RNE bf16",
+                               "quantize/" + std::string(fmt) + "/sr32" + g + "/16Ki", "", 0.15, hw("bf16", "16Ki")});
     }
     for (const char* fmt : {"bf16", "fp16", "e4m3", "e5m2"})
-        targets.push_back({std::string("SR32 into ") + fmt + ", 16 Ki vs the scalar core",
+        targets.push_back({std::string("round-to-nearest into ") + fmt + " vs the faster hardware RNE",
+                           "quantize/" + std::string(fmt) + "/rne/16Ki", "", 0.5, hw("e4m3", "16Ki")});
+    for (const char* mode : {"sr32", "sr8"})
+        targets.push_back({std::string("INT8 ") + mode + " (scale 2^-9) vs hardware RNE bf16",
+                           std::string("quantize/int8/") + mode + "/16Ki", "", 0.1, hw("bf16", "16Ki")});
+    for (const char* fmt : {"bf16", "fp16", "e4m3", "e5m2", "int8"})
+        targets.push_back({std::string("dequantize ") + fmt + " vs float copy", "dequantize/" + std::string(fmt) + "/-/16Ki",
+                           "memcpy/float/-/16Ki", 0.8, std::nullopt});
+    for (const char* fmt : {"bf16", "fp16", "e4m3", "e5m2"})
+        targets.push_back({std::string("SR32 into ") + fmt + " vs the scalar core",
                            "quantize/" + std::string(fmt) + "/sr32/16Ki", "scalar_quantize/" + std::string(fmt) + "/sr32/16Ki",
                            10.0, std::nullopt});
-    for (const char* fmt : {"bf16", "fp16", "e4m3", "e5m2", "int8"})
-        targets.push_back({std::string("dequantize ") + fmt + ", 16 Ki vs float copy", "dequantize/" + std::string(fmt) + "/-/16Ki",
-                           "memcpy/float/-/16Ki", 0.5, std::nullopt});
 
     std::printf("\n| target | needs | measured | |\n|---|---:|---:|---|\n");
     int missed = 0;

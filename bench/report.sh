@@ -1,14 +1,43 @@
 #!/usr/bin/env bash
-# Builds bench_kernels for this CPU (-march=native) in build-bench/ and prints the README's
-# benchmark table: medians of repeated runs, with the ratios to the scalar core, to the
-# CPU's own round-to-nearest conversion and to memcpy, and the targets met or missed.
+# Builds bench_kernels the way users build (no -march: run-time dispatch picks the CPU's best
+# instruction set) in build-bench/ and prints the benchmark table: medians of repeated runs,
+# with the ratios to the scalar core, to the CPU's own round-to-nearest conversion and to
+# memcpy, and every target met or missed. Then the default-build vs -march=native comparison:
+# the same kernels built with -march=native in build-bench-native/, SR into BF16 and E4M3 at
+# 16 Ki, medians of the same number of runs, both measured here one after the other.
 #
 # Usage: bench/report.sh [--repetitions=N] [Google Benchmark flags, e.g. --benchmark_filter=16Ki]
-# Progress goes to stderr, the markdown table to stdout. Run it on an otherwise idle machine.
+# Progress goes to stderr, the markdown tables to stdout. Run it on an otherwise idle machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cmake/install-deps.sh >&2
-cmake -S . -B build-bench -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_FLAGS=-march=native \
-    -DFEWBITS_BUILD_TESTS=OFF -DFEWBITS_BUILD_EXAMPLES=OFF >&2
-cmake --build build-bench --target bench_kernels >&2
-exec build-bench/bench/bench_kernels --report "$@"
+repetitions=5
+for a in "$@"; do
+    case "$a" in --repetitions=*) repetitions=${a#--repetitions=} ;; esac
+done
+for flavour in default native; do
+    dir=build-bench
+    flags=()
+    if [[ $flavour == native ]]; then
+        dir=build-bench-native
+        flags=(-DCMAKE_CXX_FLAGS=-march=native)
+    fi
+    cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=Release "${flags[@]}" \
+        -DFEWBITS_BUILD_TESTS=OFF -DFEWBITS_BUILD_EXAMPLES=OFF >&2
+    cmake --build "$dir" --target bench_kernels >&2
+done
+
+build-bench/bench/bench_kernels --report "$@"
+
+# Default vs native: G elements/s (medians) of the rows the target names, from each build's
+# own report table ("| kernel | format | mode | size | G elements/s | ...").
+filter='^(quantize/(bf16|e4m3)/sr32/16Ki|memcpy/float/-/16Ki)/'
+rows() {
+    "$1" --report --repetitions="$repetitions" --benchmark_filter="$filter" 2>/dev/null |
+        awk -F'|' '$2 ~ /quantize/ && $4 ~ /sr32/ { gsub(/ /, "", $2); gsub(/ /, "", $3); print $2 "/" $3, $6 }' || true
+}
+echo
+echo "| kernel, SR32, 16 Ki | default build (no -march), G el/s | -march=native, G el/s | default / native | target >= 0.85 |"
+echo "|---|---:|---:|---:|---|"
+join <(rows build-bench/bench/bench_kernels | sort) <(rows build-bench-native/bench/bench_kernels | sort) |
+    awk '{ r = $2 / $3; printf "| %s | %.3f | %.3f | %.2f | %s |\n", $1, $2, $3, r, (r >= 0.85 ? "met" : "MISSED") }'

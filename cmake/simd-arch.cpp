@@ -1,20 +1,14 @@
 // Prints the instruction set that the fewbits kernels of this build use, as one line
-// "simd: <xsimd architecture name>" or "simd: scalar". The ISA matrix (isa-matrix.cmake)
+// "simd: <name>": with run-time dispatch the best this CPU has ("avx512", "avx2", "sse2"),
+// else xsimd's name for the compile-time architecture, or "scalar". The ISA matrix (isa-matrix.cmake)
 // checks it, so that a build which lost xsimd (header not found) or got the wrong -march
 // cannot pass by testing the scalar fallback instead.
-#include <fewbits/config.hpp>
+#include <fewbits/kernels.hpp>
 
 #include <cstdio>
-#include <type_traits>
 
 int main()
 {
-#if FEWBITS_HAS_XSIMD
-    if constexpr (!std::is_same_v<xsimd::default_arch, xsimd::unavailable>) {
-        std::printf("simd: %s\n", xsimd::default_arch::name());
-        return 0;
-    }
-#endif
-    std::printf("simd: scalar\n");
+    std::printf("simd: %s\n", fewbits::simd_architecture());
     return 0;
 }

@@ -11,10 +11,15 @@
 #                       -> DIR/batch_vs_precision.csv, DIR/batch_vs_precision.md; and the
 #                       low-precision weights at lr 0.01, batch 512 (where RTN stagnates)
 #                       -> DIR/weights_small_lr.csv, DIR/weights_small_lr.md
-#   scripts/plot_results.sh DIR -> DIR/gradient_variance.svg, DIR/batch_vs_precision.svg
-# The quick grid (default) takes about 2 minutes after a 2-minute build on 2 cores; --full an
-# estimated 35 minutes (not run to the end yet).
-# Fashion-MNIST (dataset-fashion-mnist) is used when installed, else the synthetic teacher.
+#   lm_batch_vs_precision  validation bits per byte of the byte-level GPT on the Jargon File
+#                       over format x rounding x placement x batch size
+#                       -> DIR/lm_batch_vs_precision.csv, DIR/lm_batch_vs_precision.md
+#   scripts/plot_results.sh DIR -> DIR/gradient_variance.svg, DIR/batch_vs_precision.svg,
+#                       DIR/lm_batch_vs_precision.svg
+# The quick grids (default) take about 5 minutes after a 2-minute build on 2 cores; --full an
+# estimated hour and a half (not run to the end yet).
+# Fashion-MNIST (dataset-fashion-mnist) is used when installed, else the synthetic teacher; the
+# Jargon File (jargon-text) is needed for the language model.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,7 +29,7 @@ while (($#)); do
         --full | --quick) grid=$1; shift ;;
         --out) out=${2:?--out needs a directory}; shift 2 ;;
         --threads | --seed) extra+=("$1" "${2:?$1 needs a value}"); shift 2 ;;
-        -h | --help) sed -n '2,18s/^# \{0,1\}//p' "$0"; exit 0 ;;
+        -h | --help) sed -n '2,23s/^# \{0,1\}//p' "$0"; exit 0 ;;
         *) echo "main_job.sh: unknown argument '$1' (expected --full, --quick, --out DIR, --threads N, --seed N)" >&2; exit 2 ;;
     esac
 done
@@ -32,7 +37,7 @@ done
 build=build-main
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DFEWBITS_BUILD_TESTS=OFF \
     -DFEWBITS_BUILD_BENCHMARKS=OFF -DFEWBITS_BUILD_EXAMPLES=ON >/dev/null
-cmake --build "$build" --target accumulate gradient_variance batch_vs_precision
+cmake --build "$build" --target accumulate gradient_variance batch_vs_precision lm_batch_vs_precision
 mkdir -p "$out"
 
 echo "== accumulate"
@@ -45,5 +50,8 @@ echo "== batch_vs_precision $grid"
 echo "== batch_vs_precision: weights stored in the format at a small learning rate (lr 0.01, batch 512, 5 epochs)"
 "$build/examples/batch_vs_precision" "${extra[@]}" --placements weights --formats fp32,bf16,e5m2,e4m3 --batches 512 \
     --epochs 5 --lr 0.01 --lr-scaling none --csv "$out/weights_small_lr.csv"
+echo "== lm_batch_vs_precision $grid (the byte-level GPT on the Jargon File)"
+"$build/examples/lm_batch_vs_precision" "$grid" "${extra[@]}" --csv "$out/lm_batch_vs_precision.csv" \
+    --variance "$out/lm_gradient_variance.csv"
 echo "== plots"
 scripts/plot_results.sh "$out"

@@ -4,13 +4,16 @@
 #
 #   scripts/plot_results.sh [--png] [DIR]      (default DIR: results; --png: PNG, not SVG)
 #
-# Reads DIR/gradient_variance.csv and DIR/batch_vs_precision.csv (whichever exist) and writes
+# Reads DIR/gradient_variance.csv, DIR/batch_vs_precision.csv and DIR/lm_batch_vs_precision.csv
+# (whichever exist) and writes
 #   DIR/gradient_variance.svg     normalised quantization variance against batch size, log-log,
 #                                 one panel per config x rounding, a line per format; the
 #                                 sampling variance dashed and a slope -1 guide dotted
 #   DIR/batch_vs_precision.svg    test accuracy against batch size (top) and its difference to
 #                                 FP32 at the same batch (bottom), backward placement left,
 #                                 low-precision weights right; SR solid, RTN dashed
+#   DIR/lm_batch_vs_precision.svg validation bits per byte of the language model against batch
+#                                 size, a panel per placement, FP32 in each; SR solid, RTN dashed
 set -euo pipefail
 ext=svg
 if [[ ${1:-} == --png ]]; then ext=png; shift; fi
@@ -136,7 +139,42 @@ if [[ -f $bvp ]]; then
   fi
 fi
 
+lm=$dir/lm_batch_vs_precision.csv
+if [[ -f $lm ]]; then
+  # Validation bits per byte against the batch, one panel per placement, FP32 in each.
+  awk -F, -v t="$tmp" 'NR > 1 && $10 != "nan" {
+      if ($3 == "none") { print $4, $10 > (t "/lm_fp32.dat"); next }
+      print $4, $10 > (t "/lm_" $3 "_" $1 "_" $2 ".dat")
+    }' "$lm"
+  placements=()
+  for p in backward weights optimizer_state; do ls "$tmp"/lm_${p}_*.dat >/dev/null 2>&1 && placements+=("$p"); done
+  n=${#placements[@]}
+  if (( n > 0 )); then
+    {
+      begin_plot lm_batch_vs_precision $((n * 420)) 420
+      echo "set multiplot layout 1,$n"
+      echo "set logscale x 2; set xlabel 'batch size (sequences)'; set ylabel 'validation bits per byte'; set grid"
+      echo "set key outside bottom center horizontal font ',9'"
+      for p in "${placements[@]}"; do
+        echo "set title '${p//_/ } in the format'"
+        cmd="plot"
+        [[ -f $tmp/lm_fp32.dat ]] && cmd+=" '$tmp/lm_fp32.dat' using 1:2 with linespoints lw 3 lc 'black' pt 7 title 'fp32',"
+        i=0
+        for f in "$tmp"/lm_${p}_*.dat; do
+          i=$((i + 1))
+          name=${f##*/lm_${p}_}; name=${name%.dat}; name=${name//_/ }
+          style=$([[ $f == *_RTN.dat ]] && echo "dt 2 pt 6" || echo "pt 7")
+          cmd+=" '$f' using 1:2 with linespoints lw 2 lc $i $style title '$name',"
+        done
+        echo "${cmd%,}"
+      done
+      echo "unset multiplot"
+    } > "$tmp/lm_batch_vs_precision.gp"
+    render lm_batch_vs_precision
+  fi
+fi
+
 if (( drew == 0 )); then
-  echo "plot_results.sh: found neither $gv nor $bvp" >&2
+  echo "plot_results.sh: found none of $gv, $bvp, $lm" >&2
   exit 1
 fi

@@ -10,7 +10,8 @@
 // integers byte by byte in a fixed order (not as memory, so endianness cannot matter), and
 // no float is ever printed. The sgd_update inputs never make fma create a NaN (inf - inf,
 // 0 * inf) nor meet two NaNs: which NaN comes out then differs between x86 and ARM.
-// Prints exactly one line, "digest: <16 hex digits>", and returns 0.
+// Prints exactly one line, "digest: <16 hex digits>", and returns 0, after computing it once
+// per instruction set the kernels can run here (run-time dispatch): each must give it.
 #include <fewbits/fewbits.hpp>
 
 #include <cmath>
@@ -19,6 +20,7 @@
 #include <cstdio>
 #include <cstring>
 #include <span>
+#include <string>
 #include <vector>
 
 namespace {
@@ -282,9 +284,8 @@ void random_workload(fnv1a& d) {
     for (std::uint64_t c = 0; c < 1024; ++c) d.u32(fewbits::random_word(mix(c), c));
 }
 
-}  // namespace
 
-int main() {
+std::uint64_t digest() {
     fnv1a d;
     const std::vector<float> in = make_input();
     fold(d, std::span<const float>(in));  // the input itself: a changed input must change the digest
@@ -302,6 +303,29 @@ int main() {
     format_workload<fewbits::minifloat<fewbits::format<4, 1, fewbits::encoding::ieee>>>(d, in, k);
     int8_workload(d, k);
     random_workload(d);
-    std::printf("digest: %016llx\n", static_cast<unsigned long long>(d.h));
+    return d.h;
+}
+
+}  // namespace
+
+// The digest once per instruction set this process runs (fewbits::simd_architectures: scalar
+// and every dispatched target up to the CPU's best). All must be equal; each is listed on
+// stderr, and a difference fails the program.
+int main() {
+    std::uint64_t first = 0;
+    bool same = true;
+    const std::vector<std::string> archs = fewbits::simd_architectures();
+    for (std::size_t a = 0; a < archs.size(); ++a) {
+        fewbits::set_simd_architecture(archs[a]);
+        const std::uint64_t h = digest();
+        std::fprintf(stderr, "digest[%s]: %016llx\n", archs[a].c_str(), static_cast<unsigned long long>(h));
+        if (a == 0) first = h;
+        same = same && h == first;
+    }
+    if (!same) {
+        std::printf("digest: differs between instruction sets (see stderr)\n");
+        return 1;
+    }
+    std::printf("digest: %016llx\n", static_cast<unsigned long long>(first));
     return 0;
 }

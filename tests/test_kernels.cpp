@@ -52,19 +52,22 @@ constexpr std::size_t kGuard = 5;  // elements after each span that a kernel mus
 
 const char* name(generator g) { return g == generator::philox ? "philox" : "counter_hash"; }
 
-// Which code path this build runs, printed with every failure.
+// Which code path runs, printed with every failure: the dispatched instruction set (the
+// differential tests run once per instruction set this CPU has, in this one process).
 std::string build_info() {
-    std::string s = "simd_width=" + std::to_string(fewbits::simd_width());
-#if defined(__AVX512F__)
-    s += " (AVX-512 build)";
-#elif defined(__AVX2__)
-    s += " (AVX2 build)";
-#elif defined(__SSE2__)
-    s += " (SSE2 build)";
-#elif defined(__ARM_NEON)
-    s += " (NEON build)";
-#endif
-    return s;
+    return std::string("simd ") + fewbits::simd_architecture() + " (simd_width=" + std::to_string(fewbits::simd_width()) +
+           ")";
+}
+
+// Runs f once per instruction set this process can run (scalar, then each SIMD target up
+// to the CPU's best), with the kernels forced onto it; restores the best afterwards.
+template <class F>
+void for_each_simd(F&& f) {
+    for (const std::string& arch : fewbits::simd_architectures()) {
+        fewbits::set_simd_architecture(arch);
+        f();
+    }
+    fewbits::set_simd_architecture("best");
 }
 
 std::uint64_t base_seed() {
@@ -438,15 +441,17 @@ void differential_quantize(std::uint64_t seed, failure_log& log) {
 TEST_CASE("quantize and fake_quantize (out of place and in place) match convert bit for bit in every format, mode, "
           "policy and generator, at every length 0..70, large lengths and unaligned offsets",
           "[kernels][differential]") {
-    const std::uint64_t seed = base_seed();
-    ref::for_each_type(kernel_formats{}, [&](auto t) {
-        using T = typename decltype(t)::type;
-        const ref::grid& g = ref::grid_of<T>();
-        failure_log log;
-        const std::uint64_t fseed = seed ^ (0x100000001B3ull * (g.d.E * 64 + g.d.M * 4 + static_cast<int>(g.d.fam)));
-        differential_quantize<T>(fseed, log);
-        INFO("format " << g.name << ", " << seed_note(fseed));
-        FEWBITS_CHECK_CLEAN(log);
+    for_each_simd([&] {
+        const std::uint64_t seed = base_seed();
+        ref::for_each_type(kernel_formats{}, [&](auto t) {
+            using T = typename decltype(t)::type;
+            const ref::grid& g = ref::grid_of<T>();
+            failure_log log;
+            const std::uint64_t fseed = seed ^ (0x100000001B3ull * (g.d.E * 64 + g.d.M * 4 + static_cast<int>(g.d.fam)));
+            differential_quantize<T>(fseed, log);
+            INFO("format " << g.name << ", " << seed_note(fseed));
+            FEWBITS_CHECK_CLEAN(log);
+        });
     });
 }
 
@@ -524,15 +529,17 @@ void differential_sgd(std::uint64_t seed, failure_log& log) {
 TEST_CASE("sgd_update stores convert(fma(-lr, g, w)) bit for bit in every format, mode, policy and generator, at "
           "every length 0..70, large lengths and unaligned offsets",
           "[kernels][differential][sgd]") {
-    const std::uint64_t seed = base_seed() ^ 0x5344ull;
-    ref::for_each_type(kernel_formats{}, [&](auto t) {
-        using T = typename decltype(t)::type;
-        const ref::grid& g = ref::grid_of<T>();
-        failure_log log;
-        const std::uint64_t fseed = seed ^ (0x100000001B3ull * (g.d.E * 64 + g.d.M * 4 + static_cast<int>(g.d.fam)));
-        differential_sgd<T>(fseed, log);
-        INFO("format " << g.name << ", " << seed_note(fseed));
-        FEWBITS_CHECK_CLEAN(log);
+    for_each_simd([&] {
+        const std::uint64_t seed = base_seed() ^ 0x5344ull;
+        ref::for_each_type(kernel_formats{}, [&](auto t) {
+            using T = typename decltype(t)::type;
+            const ref::grid& g = ref::grid_of<T>();
+            failure_log log;
+            const std::uint64_t fseed = seed ^ (0x100000001B3ull * (g.d.E * 64 + g.d.M * 4 + static_cast<int>(g.d.fam)));
+            differential_sgd<T>(fseed, log);
+            INFO("format " << g.name << ", " << seed_note(fseed));
+            FEWBITS_CHECK_CLEAN(log);
+        });
     });
 }
 
@@ -581,14 +588,16 @@ void differential_dequantize(std::uint64_t seed, failure_log& log) {
 
 TEST_CASE("dequantize gives float(in[i]) bit for bit, NaN bits included, for every encoding of every format",
           "[kernels][differential]") {
-    const std::uint64_t seed = base_seed() ^ 0xDEull;
-    ref::for_each_type(kernel_formats{}, [&](auto t) {
-        using T = typename decltype(t)::type;
-        const ref::grid& g = ref::grid_of<T>();
-        failure_log log;
-        differential_dequantize<T>(seed + g.d.bits() * 131 + g.d.M, log);
-        INFO("format " << g.name << ", " << seed_note(seed));
-        FEWBITS_CHECK_CLEAN(log);
+    for_each_simd([&] {
+        const std::uint64_t seed = base_seed() ^ 0xDEull;
+        ref::for_each_type(kernel_formats{}, [&](auto t) {
+            using T = typename decltype(t)::type;
+            const ref::grid& g = ref::grid_of<T>();
+            failure_log log;
+            differential_dequantize<T>(seed + g.d.bits() * 131 + g.d.M, log);
+            INFO("format " << g.name << ", " << seed_note(seed));
+            FEWBITS_CHECK_CLEAN(log);
+        });
     });
 }
 
@@ -647,90 +656,94 @@ std::uint32_t int8_sentinel(std::size_t j) { return static_cast<std::uint8_t>(0x
 TEST_CASE("quantize_int8 matches convert_int8 bit for bit in every mode, range and generator, for many scales, at "
           "every length 0..70, large lengths and unaligned offsets",
           "[kernels][differential][int8]") {
-    const std::uint64_t seed = base_seed() ^ 0x1A78ull;
-    prng rng(seed);
-    std::vector<std::vector<float>> pools;
-    for (float sc : int8_scales()) pools.push_back(int8_inputs(sc, rng));
-    failure_log log;
-    std::size_t pos = 0, k = 0;
-    for (const run_config& c : int8_configs()) {
-        for_each_shape([&](std::size_t len, std::size_t oin, std::size_t oout) {
-            const std::size_t si = k++ % int8_scales().size();
-            const float scale = int8_scales()[si];
-            const std::vector<float>& pool = pools[si];
-            std::vector<float> inbuf(oin + len + kGuard);
-            for (std::size_t j = 0; j < inbuf.size(); ++j) inbuf[j] = float_sentinel(j);
-            for (std::size_t i = 0; i < len; ++i) inbuf[oin + i] = pool[(pos + i) % pool.size()];
-            pos = (pos + 2 * len + 1) % 100003;
-            const std::span<const float> in(inbuf.data() + oin, len);
-            const stream s = random_stream(rng, len, c.gen);
-            const std::vector<std::uint32_t> words = words_for(s, len);
-            std::vector<std::int8_t> out(oout + len + kGuard);
-            for (std::size_t j = 0; j < out.size(); ++j) out[j] = static_cast<std::int8_t>(int8_sentinel(j));
-            auto ctx = [&] {
-                return "quantize_int8 " + describe(c.p) + " scale " + show(scale) + " " + describe(s) + " length " +
-                       std::to_string(len) + " (in at +" + std::to_string(oin) + ", out at +" + std::to_string(oout) +
-                       ")";
-            };
-            if (!call_logged(
-                    [&] { fewbits::quantize_int8(in, std::span<std::int8_t>(out.data() + oout, len), scale, c.p, s); },
-                    ctx(), log))
-                return;
-            for (std::size_t i = 0; i < len; ++i) {
-                const int want = fewbits::convert_int8(in[i], scale, c.p, words[i]);
-                const int got = out[oout + i];
-                if (got != want) {
-                    log.add(ctx() + " index " + std::to_string(i) + " input " + show(in[i]) + " word " +
-                            hex(words[i], 8) + ": want " + std::to_string(want) + ", got " + std::to_string(got));
-                    break;
+    for_each_simd([&] {
+        const std::uint64_t seed = base_seed() ^ 0x1A78ull;
+        prng rng(seed);
+        std::vector<std::vector<float>> pools;
+        for (float sc : int8_scales()) pools.push_back(int8_inputs(sc, rng));
+        failure_log log;
+        std::size_t pos = 0, k = 0;
+        for (const run_config& c : int8_configs()) {
+            for_each_shape([&](std::size_t len, std::size_t oin, std::size_t oout) {
+                const std::size_t si = k++ % int8_scales().size();
+                const float scale = int8_scales()[si];
+                const std::vector<float>& pool = pools[si];
+                std::vector<float> inbuf(oin + len + kGuard);
+                for (std::size_t j = 0; j < inbuf.size(); ++j) inbuf[j] = float_sentinel(j);
+                for (std::size_t i = 0; i < len; ++i) inbuf[oin + i] = pool[(pos + i) % pool.size()];
+                pos = (pos + 2 * len + 1) % 100003;
+                const std::span<const float> in(inbuf.data() + oin, len);
+                const stream s = random_stream(rng, len, c.gen);
+                const std::vector<std::uint32_t> words = words_for(s, len);
+                std::vector<std::int8_t> out(oout + len + kGuard);
+                for (std::size_t j = 0; j < out.size(); ++j) out[j] = static_cast<std::int8_t>(int8_sentinel(j));
+                auto ctx = [&] {
+                    return "quantize_int8 " + describe(c.p) + " scale " + show(scale) + " " + describe(s) + " length " +
+                           std::to_string(len) + " (in at +" + std::to_string(oin) + ", out at +" + std::to_string(oout) +
+                           ")";
+                };
+                if (!call_logged(
+                        [&] { fewbits::quantize_int8(in, std::span<std::int8_t>(out.data() + oout, len), scale, c.p, s); },
+                        ctx(), log))
+                    return;
+                for (std::size_t i = 0; i < len; ++i) {
+                    const int want = fewbits::convert_int8(in[i], scale, c.p, words[i]);
+                    const int got = out[oout + i];
+                    if (got != want) {
+                        log.add(ctx() + " index " + std::to_string(i) + " input " + show(in[i]) + " word " +
+                                hex(words[i], 8) + ": want " + std::to_string(want) + ", got " + std::to_string(got));
+                        break;
+                    }
                 }
-            }
-            check_guards(out, oout, len, int8_sentinel, ctx(), log);
-        });
-    }
-    INFO(seed_note(seed));
-    FEWBITS_CHECK_CLEAN(log);
+                check_guards(out, oout, len, int8_sentinel, ctx(), log);
+            });
+        }
+        INFO(seed_note(seed));
+        FEWBITS_CHECK_CLEAN(log);
+    });
 }
 
 TEST_CASE("dequantize_int8 gives float(q) * scale bit for bit for every q and many scales", "[kernels][differential][int8]") {
-    const std::uint64_t seed = base_seed() ^ 0xD18ull;
-    prng rng(seed);
-    std::vector<std::int8_t> qs(256);
-    for (int q = 0; q < 256; ++q) qs[q] = static_cast<std::int8_t>(q - 128);
-    std::vector<float> scales = int8_scales();
-    for (float extra : {0.5f, 3.0f, 1.17549435e-38f, 2.5e38f}) scales.push_back(extra);
-    failure_log log;
-    std::size_t pos = 0, k = 0;
-    for (int round = 0; round < 3; ++round) {
-        shuffle(qs, rng);
-        for_each_shape([&](std::size_t len, std::size_t oin, std::size_t oout) {
-            const float scale = scales[k++ % scales.size()];
-            std::vector<std::int8_t> inbuf(oin + len + kGuard);
-            for (std::size_t j = 0; j < inbuf.size(); ++j) inbuf[j] = static_cast<std::int8_t>(int8_sentinel(j));
-            for (std::size_t i = 0; i < len; ++i) inbuf[oin + i] = qs[(pos + i) % qs.size()];
-            pos = (pos + 2 * len + 1) % qs.size();
-            const std::span<const std::int8_t> in(inbuf.data() + oin, len);
-            std::vector<float> out(oout + len + kGuard);
-            for (std::size_t j = 0; j < out.size(); ++j) out[j] = float_sentinel(j);
-            const std::string ctx = "dequantize_int8 scale " + show(scale) + " length " + std::to_string(len) +
-                                    " (in at +" + std::to_string(oin) + ", out at +" + std::to_string(oout) + ")";
-            if (!call_logged([&] { fewbits::dequantize_int8(in, std::span<float>(out.data() + oout, len), scale); }, ctx,
-                             log))
-                return;
-            for (std::size_t i = 0; i < len; ++i) {
-                const std::uint32_t want = float_bits(static_cast<float>(in[i]) * scale);
-                const std::uint32_t got = float_bits(out[oout + i]);
-                if (got != want) {
-                    log.add(ctx + " index " + std::to_string(i) + " q " + std::to_string(in[i]) + ": want " +
-                            hex(want, 8) + ", got " + hex(got, 8));
-                    break;
+    for_each_simd([&] {
+        const std::uint64_t seed = base_seed() ^ 0xD18ull;
+        prng rng(seed);
+        std::vector<std::int8_t> qs(256);
+        for (int q = 0; q < 256; ++q) qs[q] = static_cast<std::int8_t>(q - 128);
+        std::vector<float> scales = int8_scales();
+        for (float extra : {0.5f, 3.0f, 1.17549435e-38f, 2.5e38f}) scales.push_back(extra);
+        failure_log log;
+        std::size_t pos = 0, k = 0;
+        for (int round = 0; round < 3; ++round) {
+            shuffle(qs, rng);
+            for_each_shape([&](std::size_t len, std::size_t oin, std::size_t oout) {
+                const float scale = scales[k++ % scales.size()];
+                std::vector<std::int8_t> inbuf(oin + len + kGuard);
+                for (std::size_t j = 0; j < inbuf.size(); ++j) inbuf[j] = static_cast<std::int8_t>(int8_sentinel(j));
+                for (std::size_t i = 0; i < len; ++i) inbuf[oin + i] = qs[(pos + i) % qs.size()];
+                pos = (pos + 2 * len + 1) % qs.size();
+                const std::span<const std::int8_t> in(inbuf.data() + oin, len);
+                std::vector<float> out(oout + len + kGuard);
+                for (std::size_t j = 0; j < out.size(); ++j) out[j] = float_sentinel(j);
+                const std::string ctx = "dequantize_int8 scale " + show(scale) + " length " + std::to_string(len) +
+                                        " (in at +" + std::to_string(oin) + ", out at +" + std::to_string(oout) + ")";
+                if (!call_logged([&] { fewbits::dequantize_int8(in, std::span<float>(out.data() + oout, len), scale); }, ctx,
+                                 log))
+                    return;
+                for (std::size_t i = 0; i < len; ++i) {
+                    const std::uint32_t want = float_bits(static_cast<float>(in[i]) * scale);
+                    const std::uint32_t got = float_bits(out[oout + i]);
+                    if (got != want) {
+                        log.add(ctx + " index " + std::to_string(i) + " q " + std::to_string(in[i]) + ": want " +
+                                hex(want, 8) + ", got " + hex(got, 8));
+                        break;
+                    }
                 }
-            }
-            check_guards(out, oout, len, [](std::size_t j) { return float_bits(float_sentinel(j)); }, ctx, log);
-        });
-    }
-    INFO(seed_note(seed));
-    FEWBITS_CHECK_CLEAN(log);
+                check_guards(out, oout, len, [](std::size_t j) { return float_bits(float_sentinel(j)); }, ctx, log);
+            });
+        }
+        INFO(seed_note(seed));
+        FEWBITS_CHECK_CLEAN(log);
+    });
 }
 
 // ---------------------------------------------------------------------------------------
@@ -878,62 +891,66 @@ void chunked_calls(std::uint64_t seed, failure_log& log) {
 
 TEST_CASE("chunked calls with offsets s.offset + start equal one whole call, for every format and kernel",
           "[kernels][chunks]") {
-    const std::uint64_t seed = base_seed() ^ 0xC4u;
-    ref::for_each_type(kernel_formats{}, [&](auto t) {
-        using T = typename decltype(t)::type;
-        const ref::grid& g = ref::grid_of<T>();
-        failure_log log;
-        const std::uint64_t fseed = seed + g.d.bits() * 1009 + g.d.M * 17 + static_cast<int>(g.d.fam);
-        chunked_calls<T>(fseed, log);
-        INFO("format " << g.name << ", " << seed_note(fseed));
-        FEWBITS_CHECK_CLEAN(log);
+    for_each_simd([&] {
+        const std::uint64_t seed = base_seed() ^ 0xC4u;
+        ref::for_each_type(kernel_formats{}, [&](auto t) {
+            using T = typename decltype(t)::type;
+            const ref::grid& g = ref::grid_of<T>();
+            failure_log log;
+            const std::uint64_t fseed = seed + g.d.bits() * 1009 + g.d.M * 17 + static_cast<int>(g.d.fam);
+            chunked_calls<T>(fseed, log);
+            INFO("format " << g.name << ", " << seed_note(fseed));
+            FEWBITS_CHECK_CLEAN(log);
+        });
     });
 }
 
 TEST_CASE("chunked quantize_int8 calls equal one whole call", "[kernels][chunks][int8]") {
-    constexpr std::size_t n = 5000;
-    const std::uint64_t seed = base_seed() ^ 0xC48ull;
-    prng rng(seed);
-    failure_log log;
-    for (float scale : {0.0123f, 1.0f, 3e-39f}) {
-        const std::vector<float> pool = int8_inputs(scale, rng);
-        std::vector<float> in(n);
-        for (std::size_t i = 0; i < n; ++i) in[i] = pool[i % pool.size()];
-        for (run_config c : chunk_configs()) {
-            c.p.int8 = c.gen == generator::philox ? fewbits::int8_range::full : fewbits::int8_range::symmetric;
-            stream s = random_stream(rng, n, c.gen);
-            s.offset = std::uint64_t{0} - 1234;
-            std::vector<std::int8_t> whole(n);
-            fewbits::quantize_int8(in, std::span<std::int8_t>(whole), scale, c.p, s);
-            const std::string base = "quantize_int8 " + describe(c.p) + " scale " + show(scale) + " " + describe(s);
-            for (std::size_t i = 0; i < n; ++i) {
-                const int want = fewbits::convert_int8(in[i], scale, c.p, fewbits::random_word(s.rng, s.seed, s.offset + i));
-                if (whole[i] != want) {
-                    log.add(base + " whole call, index " + std::to_string(i) + " input " + show(in[i]) + ": want " +
-                            std::to_string(want) + ", got " + std::to_string(whole[i]));
-                    break;
-                }
-            }
-            for (const std::vector<std::size_t>& cuts : partitions(n, rng)) {
-                std::vector<std::int8_t> out(n, 99);
-                for_each_chunk(cuts, n, [&](std::size_t a, std::size_t len) {
-                    stream sc = s;
-                    sc.offset = s.offset + a;
-                    fewbits::quantize_int8(std::span<const float>(in.data() + a, len),
-                                           std::span<std::int8_t>(out.data() + a, len), scale, c.p, sc);
-                });
-                for (std::size_t i = 0; i < n; ++i)
-                    if (out[i] != whole[i]) {
-                        log.add(base + " " + describe_cuts(cuts) + ", index " + std::to_string(i) + " input " +
-                                show(in[i]) + ": whole call " + std::to_string(whole[i]) + ", chunked " +
-                                std::to_string(out[i]));
+    for_each_simd([&] {
+        constexpr std::size_t n = 5000;
+        const std::uint64_t seed = base_seed() ^ 0xC48ull;
+        prng rng(seed);
+        failure_log log;
+        for (float scale : {0.0123f, 1.0f, 3e-39f}) {
+            const std::vector<float> pool = int8_inputs(scale, rng);
+            std::vector<float> in(n);
+            for (std::size_t i = 0; i < n; ++i) in[i] = pool[i % pool.size()];
+            for (run_config c : chunk_configs()) {
+                c.p.int8 = c.gen == generator::philox ? fewbits::int8_range::full : fewbits::int8_range::symmetric;
+                stream s = random_stream(rng, n, c.gen);
+                s.offset = std::uint64_t{0} - 1234;
+                std::vector<std::int8_t> whole(n);
+                fewbits::quantize_int8(in, std::span<std::int8_t>(whole), scale, c.p, s);
+                const std::string base = "quantize_int8 " + describe(c.p) + " scale " + show(scale) + " " + describe(s);
+                for (std::size_t i = 0; i < n; ++i) {
+                    const int want = fewbits::convert_int8(in[i], scale, c.p, fewbits::random_word(s.rng, s.seed, s.offset + i));
+                    if (whole[i] != want) {
+                        log.add(base + " whole call, index " + std::to_string(i) + " input " + show(in[i]) + ": want " +
+                                std::to_string(want) + ", got " + std::to_string(whole[i]));
                         break;
                     }
+                }
+                for (const std::vector<std::size_t>& cuts : partitions(n, rng)) {
+                    std::vector<std::int8_t> out(n, 99);
+                    for_each_chunk(cuts, n, [&](std::size_t a, std::size_t len) {
+                        stream sc = s;
+                        sc.offset = s.offset + a;
+                        fewbits::quantize_int8(std::span<const float>(in.data() + a, len),
+                                               std::span<std::int8_t>(out.data() + a, len), scale, c.p, sc);
+                    });
+                    for (std::size_t i = 0; i < n; ++i)
+                        if (out[i] != whole[i]) {
+                            log.add(base + " " + describe_cuts(cuts) + ", index " + std::to_string(i) + " input " +
+                                    show(in[i]) + ": whole call " + std::to_string(whole[i]) + ", chunked " +
+                                    std::to_string(out[i]));
+                            break;
+                        }
+                }
             }
         }
-    }
-    INFO(seed_note(seed));
-    FEWBITS_CHECK_CLEAN(log);
+        INFO(seed_note(seed));
+        FEWBITS_CHECK_CLEAN(log);
+    });
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1292,4 +1309,39 @@ TEST_CASE("bad arguments throw invalid_argument naming the argument, and nothing
     std::vector<std::int8_t> q(5);
     CHECK(thrown_message([&] { fewbits::quantize_int8(in, std::span<std::int8_t>(q), 1e-45f); }) == "no exception");
     CHECK(thrown_message([&] { fewbits::quantize_int8(in, std::span<std::int8_t>(q), FLT_MAX); }) == "no exception");
+}
+
+TEST_CASE("simd_architectures lists scalar first, set_simd_architecture forces each of them and rejects other names "
+          "with invalid_argument naming the value",
+          "[kernels][dispatch]") {
+    const std::vector<std::string> archs = fewbits::simd_architectures();
+    REQUIRE(!archs.empty());
+    CHECK(archs.front() == "scalar");
+    for (const std::string& a : archs) {
+        fewbits::set_simd_architecture(a);
+        CHECK(std::string(fewbits::simd_architecture()) == a);
+        CHECK(fewbits::simd_width() == (a == "scalar" ? 1u : a == "sse2" ? 4u : a == "avx2" ? 8u : a == "avx512" ? 16u : fewbits::simd_width()));
+    }
+    fewbits::set_simd_architecture("best");
+    CHECK(std::string(fewbits::simd_architecture()) == archs.back());
+    for (const char* bad : {"", "AVX2", "neon", "avx1024", "sse"}) {
+        std::string msg = "no exception";
+        try {
+            fewbits::set_simd_architecture(bad);
+        } catch (const std::invalid_argument& e) {
+            msg = e.what();
+        }
+        INFO("set_simd_architecture(\"" << bad << "\"): " << msg);
+        CHECK(msg.find(std::string("\"") + bad + "\"") != std::string::npos);
+        CHECK(std::string(fewbits::simd_architecture()) == archs.back());  // unchanged
+    }
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    // Run-time dispatch on x86-64: whatever -march this test was built with, every target up to
+    // the CPU's best is there.
+    CHECK(archs.size() >= 2u);
+    CHECK(archs[1] == "sse2");
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) CHECK(archs.size() >= 3u);
+    if (__builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq"))
+        CHECK(archs.back() == "avx512");
+#endif
 }

@@ -36,10 +36,12 @@
 #include <span>
 #include <string>
 #include <type_traits>
+#include <vector>
 
 #include "fewbits/error.hpp"
 #include "fewbits/detail/decode.hpp"
 #include "fewbits/detail/encode.hpp"
+#include "fewbits/detail/dispatch.hpp"
 #include "fewbits/detail/simd.hpp"
 #include "fewbits/int8.hpp"
 #include "fewbits/policy.hpp"
@@ -50,22 +52,52 @@ FEWBITS_SIMD_DIAGNOSTICS_PUSH
 
 namespace fewbits {
 
-// Lanes per SIMD step in this build (1 without xsimd): for diagnostics and benchmarks.
-constexpr std::size_t simd_width() noexcept
+// The instruction set the kernels run now: "avx512", "avx2", "sse2" or "scalar" with run-time
+// dispatch (GCC or clang on x86-64: the best the CPU has, whatever -march the program was
+// built with, unless lowered by FEWBITS_SIMD or set_simd_architecture); elsewhere xsimd's
+// name for the compile-time architecture, or "scalar". Every choice gives the same bits.
+inline const char* simd_architecture() noexcept { return detail::target_name(detail::active_simd_target()); }
+
+// Lanes per SIMD step of the active instruction set (1 for scalar): for diagnostics.
+inline std::size_t simd_width() noexcept
 {
+    switch (detail::active_simd_target()) {
+    case detail::simd_target::sse2: return 4;
+    case detail::simd_target::avx2: return 8;
+    case detail::simd_target::avx512: return 16;
 #if FEWBITS_HAS_XSIMD
-    if constexpr (detail::simd::available) return detail::simd::u32::size;
+    case detail::simd_target::compiled:
+        if constexpr (detail::simd::available) return detail::simd::u32::size;
+        return 1;
 #endif
-    return 1;
+    default: return 1;
+    }
 }
 
-// The instruction set of the kernels in this build: xsimd's name for it, or "scalar".
-constexpr const char* simd_architecture() noexcept
+// The instruction sets this process can run, lowest first ("scalar" always; with dispatch
+// each of "sse2", "avx2", "avx512" up to the CPU's best): what set_simd_architecture accepts.
+inline std::vector<std::string> simd_architectures()
 {
-#if FEWBITS_HAS_XSIMD
-    if constexpr (detail::simd::available) return detail::simd::arch::name();
-#endif
-    return "scalar";
+    detail::simd_target all[5];
+    const int n = detail::supported_simd_targets(all);
+    std::vector<std::string> names;
+    for (int i = 0; i < n; ++i) names.emplace_back(detail::target_name(all[i]));
+    return names;
+}
+
+// Makes every later kernel call (in any thread) use the named instruction set, one of
+// simd_architectures(); "best" restores the CPU's best. For tests and benchmarks: results are
+// the same on each. Throws std::invalid_argument naming the value for any other name.
+inline void set_simd_architecture(const std::string& name)
+{
+    detail::simd_target t = detail::best_simd_target();
+    if (name != "best" && !(detail::parse_simd_target(name.c_str(), t) && detail::is_supported(t))) {
+        std::string supported;
+        for (const std::string& a : simd_architectures()) supported += (supported.empty() ? "" : ", ") + a;
+        raise_invalid_argument("set_simd_architecture: name must be best or one of this CPU's " + supported +
+                               ", got \"" + name + "\"");
+    }
+    detail::active_target_slot().store(static_cast<int>(t), std::memory_order_relaxed);
 }
 
 namespace detail {
@@ -90,23 +122,74 @@ const storage_of<T>* storage_pointer(const T* p) noexcept
     return reinterpret_cast<const storage_of<T>*>(p);
 }
 
-// out[i] = encode(in[i], words[i]) for i < n; words is only read for stochastic rounding.
+// The SIMD loops, written once for any lane type U (a dispatched vector or an xsimd batch):
+// whole batches of [0, n), returning how many elements they did; the caller finishes the tail
+// with the scalar core. words is only read for stochastic rounding.
+template <class U, class Format, rounding Mode, overflow Overflow>
+FEWBITS_ALWAYS_INLINE inline std::size_t encode_lanes(const float* in, typename Format::storage_type* out,
+                                                      const std::uint32_t* words, std::size_t n,
+                                                      std::uint32_t mask) noexcept
+{
+    constexpr std::size_t W = U::size;
+    const U mask_lanes(mask);
+    std::size_t i = 0;
+    for (; i + W <= n; i += W) {
+        const U x = lane_io<U>::load(in + i);
+        U w(0u);
+        if constexpr (Mode == rounding::stochastic) w = lane_io<U>::load(words + i);
+        lane_io<U>::store_narrow(encode<Format, float, Mode, Overflow>(x, w, mask_lanes), out + i);
+    }
+    return i;
+}
+
+template <class U, class Format>
+FEWBITS_ALWAYS_INLINE inline std::size_t decode_lanes(const typename Format::storage_type* in, float* out,
+                                                      std::size_t n) noexcept
+{
+    constexpr std::size_t W = U::size;
+    std::size_t i = 0;
+    for (; i + W <= n; i += W) lane_io<U>::store(decode_to_float_bits<Format>(lane_io<U>::template load_widen(in + i)), out + i);
+    return i;
+}
+
+#if FEWBITS_DISPATCH
+// One copy of each loop per target, the lane loop inlined where the target's instructions exist.
+#define FEWBITS_KERNELS_FOR_TARGET(name, attribute, lanes)                                                       \
+    template <class Format, rounding Mode, overflow Overflow>                                                    \
+    attribute std::size_t encode_##name(const float* in, typename Format::storage_type* out,                    \
+                                        const std::uint32_t* words, std::size_t n, std::uint32_t mask) noexcept \
+    {                                                                                                            \
+        return encode_lanes<vec::u32<lanes>, Format, Mode, Overflow>(in, out, words, n, mask);                   \
+    }                                                                                                            \
+    template <class Format>                                                                                      \
+    attribute std::size_t decode_##name(const typename Format::storage_type* in, float* out,                    \
+                                        std::size_t n) noexcept                                                  \
+    {                                                                                                            \
+        return decode_lanes<vec::u32<lanes>, Format>(in, out, n);                                                \
+    }
+FEWBITS_KERNELS_FOR_TARGET(sse2, FEWBITS_TARGET_SSE2, 4)
+FEWBITS_KERNELS_FOR_TARGET(avx2, FEWBITS_TARGET_AVX2, 8)
+FEWBITS_KERNELS_FOR_TARGET(avx512, FEWBITS_TARGET_AVX512, 16)
+#undef FEWBITS_KERNELS_FOR_TARGET
+#endif
+
+// out[i] = encode(in[i], words[i]) for i < n, on the active instruction set.
 template <class Format, rounding Mode, overflow Overflow>
 void encode_block(const float* in, typename Format::storage_type* out, const std::uint32_t* words, std::size_t n,
                   std::uint32_t mask) noexcept
 {
     std::size_t i = 0;
-#if FEWBITS_HAS_XSIMD
-    if constexpr (simd::available) {
-        constexpr std::size_t W = simd::u32::size;
-        const simd::u32 mask_lanes(mask);
-        for (; i + W <= n; i += W) {
-            const simd::u32 x = simd::bit_cast<simd::u32>(simd::f32::load_unaligned(in + i));
-            simd::u32 w(0u);
-            if constexpr (Mode == rounding::stochastic) w = simd::u32::load_unaligned(words + i);
-            simd::store_narrow(encode<Format, float, Mode, Overflow>(x, w, mask_lanes), out + i);
-        }
+#if FEWBITS_DISPATCH
+    switch (active_simd_target()) {
+    case simd_target::avx512: i = encode_avx512<Format, Mode, Overflow>(in, out, words, n, mask); break;
+    case simd_target::avx2: i = encode_avx2<Format, Mode, Overflow>(in, out, words, n, mask); break;
+    case simd_target::sse2: i = encode_sse2<Format, Mode, Overflow>(in, out, words, n, mask); break;
+    default: break;
     }
+#elif FEWBITS_HAS_XSIMD
+    if constexpr (simd::available)
+        if (active_simd_target() != simd_target::scalar)
+            i = encode_lanes<simd::u32, Format, Mode, Overflow>(in, out, words, n, mask);
 #endif
     for (; i < n; ++i) {
         std::uint32_t w = 0;  // words is only read (and only given) for stochastic rounding
@@ -120,14 +203,16 @@ template <class Format>
 void decode_block(const typename Format::storage_type* in, float* out, std::size_t n) noexcept
 {
     std::size_t i = 0;
-#if FEWBITS_HAS_XSIMD
-    if constexpr (simd::available) {
-        constexpr std::size_t W = simd::u32::size;
-        for (; i + W <= n; i += W) {
-            const simd::u32 bits = decode_to_float_bits<Format>(simd::load_widen(in + i));
-            simd::bit_cast<simd::f32>(bits).store_unaligned(out + i);
-        }
+#if FEWBITS_DISPATCH
+    switch (active_simd_target()) {
+    case simd_target::avx512: i = decode_avx512<Format>(in, out, n); break;
+    case simd_target::avx2: i = decode_avx2<Format>(in, out, n); break;
+    case simd_target::sse2: i = decode_sse2<Format>(in, out, n); break;
+    default: break;
     }
+#elif FEWBITS_HAS_XSIMD
+    if constexpr (simd::available)
+        if (active_simd_target() != simd_target::scalar) i = decode_lanes<simd::u32, Format>(in, out, n);
 #endif
     for (; i < n; ++i) out[i] = std::bit_cast<float>(decode_to_float_bits<Format>(std::uint32_t(in[i])));
 }

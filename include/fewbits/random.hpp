@@ -30,7 +30,7 @@
 #include <span>
 
 #include "fewbits/config.hpp"
-#include "fewbits/detail/simd.hpp"
+#include "fewbits/detail/dispatch.hpp"
 
 FEWBITS_SIMD_DIAGNOSTICS_PUSH
 
@@ -81,7 +81,7 @@ constexpr counter_hash_keys counter_hash_key(std::uint64_t seed, std::uint32_t h
 // the SIMD path takes the very same steps. triple32 (Wellons, "Hash function prospector"):
 // each step is invertible, hence a bijection of x for fixed keys.
 template <class U>
-constexpr U counter_hash_mix(U x, U a, U b) noexcept
+FEWBITS_ALWAYS_INLINE constexpr U counter_hash_mix(U x, U a, U b) noexcept
 {
     U h = x ^ a;
     h ^= h >> 17;
@@ -165,30 +165,66 @@ constexpr stream derive(stream parent, std::uint64_t id) noexcept
 
 namespace detail {
 
-#if FEWBITS_HAS_XSIMD
-// Lane indices for building counter batches; aligned for every xsimd architecture
-// (64 bytes covers AVX-512; 16 lanes is the widest u32 batch).
+// Lane indices for building counter batches; aligned for every lane type (64 bytes covers
+// AVX-512; 16 lanes is the widest).
 alignas(64) inline constexpr std::uint32_t lane_iota[16] = {0, 1, 2,  3,  4,  5,  6,  7,
                                                             8, 9, 10, 11, 12, 13, 14, 15};
 
 // Whole batches of one 2^32 block: counters lo, lo + 1, ... with no carry into hi32 (the
 // caller splits there). Returns how many words it wrote (a multiple of the batch size).
-template <class B>
-inline std::size_t counter_hash_batches(std::uint32_t lo, counter_hash_keys k, std::uint32_t* out,
-                                        std::size_t n) noexcept
+template <class U>
+FEWBITS_ALWAYS_INLINE inline std::size_t counter_hash_lanes(std::uint32_t lo, counter_hash_keys k, std::uint32_t* out,
+                                                            std::size_t n) noexcept
 {
-    constexpr std::size_t w = B::size;
+    constexpr std::size_t w = U::size;
     static_assert(w <= sizeof lane_iota / sizeof lane_iota[0]);
-    const B ka(k.a), kb(k.b), step(static_cast<std::uint32_t>(w));
-    B x = B(lo) + B::load_aligned(lane_iota);
+    const U ka(k.a), kb(k.b), step(static_cast<std::uint32_t>(w));
+    U x = U(lo) + lane_io<U>::load(lane_iota);
     std::size_t i = 0;
     for (; i + w <= n; i += w) {
-        counter_hash_mix<B>(x, ka, kb).store_unaligned(out + i);
+        lane_io<U>::store(counter_hash_mix<U>(x, ka, kb), out + i);
         x += step;
     }
     return i;
 }
+
+#if FEWBITS_DISPATCH
+// One copy per target: the lane loop above, inlined where the target's instructions exist.
+inline std::size_t counter_hash_sse2(std::uint32_t lo, counter_hash_keys k, std::uint32_t* out, std::size_t n) noexcept
+{
+    return counter_hash_lanes<vec::u32<4>>(lo, k, out, n);
+}
+FEWBITS_TARGET_AVX2 inline std::size_t counter_hash_avx2(std::uint32_t lo, counter_hash_keys k, std::uint32_t* out,
+                                                         std::size_t n) noexcept
+{
+    return counter_hash_lanes<vec::u32<8>>(lo, k, out, n);
+}
+FEWBITS_TARGET_AVX512 inline std::size_t counter_hash_avx512(std::uint32_t lo, counter_hash_keys k, std::uint32_t* out,
+                                                             std::size_t n) noexcept
+{
+    return counter_hash_lanes<vec::u32<16>>(lo, k, out, n);
+}
 #endif
+
+// The words of whole batches on the active target; the caller finishes the tail.
+inline std::size_t counter_hash_simd(std::uint32_t lo, counter_hash_keys k, std::uint32_t* out, std::size_t n) noexcept
+{
+#if FEWBITS_DISPATCH
+    switch (active_simd_target()) {
+    case simd_target::avx512: return counter_hash_avx512(lo, k, out, n);
+    case simd_target::avx2: return counter_hash_avx2(lo, k, out, n);
+    case simd_target::sse2: return counter_hash_sse2(lo, k, out, n);
+    default: return 0;
+    }
+#elif FEWBITS_HAS_XSIMD
+    if constexpr (simd::available)
+        if (active_simd_target() != simd_target::scalar) return counter_hash_lanes<simd::u32>(lo, k, out, n);
+    return 0;
+#else
+    (void)lo, (void)k, (void)out, (void)n;
+    return 0;
+#endif
+}
 
 inline void fill_counter_hash(std::uint64_t seed, std::uint64_t offset, std::uint32_t* out,
                               std::size_t n) noexcept
@@ -200,10 +236,7 @@ inline void fill_counter_hash(std::uint64_t seed, std::uint64_t offset, std::uin
         const std::uint64_t to_boundary = (std::uint64_t{1} << 32) - lo;
         const std::size_t len = n < to_boundary ? n : static_cast<std::size_t>(to_boundary);
         const counter_hash_keys k = counter_hash_key(seed, hi32(counter));
-        std::size_t i = 0;
-#if FEWBITS_HAS_XSIMD
-        if constexpr (simd::available) i = counter_hash_batches<simd::u32>(lo, k, out, len);
-#endif
+        std::size_t i = counter_hash_simd(lo, k, out, len);
         for (; i < len; ++i)
             out[i] = counter_hash_mix<std::uint32_t>(lo + static_cast<std::uint32_t>(i), k.a, k.b);
         out += len;

@@ -8,8 +8,11 @@
 
 #include "fewbits/fewbits.hpp"
 #include "fewbits/sgd/data.hpp"
+#include "fewbits/sgd/attention.hpp"
 #include "fewbits/sgd/diagnostics.hpp"
+#include "fewbits/sgd/gelu.hpp"
 #include "fewbits/sgd/gemm.hpp"
+#include "fewbits/sgd/gpt.hpp"
 #include "fewbits/sgd/layer.hpp"
 #include "fewbits/sgd/layer_norm.hpp"
 #include "fewbits/sgd/linear.hpp"
@@ -21,3 +24,4 @@
 #include "fewbits/sgd/quantizer.hpp"
 #include "fewbits/sgd/softmax.hpp"
 #include "fewbits/sgd/tensor.hpp"
+#include "fewbits/sgd/text_batch.hpp"

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstring>
 #include <span>
+#include <string>
 #include <vector>
 
 namespace {
@@ -195,15 +196,21 @@ void check_int8(const std::vector<float>& in)
 int main()
 {
     const std::vector<float> in = inputs();
-    check_format<fewbits::float8_e4m3fn>("float8_e4m3fn", in);
-    check_format<fewbits::float8_e5m2>("float8_e5m2", in);
-    check_format<fewbits::float16>("float16", in);
-    check_format<fewbits::bfloat16>("bfloat16", in);
-    check_int8(in);
-    if (failures != 0) {
-        std::printf("%d mismatches (simd: %s)\n", failures, fewbits::simd_architecture());
-        return 1;
+    std::string archs;
+    // Every instruction set this build can run here (run-time dispatch), one after the other.
+    for (const std::string& arch : fewbits::simd_architectures()) {
+        fewbits::set_simd_architecture(arch);
+        check_format<fewbits::float8_e4m3fn>("float8_e4m3fn", in);
+        check_format<fewbits::float8_e5m2>("float8_e5m2", in);
+        check_format<fewbits::float16>("float16", in);
+        check_format<fewbits::bfloat16>("bfloat16", in);
+        check_int8(in);
+        if (failures != 0) {
+            std::printf("%d mismatches (simd: %s)\n", failures, fewbits::simd_architecture());
+            return 1;
+        }
+        archs += " " + arch;
     }
-    std::printf("every kernel agrees with the scalar core (simd: %s)\n", fewbits::simd_architecture());
+    std::printf("every kernel agrees with the scalar core (simd:%s)\n", archs.c_str());
     return 0;
 }

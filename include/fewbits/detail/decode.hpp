@@ -8,6 +8,7 @@
 #include <cstdint>
 
 #include "fewbits/detail/encode.hpp"
+#include "fewbits/config.hpp"
 #include "fewbits/format.hpp"
 
 FEWBITS_SIMD_DIAGNOSTICS_PUSH
@@ -19,14 +20,14 @@ template <class U>
 struct lane_ops {
     // The float bits of a small non-negative integer m (< 2^24): exact, and an int-to-float
     // conversion is not subject to denormal flushing.
-    static constexpr U int_to_float_bits(U m) noexcept
+    FEWBITS_ALWAYS_INLINE static constexpr U int_to_float_bits(U m) noexcept
     {
         return std::bit_cast<U>(static_cast<float>(static_cast<std::int32_t>(m)));
     }
 };
 
 template <class Format, class U>
-constexpr U decode_to_float_bits(U bits) noexcept
+FEWBITS_ALWAYS_INLINE constexpr U decode_to_float_bits(U bits) noexcept
 {
     using T = std::uint32_t;
     constexpr int M = Format::mantissa_bits;

@@ -15,6 +15,7 @@
 #include <limits>
 #include <type_traits>
 
+#include "fewbits/config.hpp"
 #include "fewbits/format.hpp"
 #include "fewbits/policy.hpp"
 
@@ -25,12 +26,12 @@ namespace fewbits::detail {
 // Scalar lanes; xsimd's own select, min and max are found by argument-dependent lookup
 // for batches.
 template <class U>
-constexpr U select(bool condition, U if_true, U if_false) noexcept
+FEWBITS_ALWAYS_INLINE constexpr U select(bool condition, U if_true, U if_false) noexcept
 {
     return condition ? if_true : if_false;
 }
 template <class U>
-constexpr U lane_min(U a, U b) noexcept
+FEWBITS_ALWAYS_INLINE constexpr U lane_min(U a, U b) noexcept
 {
     if constexpr (std::is_integral_v<U>)
         return a < b ? a : b;
@@ -38,7 +39,7 @@ constexpr U lane_min(U a, U b) noexcept
         return min(a, b);
 }
 template <class U>
-constexpr U lane_max(U a, U b) noexcept
+FEWBITS_ALWAYS_INLINE constexpr U lane_max(U a, U b) noexcept
 {
     if constexpr (std::is_integral_v<U>)
         return a < b ? b : a;
@@ -64,7 +65,7 @@ struct source_traits<double> {
 // 1 when a + b overflows W = digits(T) bits, else 0: the wrapped sum is then below a.
 // (One add and one unsigned compare: AVX-512 and NEON compare unsigned lanes natively.)
 template <class T, class U>
-constexpr U carry_out(U a, U b) noexcept
+FEWBITS_ALWAYS_INLINE constexpr U carry_out(U a, U b) noexcept
 {
     return select(U(a + b) < a, U(T(1)), U(T(0)));
 }
@@ -80,7 +81,7 @@ constexpr U carry_out(U a, U b) noexcept
 // Jamming sticky into frac is safe for the nearest modes: it only ever makes a fraction
 // that is exactly one half look larger, which is the truth when sticky is set.
 template <rounding Mode, class T, class U>
-constexpr U round_increment(U frac, U sticky, U lsb, U negative, U random, U random_mask) noexcept
+FEWBITS_ALWAYS_INLINE constexpr U round_increment(U frac, U sticky, U lsb, U negative, U random, U random_mask) noexcept
 {
     constexpr T half = T(1) << (std::numeric_limits<T>::digits - 1);
     const U one = U(T(1));
@@ -106,7 +107,7 @@ constexpr U round_increment(U frac, U sticky, U lsb, U negative, U random, U ran
 // |x| (source bits without sign, finite) rounded onto the format's grid extended above max
 // (as if the exponent were unbounded). Returns the magnitude encoding, possibly > max.
 template <class Format, class Source, rounding Mode, class U>
-constexpr U round_magnitude(U a, U negative, U random, U random_mask) noexcept
+FEWBITS_ALWAYS_INLINE constexpr U round_magnitude(U a, U negative, U random, U random_mask) noexcept
 {
     using S = source_traits<Source>;
     using T = typename S::uint;
@@ -159,7 +160,7 @@ constexpr U round_magnitude(U a, U negative, U random, U random_mask) noexcept
 // random: the 32-bit random word placed in the top 32 bits of the lane; random_mask: its
 // top random_bits bits (see random_lane below).
 template <class Format, class Source, rounding Mode, overflow Overflow, class U>
-constexpr U encode(U x_bits, U random, U random_mask) noexcept
+FEWBITS_ALWAYS_INLINE constexpr U encode(U x_bits, U random, U random_mask) noexcept
 {
     using S = source_traits<Source>;
     using T = typename S::uint;

@@ -27,7 +27,9 @@
 #include <vector>
 
 #include "fewbits/error.hpp"
+#include "fewbits/sgd/gpt.hpp"
 #include "fewbits/sgd/mlp.hpp"
+#include "fewbits/sgd/text_batch.hpp"
 
 namespace fewbits::sgd {
 
@@ -69,33 +71,25 @@ inline double squared_norm(std::span<const float> a)
 }
 }  // namespace detail
 
-// Measures variance_point for every batch size. The model's weights are not changed (its
-// per-pass buffers are). Costs one exact pass per sample plus 2 * draws passes per batch size.
-inline std::vector<variance_point> gradient_variance(mlp& model, const dataset& data, const variance_options& o)
+namespace detail {
+
+// The measurement for any model: n samples; gradient(idx, ctx) computes the model's gradient
+// (a batch mean) of the samples idx under ctx and returns it as one flat vector. `exact` is
+// the model's FP32 context; draw r rounds with {o.seed, step r}.
+template <class Gradient>
+std::vector<variance_point> gradient_variance(std::size_t n, const pass_context& exact, const variance_options& o,
+                                              Gradient&& gradient)
 {
-    data.validate();
     if (o.draws < 2) fewbits::raise_invalid_argument("variance_options.draws must be at least 2, got " +
                                                        std::to_string(o.draws));
-    for (std::size_t b : o.batch_sizes) require_batch_size(b, data.size());
-    const std::size_t n = data.size();
-    pass_context exact = model.context();
-    exact.exact = true;
-    batch bt;
     std::vector<std::size_t> all(n);
     std::iota(all.begin(), all.end(), std::size_t{0});
 
     // Full-data gradient G (a batch mean over all samples) and per-sample squared norms.
-    gather(data, all, bt);
-    model.compute_gradients(bt, exact);
-    const std::vector<float> full = model.flat_gradient();
+    const std::vector<float> full = gradient(std::span<const std::size_t>(all), exact);
     double mean_sample_norm = 0.0;  // M
-    std::vector<std::size_t> one(1);
-    for (std::size_t i = 0; i < n; ++i) {
-        one[0] = i;
-        gather(data, one, bt);
-        model.compute_gradients(bt, exact);
-        mean_sample_norm += detail::squared_norm(model.flat_gradient());
-    }
+    for (std::size_t i = 0; i < n; ++i)
+        mean_sample_norm += squared_norm(gradient(std::span<const std::size_t>(all).subspan(i, 1), exact));
     mean_sample_norm /= static_cast<double>(n);
     const double inv_m = mean_sample_norm > 0.0 ? 1.0 / mean_sample_norm : 0.0;
 
@@ -108,17 +102,14 @@ inline std::vector<variance_point> gradient_variance(mlp& model, const dataset& 
         for (std::size_t r = 0; r < pt.draws; ++r) {
             const auto order = epoch_order(n, derive(stream{o.seed}, b).seed, r);
             const std::span<const std::size_t> idx = std::span<const std::size_t>(order).first(b);
-            gather(data, idx, bt);
-            model.compute_gradients(bt, exact);
-            const std::vector<float> g = model.flat_gradient();
+            const std::vector<float> g = gradient(idx, exact);
             pass_context quantized = exact;
             quantized.exact = false;
             quantized.seed = o.seed;
             quantized.step = r;
-            model.compute_gradients(bt, quantized);
-            const std::vector<float> gq = model.flat_gradient();
-            const double q = detail::squared_distance(gq, g);
-            const double s = detail::squared_distance(g, full);
+            const std::vector<float> gq = gradient(idx, quantized);
+            const double q = squared_distance(gq, g);
+            const double s = squared_distance(g, full);
             pt.quantization += q;
             pt.sampling += s;
             sum_qn += q * inv_m;
@@ -134,6 +125,63 @@ inline std::vector<variance_point> gradient_variance(mlp& model, const dataset& 
         points.push_back(pt);
     }
     return points;
+}
+
+}  // namespace detail
+
+// Measures variance_point for every batch size. The model's weights are not changed (its
+// per-pass buffers are). Costs one exact pass per sample plus 2 * draws passes per batch size.
+inline std::vector<variance_point> gradient_variance(mlp& model, const dataset& data, const variance_options& o)
+{
+    data.validate();
+    for (std::size_t b : o.batch_sizes) require_batch_size(b, data.size());
+    pass_context exact = model.context();
+    exact.exact = true;
+    batch bt;
+    return detail::gradient_variance(data.size(), exact, o,
+                                     [&](std::span<const std::size_t> idx, const pass_context& ctx) {
+                                         gather(data, idx, bt);
+                                         model.compute_gradients(bt, ctx);
+                                         return model.flat_gradient();
+                                     });
+}
+
+// The same for the byte-level GPT, with sequences as the samples: the pool holds the data
+// set's sequences (token_batch: `sequences` windows of `length` bytes), a batch of b is b of
+// them, and every token of a sequence is rounded with its own stream, so the per-sequence
+// rounding noise is independent across the batch. `seed` is the model's rounding seed for
+// nothing here: draw r rounds with {o.seed, step r}, like the MLP's.
+inline std::vector<variance_point> gradient_variance(gpt& model, const token_batch& pool, const variance_options& o,
+                                                     unsigned threads = 1)
+{
+    if (pool.sequences == 0 || pool.inputs.size() != pool.sequences * pool.length)
+        fewbits::raise_invalid_argument("the gradient-variance pool needs whole sequences, got " +
+                                        std::to_string(pool.inputs.size()) + " tokens in " +
+                                        std::to_string(pool.sequences) + " sequences");
+    for (std::size_t b : o.batch_sizes)
+        if (b == 0 || b > pool.sequences)
+            fewbits::raise_invalid_argument("batch sizes must be in 1.." + std::to_string(pool.sequences) +
+                                            " (the pool's sequences), got " + std::to_string(b));
+    pass_context exact;
+    exact.exact = true;
+    exact.threads = threads;
+    std::vector<std::int32_t> inputs, targets;
+    return detail::gradient_variance(pool.sequences, exact, o,
+                                     [&](std::span<const std::size_t> idx, const pass_context& ctx) {
+                                         inputs.clear();
+                                         targets.clear();
+                                         for (std::size_t s : idx) {
+                                             const auto at = static_cast<std::ptrdiff_t>(s * pool.length);
+                                             const auto len = static_cast<std::ptrdiff_t>(pool.length);
+                                             inputs.insert(inputs.end(), pool.inputs.begin() + at, pool.inputs.begin() + at + len);
+                                             targets.insert(targets.end(), pool.targets.begin() + at, pool.targets.begin() + at + len);
+                                         }
+                                         (void)model.compute_gradients(inputs, targets, idx.size(), ctx);
+                                         std::vector<float> g;
+                                         for (parameter* p : model.parameters())
+                                             g.insert(g.end(), p->grad().values().begin(), p->grad().values().end());
+                                         return g;
+                                     });
 }
 
 struct inverse_batch_fit {

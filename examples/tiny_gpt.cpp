@@ -1,0 +1,277 @@
+// tiny_gpt: trains the byte-level GPT (fewbits/sgd/gpt.hpp) on the Jargon File with AdamW, in
+// FP32 or with fewer bits, prints progress and the validation loss in bits per byte, and can
+// write text from a prompt; or, with --dump-state, trains the FP32 model and writes the FBLM
+// state of the next batch (fewbits/sgd/lm_state.hpp) for outside tools to check.
+//
+// Low-precision placements (any mix):
+//   --backward FMT:RND   x, W and dy of every linear layer's backward pass and the operands of
+//                        attention's two backward products rounded to FMT (per-tensor
+//                        power-of-two scaling below bf16), with SR or RTN
+//   --weights FMT        every parameter stored in FMT (no FP32 copy), updated by AdamW
+//   --moments bf16|fp16  AdamW's two moments stored in that format
+//   --update SR|RTN      the rounding of every stored value in AdamW's update (default SR)
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "experiment.hpp"
+#include "lm_experiment.hpp"
+
+#include <fewbits/sgd/lm_state.hpp>
+#include <fewbits/sgd/text_corpus.hpp>
+
+namespace {
+
+using namespace fewbits::sgd;
+using experiment::usage_error;
+
+struct options {
+    std::size_t context = 64, channels = 128, heads = 4, layers = 4, batch = 16, seq = 64;
+    std::uint64_t steps = 200, seed = 1, log_every = 25, eval_batches = 8, sample_bytes = 0;
+    float lr = 1e-3f;
+    unsigned threads = experiment::default_threads();
+    std::string data = jargon_file_default_path, dump_state, prompt = "The ";
+    std::optional<std::string> backward, weights, moments;
+    std::string update = "SR";
+    bool help = false;
+};
+
+void usage(const char* prog)
+{
+    std::printf("usage: %s [options]\n"
+                "  --context T --channels C --heads H --layers L   model (default 64, 128, 4, 4)\n"
+                "  --batch B --seq N      B sequences of N <= T bytes per step (default 16, 64)\n"
+                "  --steps K              AdamW steps (default 200)       --lr X   (default 0.001)\n"
+                "  --backward FMT:RND     round the backward pass (e.g. e4m3:SR)\n"
+                "  --weights FMT          store every parameter in FMT (e.g. bf16)\n"
+                "  --moments bf16|fp16    store AdamW's moments in that format\n"
+                "  --update SR|RTN        rounding of the stored weights and moments (default SR)\n"
+                "  --data PATH            text file, gzip or plain (default the Jargon File)\n"
+                "  --log-every K          progress and validation every K steps (default 25)\n"
+                "  --sample BYTES         afterwards, write BYTES bytes after --prompt TEXT\n"
+                "  --dump-state PATH      train the FP32 model K steps (random bytes without the data),\n"
+                "                         then write the FBLM state of the next batch\n"
+                "  --seed N  --threads N\n",
+                prog);
+}
+
+std::pair<std::string, fewbits::rounding> parse_format_rounding(const std::string& option, const std::string& text)
+{
+    const auto colon = text.find(':');
+    const std::string f = text.substr(0, colon), r = colon == std::string::npos ? "" : text.substr(colon + 1);
+    if (r != "SR" && r != "RTN") throw usage_error(option + " needs FORMAT:SR or FORMAT:RTN, got '" + text + "'");
+    (void)experiment::parse_names(option, f.c_str(), experiment::format_names());
+    if (f == "fp32" || f == "int8") throw usage_error(option + ": '" + f + "' is not a minifloat format");
+    return {f, experiment::parse_rounding(r)};
+}
+
+options parse(int argc, char** argv)
+{
+    options o;
+    for (int i = 1; i < argc; ++i) {
+        const std::string a = argv[i];
+        const char* v = i + 1 < argc ? argv[i + 1] : nullptr;
+        auto value = [&]() -> std::string {
+            if (v == nullptr || *v == '\0') throw usage_error(a + " needs a value, got nothing");
+            ++i;
+            return v;
+        };
+        auto count = [&](std::uint64_t lo, std::uint64_t hi) {
+            const auto n = experiment::parse_count(a, v, lo, hi);
+            ++i;
+            return n;
+        };
+        if (a == "--help" || a == "-h") o.help = true;
+        else if (a == "--context") o.context = count(1, 4096);
+        else if (a == "--channels") o.channels = count(1, 4096);
+        else if (a == "--heads") o.heads = count(1, 256);
+        else if (a == "--layers") o.layers = count(1, 64);
+        else if (a == "--batch") o.batch = count(1, 4096);
+        else if (a == "--seq") o.seq = count(1, 4096);
+        else if (a == "--steps") o.steps = count(0, 100000000);
+        else if (a == "--seed") o.seed = count(0, UINT64_MAX);
+        else if (a == "--threads") o.threads = static_cast<unsigned>(count(1, 256));
+        else if (a == "--log-every") o.log_every = count(1, 100000000);
+        else if (a == "--sample") o.sample_bytes = count(1, 1000000);
+        else if (a == "--prompt") o.prompt = value();
+        else if (a == "--data") o.data = value();
+        else if (a == "--dump-state") o.dump_state = value();
+        else if (a == "--backward") o.backward = value();
+        else if (a == "--weights") o.weights = value();
+        else if (a == "--moments") o.moments = value();
+        else if (a == "--update") o.update = value();
+        else if (a == "--lr") {
+            const std::string text = value();
+            char* end = nullptr;
+            const float lr = std::strtof(text.c_str(), &end);
+            if (*end != '\0' || !(lr > 0.0f) || !std::isfinite(lr)) throw usage_error("--lr needs a positive number, got '" + text + "'");
+            o.lr = lr;
+        } else throw usage_error("unknown option '" + a + "'");
+    }
+    if (o.channels % o.heads != 0)
+        throw usage_error("--channels (" + std::to_string(o.channels) + ") must be a multiple of --heads (" +
+                          std::to_string(o.heads) + ")");
+    if (o.seq > o.context)
+        throw usage_error("--seq (" + std::to_string(o.seq) + ") must be at most --context (" + std::to_string(o.context) + ")");
+    if (o.update != "SR" && o.update != "RTN") throw usage_error("--update needs SR or RTN, got '" + o.update + "'");
+    if (o.moments && *o.moments != "bf16" && *o.moments != "fp16")
+        throw usage_error("--moments needs bf16 or fp16, got '" + *o.moments + "'");
+    if (o.weights) (void)parse_format_rounding("--weights", *o.weights + ":SR");
+    if (o.backward) (void)parse_format_rounding("--backward", *o.backward);
+    if (!o.dump_state.empty() && (o.backward || o.weights || o.moments))
+        throw usage_error("--dump-state writes the FP32 model's state: leave out --backward, --weights and --moments");
+    return o;
+}
+
+gpt_options model_options(const options& o)
+{
+    gpt_options m;
+    m.context = o.context;
+    m.channels = o.channels;
+    m.heads = o.heads;
+    m.layers = o.layers;
+    m.init_seed = o.seed;
+    if (o.backward) {
+        const auto [f, r] = parse_format_rounding("--backward", *o.backward);
+        const quantizer q = experiment::make_quantizer(f, r);
+        m.quantization = linear_quantization::backward_only(q);
+        m.attention_backward = q;
+    }
+    if (o.weights) m.weights = experiment::make_storage(*o.weights);
+    return m;
+}
+
+// Writes n bytes after the prompt: each drawn from the model's distribution (temperature 1)
+// with the words of derive({seed}, position).
+std::string sample_text(gpt& model, const options& o, std::size_t n)
+{
+    std::vector<std::int32_t> context(o.prompt.begin(), o.prompt.end());
+    std::string out = o.prompt;
+    pass_context ctx;
+    ctx.exact = true;
+    for (std::size_t i = 0; i < n; ++i) {
+        const std::size_t start = context.size() > o.context ? context.size() - o.context : 0;
+        const std::vector<std::int32_t> window(context.begin() + static_cast<long>(start), context.end());
+        const tensor& logits = model.forward(window, 1, ctx);
+        const auto z = logits.row(window.size() - 1);
+        double max = z[0], total = 0.0;
+        for (float v : z) max = std::max(max, double(v));
+        for (float v : z) total += std::exp(v - max);
+        std::uint32_t w[2];
+        fewbits::fill_random_words(fewbits::derive(fewbits::stream{o.seed}, i), w);
+        double u = (double(w[0]) + double(w[1]) * 0x1p-32) * 0x1p-32 * total;
+        std::int32_t next = 255;
+        for (std::size_t v = 0; v < z.size(); ++v)
+            if ((u -= std::exp(z[v] - max)) < 0) {
+                next = static_cast<std::int32_t>(v);
+                break;
+            }
+        context.push_back(next);
+        out += static_cast<char>(next);
+    }
+    return out;
+}
+
+int run(const options& o)
+{
+    text_corpus corpus;
+    if (std::filesystem::exists(o.data) || o.dump_state.empty()) {
+        corpus = experiment::load_corpus(o.data);
+    } else {
+        std::printf("note: %s not found, so the state is of random bytes (%s)\n", o.data.c_str(), jargon_file_install_hint);
+        std::vector<std::uint32_t> w(1 << 16);
+        fewbits::fill_random_words(fewbits::stream{o.seed}, w);
+        for (std::uint32_t x : w) corpus.train.push_back(static_cast<std::uint8_t>(x));
+        corpus.validation = corpus.train;
+    }
+    gpt model(model_options(o));
+    adamw_optimizer opt;
+    opt.options.lr = o.lr;
+    opt.options.weight_decay = 0.0f;
+    opt.update.mode = o.update == "SR" ? fewbits::rounding::stochastic : fewbits::rounding::nearest_even;
+    if (o.moments) opt.moments = *o.moments == "bf16" ? moment_format::bf16 : moment_format::fp16;
+    std::size_t parameters = 0;
+    for (parameter* p : model.parameters()) parameters += p->size();
+    std::printf("tiny_gpt: T %zu, C %zu, H %zu, L %zu, %zu parameters; batch %zu x %zu bytes, %llu steps, lr %g; "
+                "%zu training and %zu validation bytes; backward %s, weights %s, moments %s, update %s; %u thread(s)\n",
+                o.context, o.channels, o.heads, o.layers, parameters, o.batch, o.seq,
+                static_cast<unsigned long long>(o.steps), double(o.lr), corpus.train.size(), corpus.validation.size(),
+                o.backward ? o.backward->c_str() : "fp32", o.weights ? o.weights->c_str() : "fp32",
+                o.moments ? o.moments->c_str() : "fp32", o.update.c_str(), o.threads);
+    token_batch b;
+    experiment::progress progress(static_cast<double>(o.steps));
+    pass_context ctx;
+    ctx.seed = o.seed;
+    ctx.threads = o.threads;
+    double train_loss = 0.0;
+    for (std::uint64_t step = 0; step < o.steps; ++step) {
+        ctx.step = step;
+        sample_windows(corpus.train, o.batch, o.seq, o.seed, step, b);
+        const double loss = model.compute_gradients(b.inputs, b.targets, b.sequences, ctx);
+        if (!std::isfinite(loss)) {
+            std::fprintf(stderr, "tiny_gpt: non-finite loss at step %llu\n", static_cast<unsigned long long>(step));
+            return 1;
+        }
+        for (parameter* p : model.parameters()) opt.step(*p, ctx.update_stream(*p));
+        train_loss = loss;
+        progress.done(1.0);
+        if ((step + 1) % o.log_every == 0 || step + 1 == o.steps) {
+            const double val = experiment::lm_validation_loss(model, corpus.validation, o.batch, o.seq, o.eval_batches, o.threads);
+            std::printf("step %6llu  train loss %.4f  val loss %.4f (%.3f bits/byte)  %s elapsed, ~%s left\n",
+                        static_cast<unsigned long long>(step + 1), train_loss, val, val / std::log(2.0),
+                        experiment::duration(progress.elapsed()).c_str(), progress.eta().c_str());
+            std::fflush(stdout);
+        }
+    }
+    if (!o.dump_state.empty()) {
+        ctx.step = o.steps;
+        sample_windows(corpus.train, o.batch, o.seq, o.seed, o.steps, b);
+        lm_state s;
+        s.shape = {static_cast<std::uint32_t>(256), static_cast<std::uint32_t>(o.context),
+                   static_cast<std::uint32_t>(o.channels), static_cast<std::uint32_t>(o.heads),
+                   static_cast<std::uint32_t>(o.layers)};
+        s.batch = static_cast<std::uint32_t>(o.batch);
+        s.length = static_cast<std::uint32_t>(o.seq);
+        s.loss = static_cast<float>(model.compute_gradients(b.inputs, b.targets, b.sequences, ctx));
+        const tensor& logits = model.forward(b.inputs, b.sequences, ctx);
+        s.logits.assign(logits.values().begin(), logits.values().end());
+        s.inputs = b.inputs;
+        s.targets = b.targets;
+        for (parameter* p : model.parameters()) {
+            s.parameters.insert(s.parameters.end(), p->value().values().begin(), p->value().values().end());
+            s.gradients.insert(s.gradients.end(), p->grad().values().begin(), p->grad().values().end());
+        }
+        write_lm_state(o.dump_state, s);
+        std::printf("wrote the state of batch %llu to %s (loss %.6f)\n", static_cast<unsigned long long>(o.steps),
+                    o.dump_state.c_str(), double(s.loss));
+    }
+    if (o.sample_bytes > 0) std::printf("--- sample ---\n%s\n---\n", sample_text(model, o, o.sample_bytes).c_str());
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv)
+{
+    try {
+        const options o = parse(argc, argv);
+        if (o.help) {
+            usage(argv[0]);
+            return 0;
+        }
+        return run(o);
+    } catch (const usage_error& e) {
+        std::fprintf(stderr, "tiny_gpt: %s\n", e.what());
+        usage(argv[0]);
+        return 2;
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "tiny_gpt: %s\n", e.what());
+        return 1;
+    }
+}

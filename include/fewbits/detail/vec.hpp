@@ -1,0 +1,155 @@
+// The lane type of the dispatched kernels (FEWBITS_DISPATCH, see config.hpp): N 32-bit
+// unsigned lanes in a GNU vector (GCC and clang), with the operators the rounding core and
+// the generator use, plus loads, widening loads and narrowing stores. Every function is
+// always inlined and carries no target of its own, so the same source becomes SSE2, AVX2 or
+// AVX-512 code inside each target's kernel (dispatch.hpp): the compiler picks the
+// instructions for the function it is inlined into. Comparisons give a mask (all ones where
+// true), select blends by it; unsigned compares and variable shifts are the vector
+// extensions' own, defined lane by lane like the scalar operators.
+#pragma once
+
+#include "fewbits/config.hpp"
+
+#if FEWBITS_DISPATCH
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+FEWBITS_SIMD_DIAGNOSTICS_PUSH
+
+namespace fewbits::detail::vec {
+
+// The vector types per width (the vector_size attribute must not depend on a template
+// parameter, which GCC ignores on a dependent typedef).
+template <int N>
+struct raw;
+#define FEWBITS_VEC_RAW(N)                                                              \
+    template <>                                                                         \
+    struct raw<N> {                                                                     \
+        typedef std::uint32_t u32 __attribute__((vector_size(4 * N)));                  \
+        typedef std::int32_t i32 __attribute__((vector_size(4 * N)));                   \
+        typedef float f32 __attribute__((vector_size(4 * N)));                          \
+        typedef std::uint16_t u16 __attribute__((vector_size(2 * N)));                  \
+        typedef std::uint8_t u8 __attribute__((vector_size(N)));                        \
+    };
+FEWBITS_VEC_RAW(4)
+FEWBITS_VEC_RAW(8)
+FEWBITS_VEC_RAW(16)
+#undef FEWBITS_VEC_RAW
+
+template <int N>
+struct mask {
+    typename raw<N>::u32 m;
+};
+
+template <int N>
+struct u32 {
+    using R = typename raw<N>::u32;
+    using value_type = std::uint32_t;
+    static constexpr std::size_t size = N;
+    R v;
+
+    FEWBITS_ALWAYS_INLINE u32() = default;
+    FEWBITS_ALWAYS_INLINE u32(std::uint32_t x) noexcept : v(R{} + x) {}  // every lane x
+    FEWBITS_ALWAYS_INLINE static u32 of(R r) noexcept
+    {
+        u32 a;
+        a.v = r;
+        return a;
+    }
+    FEWBITS_ALWAYS_INLINE static u32 load(const void* p) noexcept
+    {
+        u32 a;
+        std::memcpy(&a.v, p, sizeof a.v);
+        return a;
+    }
+    FEWBITS_ALWAYS_INLINE void store(void* p) const noexcept { std::memcpy(p, &v, sizeof v); }
+
+    FEWBITS_ALWAYS_INLINE friend u32 operator+(u32 a, u32 b) noexcept { return of(a.v + b.v); }
+    FEWBITS_ALWAYS_INLINE friend u32 operator-(u32 a, u32 b) noexcept { return of(a.v - b.v); }
+    FEWBITS_ALWAYS_INLINE friend u32 operator*(u32 a, u32 b) noexcept { return of(a.v * b.v); }
+    FEWBITS_ALWAYS_INLINE friend u32 operator&(u32 a, u32 b) noexcept { return of(a.v & b.v); }
+    FEWBITS_ALWAYS_INLINE friend u32 operator|(u32 a, u32 b) noexcept { return of(a.v | b.v); }
+    FEWBITS_ALWAYS_INLINE friend u32 operator^(u32 a, u32 b) noexcept { return of(a.v ^ b.v); }
+    FEWBITS_ALWAYS_INLINE friend u32 operator<<(u32 a, int k) noexcept { return of(a.v << k); }
+    FEWBITS_ALWAYS_INLINE friend u32 operator>>(u32 a, int k) noexcept { return of(a.v >> k); }
+    // Per-lane shift counts; the core keeps every count below 32.
+    FEWBITS_ALWAYS_INLINE friend u32 operator<<(u32 a, u32 k) noexcept { return of(a.v << k.v); }
+    FEWBITS_ALWAYS_INLINE friend u32 operator>>(u32 a, u32 k) noexcept { return of(a.v >> k.v); }
+    FEWBITS_ALWAYS_INLINE u32& operator+=(u32 b) noexcept { return *this = *this + b; }
+    FEWBITS_ALWAYS_INLINE u32& operator*=(u32 b) noexcept { return *this = *this * b; }
+    FEWBITS_ALWAYS_INLINE u32& operator^=(u32 b) noexcept { return *this = *this ^ b; }
+    FEWBITS_ALWAYS_INLINE u32& operator>>=(int k) noexcept { return *this = *this >> k; }
+
+    FEWBITS_ALWAYS_INLINE friend mask<N> operator<(u32 a, u32 b) noexcept { return {R(a.v < b.v)}; }
+    FEWBITS_ALWAYS_INLINE friend mask<N> operator>(u32 a, u32 b) noexcept { return {R(a.v > b.v)}; }
+    FEWBITS_ALWAYS_INLINE friend mask<N> operator==(u32 a, u32 b) noexcept { return {R(a.v == b.v)}; }
+    FEWBITS_ALWAYS_INLINE friend mask<N> operator!=(u32 a, u32 b) noexcept { return {R(a.v != b.v)}; }
+};
+
+template <int N>
+FEWBITS_ALWAYS_INLINE inline mask<N> operator&&(mask<N> a, mask<N> b) noexcept
+{
+    return {a.m & b.m};
+}
+template <int N>
+FEWBITS_ALWAYS_INLINE inline u32<N> select(mask<N> c, u32<N> a, u32<N> b) noexcept
+{
+    return u32<N>::of((c.m & a.v) | (~c.m & b.v));
+}
+template <int N>
+FEWBITS_ALWAYS_INLINE inline u32<N> min(u32<N> a, u32<N> b) noexcept
+{
+    return select(a < b, a, b);
+}
+template <int N>
+FEWBITS_ALWAYS_INLINE inline u32<N> max(u32<N> a, u32<N> b) noexcept
+{
+    return select(a < b, b, a);
+}
+
+// The float bits of small non-negative integers (< 2^24): an exact int -> float conversion.
+template <int N>
+FEWBITS_ALWAYS_INLINE inline u32<N> int_to_float_bits(u32<N> m) noexcept
+{
+    using Raw = raw<N>;
+    const typename Raw::f32 f = __builtin_convertvector(reinterpret_cast<typename Raw::i32>(m.v), typename Raw::f32);
+    return u32<N>::of(reinterpret_cast<typename Raw::u32>(f));
+}
+
+// Stores the low 8 or 16 bits of each lane (the values fit) to out[0 .. N).
+template <class S, int N>
+FEWBITS_ALWAYS_INLINE inline void store_narrow(u32<N> a, S* out) noexcept
+{
+    static_assert(sizeof(S) == 1 || sizeof(S) == 2);
+    if constexpr (sizeof(S) == 1) {
+        const typename raw<N>::u8 n = __builtin_convertvector(a.v, typename raw<N>::u8);
+        std::memcpy(out, &n, sizeof n);
+    } else {
+        const typename raw<N>::u16 n = __builtin_convertvector(a.v, typename raw<N>::u16);
+        std::memcpy(out, &n, sizeof n);
+    }
+}
+
+// Loads in[0 .. N) zero-extended to 32-bit lanes.
+template <int N, class S>
+FEWBITS_ALWAYS_INLINE inline u32<N> load_widen(const S* in) noexcept
+{
+    static_assert(sizeof(S) == 1 || sizeof(S) == 2);
+    if constexpr (sizeof(S) == 1) {
+        typename raw<N>::u8 n;
+        std::memcpy(&n, in, sizeof n);
+        return u32<N>::of(__builtin_convertvector(n, typename raw<N>::u32));
+    } else {
+        typename raw<N>::u16 n;
+        std::memcpy(&n, in, sizeof n);
+        return u32<N>::of(__builtin_convertvector(n, typename raw<N>::u32));
+    }
+}
+
+}  // namespace fewbits::detail::vec
+
+FEWBITS_SIMD_DIAGNOSTICS_POP
+
+#endif  // FEWBITS_DISPATCH
