@@ -296,7 +296,7 @@ TEST_CASE("gpt: bad shapes and tokens throw std::invalid_argument naming them")
           std::string::npos);
 }
 
-TEST_CASE("gpt: per-sequence backward SR noise falls as 1/b; rounded weights leave a floor")
+TEST_CASE("gpt: per-sequence backward SR noise falls as 1/b, and rounded weights leave a floor")
 {
     // A pool of 64 sequences of 8 bytes from the model's own initial state (init seed 3).
     const lm_state s = read_lm_state(reference_path);

@@ -257,7 +257,7 @@ TEST_CASE("text corpus: the last 10% of the bytes is validation text, the rest t
     CHECK_THROWS_AS(load_text_corpus(jargon_sample, 0.0), std::invalid_argument);
 }
 
-TEST_CASE("text corpus: a missing Jargon File says how to install it; bad files are named")
+TEST_CASE("text corpus: a missing Jargon File says how to install it, and bad files are named")
 {
     temp_dir dir;
     std::string msg = corpus_error((dir.path / "jargon.txt.gz").string());
@@ -273,7 +273,7 @@ TEST_CASE("text corpus: a missing Jargon File says how to install it; bad files 
     CHECK(corpus_error((dir.path / "cut.gz").string()).find("truncated or corrupt gzip") != std::string::npos);
 }
 
-TEST_CASE("text windows: a batch is a pure function of (text, seed, step); targets are the next bytes")
+TEST_CASE("text windows: a batch is a pure function of (text, seed, step), and targets are the next bytes")
 {
     const text_corpus c = load_text_corpus(jargon_sample);
     token_batch a, b, other_step, other_seed;
@@ -362,7 +362,7 @@ TEST_CASE("FBLM: the PyTorch reference state reads back whole, and its loss is i
     }
 }
 
-TEST_CASE("FBLM: write then read gives the same state; bad files are refused with the reason")
+TEST_CASE("FBLM: write then read gives the same state, and bad files are refused with the reason")
 {
     temp_dir dir;
     const lm_state s = read_lm_state(std::string(FEWBITS_TEST_DATA_DIR) + "/gpt_reference.bin");
