@@ -64,15 +64,21 @@ inline constexpr auto format_names = std::apply(
     [](auto... entry) { return std::array<std::string_view, sizeof...(entry)>{entry.name...}; },
     detail::format_registry);
 
+namespace detail {
+// found = entry.name when the entry names T (if constexpr, not a ternary in a fold: cppcheck
+// 2.10 cannot parse the latter).
+template <class T, class Entry>
+void take_name_if_named(std::string& found, const Entry& entry)
+{
+    if constexpr (std::is_same_v<typename Entry::type, T>) found = entry.name;
+}
+}  // namespace detail
+
 template <class T>
 std::string format_name()
 {
     std::string found;
-    std::apply(
-        [&](auto... entry) {
-            ((std::is_same_v<typename decltype(entry)::type, T> ? (void)(found = entry.name) : (void)0), ...);
-        },
-        detail::format_registry);
+    std::apply([&](auto... entry) { (detail::take_name_if_named<T>(found, entry), ...); }, detail::format_registry);
     if (!found.empty()) return found;
     using F = typename T::format_type;
     // Appended piece by piece: GCC 12 warns falsely (-Wrestrict) about "e" + std::to_string(..).
@@ -89,8 +95,19 @@ std::string format_name()
 template <class F>
 bool visit_format(std::string_view name, F&& f)
 {
-    return std::apply([&](auto... entry) { return ((entry.name == name ? (f(typename decltype(entry)::type{}), true) : false) || ...); },
-                      detail::format_registry);
+    bool found = false;
+    std::apply(
+        [&](auto... entry) {
+            auto visit_one = [&](const auto& e) {
+                if (!found && e.name == name) {
+                    f(typename std::remove_cvref_t<decltype(e)>::type{});
+                    found = true;
+                }
+            };
+            (visit_one(entry), ...);
+        },
+        detail::format_registry);
+    return found;
 }
 
 }  // namespace fewbits

@@ -81,6 +81,7 @@ inline std::vector<std::string> simd_architectures()
     detail::simd_target all[5];
     const int n = detail::supported_simd_targets(all);
     std::vector<std::string> names;
+    names.reserve(static_cast<std::size_t>(n));
     for (int i = 0; i < n; ++i) names.emplace_back(detail::target_name(all[i]));
     return names;
 }

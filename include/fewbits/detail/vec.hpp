@@ -27,11 +27,11 @@ struct raw;
 #define FEWBITS_VEC_RAW(N)                                                              \
     template <>                                                                         \
     struct raw<N> {                                                                     \
-        typedef std::uint32_t u32 __attribute__((vector_size(4 * N)));                  \
-        typedef std::int32_t i32 __attribute__((vector_size(4 * N)));                   \
-        typedef float f32 __attribute__((vector_size(4 * N)));                          \
-        typedef std::uint16_t u16 __attribute__((vector_size(2 * N)));                  \
-        typedef std::uint8_t u8 __attribute__((vector_size(N)));                        \
+        typedef std::uint32_t u32 __attribute__((vector_size(4 * (N))));                  \
+        typedef std::int32_t i32 __attribute__((vector_size(4 * (N))));                   \
+        typedef float f32 __attribute__((vector_size(4 * (N))));                          \
+        typedef std::uint16_t u16 __attribute__((vector_size(2 * (N))));                  \
+        typedef std::uint8_t u8 __attribute__((vector_size((N))));                        \
     };
 FEWBITS_VEC_RAW(4)
 FEWBITS_VEC_RAW(8)

@@ -78,7 +78,11 @@ public:
     moment_format format() const noexcept { return format_; }
     std::size_t size() const noexcept
     {
-        return std::visit([](const auto& p) { return p.m.size(); }, data_);
+        // std::get_if, not std::visit: visit may throw (bad_variant_access), which noexcept forbids.
+        if (const auto* p = std::get_if<pair<float>>(&data_)) return p->m.size();
+        if (const auto* p = std::get_if<pair<bfloat16>>(&data_)) return p->m.size();
+        if (const auto* p = std::get_if<pair<float16>>(&data_)) return p->m.size();
+        return 0;
     }
     std::uint64_t steps = 0;
 
