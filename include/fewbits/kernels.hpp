@@ -154,23 +154,84 @@ FEWBITS_ALWAYS_INLINE inline std::size_t decode_lanes(const typename Format::sto
 }
 
 #if FEWBITS_DISPATCH
-// One copy of each loop per target, the lane loop inlined where the target's instructions exist.
-#define FEWBITS_KERNELS_FOR_TARGET(name, attribute, lanes)                                                       \
+// Widening loads and narrowing stores of 8- and 16-bit codes for AVX2 and AVX-512, in
+// intrinsics: GCC 12 turns the GNU-vector __builtin_convertvector of these widths into
+// per-lane scalar code. They carry their target, so they are called only from functions of
+// that target (the loops below), where the compiler may inline them.
+template <class S>
+FEWBITS_TARGET_AVX512 FEWBITS_ALWAYS_INLINE inline vec::u32<16> widen_avx512(const S* in) noexcept
+{
+    using R = vec::raw<16>::u32;
+    vec::u32<16> r;  // (assigned, not passed: clang rejects a 64-byte vector argument to a non-AVX-512 function)
+    if constexpr (sizeof(S) == 1)
+        r.v = R(_mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(in))));
+    else
+        r.v = R(_mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(in))));
+    return r;
+}
+template <class S>
+FEWBITS_TARGET_AVX512 FEWBITS_ALWAYS_INLINE inline void narrow_avx512(vec::u32<16> v, S* out) noexcept
+{
+    const __m512i r = __m512i(v.v);
+    if constexpr (sizeof(S) == 1)
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(out), _mm512_cvtepi32_epi8(r));
+    else
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(out), _mm512_cvtepi32_epi16(r));
+}
+template <class S>
+FEWBITS_TARGET_AVX2 FEWBITS_ALWAYS_INLINE inline vec::u32<8> widen_avx2(const S* in) noexcept
+{
+    using R = vec::raw<8>::u32;
+    vec::u32<8> r;  // (assigned, not passed: see widen_avx512)
+    if constexpr (sizeof(S) == 1)
+        r.v = R(_mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(in))));
+    else
+        r.v = R(_mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(in))));
+    return r;
+}
+template <class S>
+FEWBITS_TARGET_AVX2 FEWBITS_ALWAYS_INLINE inline void narrow_avx2(vec::u32<8> v, S* out) noexcept
+{
+    const __m256i r = __m256i(v.v);
+    const __m256i words = _mm256_packus_epi32(r, r);  // per 128-bit half: 4 values twice
+    if constexpr (sizeof(S) == 1) {
+        const __m256i bytes = _mm256_packus_epi16(words, words);  // 4 bytes per half
+        const __m256i both = _mm256_permutevar8x32_epi32(bytes, _mm256_setr_epi32(0, 4, 0, 0, 0, 0, 0, 0));
+        _mm_storel_epi64(reinterpret_cast<__m128i*>(out), _mm256_castsi256_si128(both));
+    } else {
+        const __m256i both = _mm256_permute4x64_epi64(words, 0x08);  // the halves' low 64 bits together
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(out), _mm256_castsi256_si128(both));
+    }
+}
+
+// One copy of each loop per target: whole batches through the always-inlined core, with the
+// target's own widening and narrowing; returns how many elements it did.
+#define FEWBITS_KERNELS_FOR_TARGET(name, attribute, lanes, widen, narrow)                                        \
     template <class Format, rounding Mode, overflow Overflow>                                                    \
     attribute std::size_t encode_##name(const float* in, typename Format::storage_type* out,                    \
                                         const std::uint32_t* words, std::size_t n, std::uint32_t mask) noexcept \
     {                                                                                                            \
-        return encode_lanes<vec::u32<lanes>, Format, Mode, Overflow>(in, out, words, n, mask);                   \
+        using U = vec::u32<lanes>;                                                                               \
+        const U mask_lanes(mask);                                                                                \
+        std::size_t i = 0;                                                                                       \
+        for (; i + lanes <= n; i += lanes) {                                                                     \
+            U w(0u);                                                                                             \
+            if constexpr (Mode == rounding::stochastic) w = U::load(words + i);                                  \
+            narrow(encode<Format, float, Mode, Overflow>(U::load(in + i), w, mask_lanes), out + i);              \
+        }                                                                                                        \
+        return i;                                                                                                \
     }                                                                                                            \
     template <class Format>                                                                                      \
     attribute std::size_t decode_##name(const typename Format::storage_type* in, float* out,                    \
                                         std::size_t n) noexcept                                                  \
     {                                                                                                            \
-        return decode_lanes<vec::u32<lanes>, Format>(in, out, n);                                                \
+        std::size_t i = 0;                                                                                       \
+        for (; i + lanes <= n; i += lanes) decode_to_float_bits<Format>(widen(in + i)).store(out + i);          \
+        return i;                                                                                                \
     }
-FEWBITS_KERNELS_FOR_TARGET(sse2, FEWBITS_TARGET_SSE2, 4)
-FEWBITS_KERNELS_FOR_TARGET(avx2, FEWBITS_TARGET_AVX2, 8)
-FEWBITS_KERNELS_FOR_TARGET(avx512, FEWBITS_TARGET_AVX512, 16)
+FEWBITS_KERNELS_FOR_TARGET(sse2, FEWBITS_TARGET_SSE2, 4, vec::load_widen<4>, vec::store_narrow)
+FEWBITS_KERNELS_FOR_TARGET(avx2, FEWBITS_TARGET_AVX2, 8, widen_avx2, narrow_avx2)
+FEWBITS_KERNELS_FOR_TARGET(avx512, FEWBITS_TARGET_AVX512, 16, widen_avx512, narrow_avx512)
 #undef FEWBITS_KERNELS_FOR_TARGET
 #endif
 

@@ -22,6 +22,10 @@
 #include "fewbits/detail/simd.hpp"
 #include "fewbits/detail/vec.hpp"
 
+#if FEWBITS_DISPATCH
+#include <immintrin.h>  // the widening and narrowing of codes on AVX2 and AVX-512 (kernels.hpp)
+#endif
+
 FEWBITS_SIMD_DIAGNOSTICS_PUSH
 
 namespace fewbits::detail {
