@@ -47,6 +47,9 @@
 #include "fewbits/rounding.hpp"
 #include "fewbits/types.hpp"
 
+// xsimd's AVX-512 sqrt inlines GCC 12's self-initialised register (config.hpp).
+FEWBITS_SIMD_DIAGNOSTICS_PUSH
+
 namespace fewbits {
 
 struct adamw_options {
@@ -224,3 +227,5 @@ void adamw_update(std::span<W> w, std::span<S> m, std::span<S> v, std::span<cons
 }
 
 }  // namespace fewbits
+
+FEWBITS_SIMD_DIAGNOSTICS_POP
