@@ -61,3 +61,5 @@ void BM_gpt_step(benchmark::State& state)
 BENCHMARK(BM_gpt_step)->Args({0, 1})->Args({1, 1})->Args({0, 2})->Args({1, 2})->UseRealTime()->Unit(benchmark::kMillisecond);
 
 }  // namespace
+
+BENCHMARK_MAIN();
