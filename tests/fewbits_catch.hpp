@@ -4,10 +4,18 @@
 // produces one readable REQUIRE instead of millions of CHECK lines).
 #pragma once
 
+#include <string>
+
 #if defined(FEWBITS_CATCH2_V3)
 #include <catch2/catch_approx.hpp>
 #include <catch2/catch_test_macros.hpp>
+#include <catch2/matchers/catch_matchers.hpp>  // CHECK_THROWS_WITH, CHECK_THAT
+#include <catch2/matchers/catch_matchers_string.hpp>
 using Catch::Approx;  // v2's catch.hpp puts Approx in the global namespace as well
+namespace Catch {
+// v2's string matcher name (v3: Matchers::ContainsSubstring).
+inline auto Contains(const std::string& s) { return Matchers::ContainsSubstring(s); }
+}  // namespace Catch
 #else
 #include <catch2/catch.hpp>
 #endif
