@@ -214,7 +214,7 @@ FEWBITS_TARGET_AVX2 FEWBITS_ALWAYS_INLINE inline void narrow_avx2(vec::u32<8> v,
         using U = vec::u32<lanes>;                                                                               \
         const U mask_lanes(mask);                                                                                \
         std::size_t i = 0;                                                                                       \
-        for (; i + lanes <= n; i += lanes) {                                                                     \
+        for (; i + (lanes) <= n; i += (lanes)) {                                                                 \
             U w(0u);                                                                                             \
             if constexpr (Mode == rounding::stochastic) w = U::load(words + i);                                  \
             narrow(encode<Format, float, Mode, Overflow>(U::load(in + i), w, mask_lanes), out + i);              \
@@ -226,7 +226,7 @@ FEWBITS_TARGET_AVX2 FEWBITS_ALWAYS_INLINE inline void narrow_avx2(vec::u32<8> v,
                                         std::size_t n) noexcept                                                  \
     {                                                                                                            \
         std::size_t i = 0;                                                                                       \
-        for (; i + lanes <= n; i += lanes) decode_to_float_bits<Format>(widen(in + i)).store(out + i);          \
+        for (; i + (lanes) <= n; i += (lanes)) decode_to_float_bits<Format>(widen(in + i)).store(out + i);      \
         return i;                                                                                                \
     }
 FEWBITS_KERNELS_FOR_TARGET(sse2, FEWBITS_TARGET_SSE2, 4, vec::load_widen<4>, vec::store_narrow)
