@@ -35,6 +35,11 @@ struct fnv1a {
     }
 };
 
+// qemu-user hangs in std::thread (tests/CMakeLists.txt): an emulated build sets
+// FEWBITS_TEST_ONE_THREAD and every multi-thread check here runs on one thread.
+unsigned threads(unsigned n) { return std::getenv("FEWBITS_TEST_ONE_THREAD") ? 1u : n; }
+unsigned many_threads() { return threads(3); }
+
 // Whether this build's GEMM fuses its multiply-adds (gemm.hpp: multiply_add), which is all
 // that makes one build's bits differ from another's.
 constexpr bool gemm_fuses =
@@ -71,7 +76,7 @@ std::uint64_t pinned_run(int config)
         s.weight_decay = 1e-3f;
         break;
     case 4: {
-        o.threads = 2;
+        o.threads = threads(2);  // the pinned bits do not depend on it
         linear_quantization q = linear_quantization::everywhere(e4m3);
         q.reuse_forward = true;
         o.quantization = {q, linear_quantization::everywhere(e4m3), linear_quantization::backward_only(e4m3)};
@@ -346,16 +351,6 @@ TEST_CASE("stream keys: names hash to keys that never meet the linear layer's id
 
 // ---------------------------------------------------------------------------------------------
 // Building blocks: GEMM with either operand transposed and batched, grouped tensors, softmax.
-
-namespace {
-
-unsigned many_threads()
-{
-    // qemu-user hangs in std::thread (tests/CMakeLists.txt): stay on one thread there.
-    return std::getenv("FEWBITS_TEST_ONE_THREAD") ? 1u : 3u;
-}
-
-}  // namespace
 
 TEST_CASE("gemm with B transposed equals gemm on B stored transposed, bit for bit, for 1 and 3 threads",
           "[layers][gemm]")
