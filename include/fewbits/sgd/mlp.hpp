@@ -44,6 +44,9 @@ class training_error : public std::runtime_error {
 public:
     training_error(const std::string& what, std::uint64_t step) : std::runtime_error(what), step_(step) {}
     std::uint64_t step() const noexcept { return step_; }
+    // Continues a run at optimizer step s: after its parameters were restored from a checkpoint
+    // (checkpoint.hpp), so that the next step draws the roundings of step s.
+    void set_step(std::uint64_t s) noexcept { step_ = s; }
 
 private:
     std::uint64_t step_;
@@ -123,6 +126,9 @@ public:
     std::size_t outputs() const noexcept { return linears_.back()->outputs(); }
     loss_kind loss() const noexcept { return loss_; }
     std::uint64_t step() const noexcept { return step_; }
+    // Continues a run at optimizer step s: after its parameters were restored from a checkpoint
+    // (checkpoint.hpp), so that the next step draws the roundings of step s.
+    void set_step(std::uint64_t s) noexcept { step_ = s; }
     std::uint64_t seed() const noexcept { return seed_; }
     unsigned threads() const noexcept { return threads_; }
     void set_threads(unsigned t)

@@ -92,6 +92,11 @@ public:
     {
         return std::visit([&](auto& p) -> decltype(auto) { return f(std::span(p.m), std::span(p.v)); }, data_);
     }
+    template <class F>
+    decltype(auto) visit(F&& f) const
+    {
+        return std::visit([&](const auto& p) -> decltype(auto) { return f(std::span(p.m), std::span(p.v)); }, data_);
+    }
     // The moments as float (exact): for tests and diagnostics.
     std::vector<float> first() const { return values(true); }
     std::vector<float> second() const { return values(false); }
@@ -134,6 +139,11 @@ public:
     virtual void adamw(std::span<const float> g, adamw_moments& moments, const adamw_options& o, std::uint64_t step,
                        const policy& p, const stream& s) = 0;
     virtual std::unique_ptr<parameter_store> clone() const = 0;
+    // The stored encodings as bytes (the float bits for fp32, the format's codes otherwise),
+    // size() * bytes_per_value() of them: what a checkpoint saves and restores bit for bit.
+    // After writing through raw(), call parameter::refresh().
+    virtual std::span<std::byte> raw() noexcept = 0;
+    virtual std::span<const std::byte> raw() const noexcept = 0;
 };
 
 class fp32_store final : public parameter_store {
@@ -163,6 +173,8 @@ public:
         });
     }
     std::unique_ptr<parameter_store> clone() const override { return std::make_unique<fp32_store>(*this); }
+    std::span<std::byte> raw() noexcept override { return std::as_writable_bytes(std::span(w_)); }
+    std::span<const std::byte> raw() const noexcept override { return std::as_bytes(std::span(w_)); }
 
 private:
     std::vector<float> w_;
@@ -192,6 +204,8 @@ public:
         });
     }
     std::unique_ptr<parameter_store> clone() const override { return std::make_unique<low_precision_store>(*this); }
+    std::span<std::byte> raw() noexcept override { return std::as_writable_bytes(std::span(w_)); }
+    std::span<const std::byte> raw() const noexcept override { return std::as_bytes(std::span(w_)); }
 
 private:
     std::vector<T> w_;
