@@ -19,7 +19,7 @@
 //       uint64 velocity length (0 or rows * cols), then that many float32;
 //       uint8 AdamW moments present (0 or 1); if 1: uint8 format (0 fp32, 1 bf16, 2 fp16),
 //         uint64 steps, then m and v, rows * cols values each in that format;
-//   uint32 CRC-32 (zlib's crc32) of every byte before it.
+//   uint32 CRC-32 (the checksum of zlib and gzip) of every byte before it.
 //
 // Writing is atomic: the file is written as PATH.partial in the same directory, synced, and
 // renamed over PATH (then the directory is synced), so a crash at any moment leaves the old
@@ -27,14 +27,14 @@
 // Reading checks the size, magic, version, checksum and structure, then that the checkpoint
 // belongs to this model (same parameters in the same order, shapes and storage formats),
 // before it changes anything; every refusal is a checkpoint_error naming the file and the
-// reason. Needs zlib (link ZLIB::ZLIB) and a POSIX system (open, fsync, rename).
+// reason. Needs a POSIX system (open, fsync, rename).
 #pragma once
 
 #include <fcntl.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #include <algorithm>
+#include <array>
 #include <bit>
 #include <cerrno>
 #include <cstddef>
@@ -72,7 +72,8 @@ struct run_state {
     std::string configuration;
     // Named counters: the step, the epoch, the sampler's position, ...
     std::map<std::string, std::uint64_t> counters;
-    // Named running sums a program reports at the end (e.g. an epoch's loss so far).
+    // Named running sums a program reports at the end (e.g. an epoch's loss so far, the
+    // seconds spent); not part of state_digest.
     std::map<std::string, double> sums;
 
     // The counter `name`; a checkpoint_error naming it when the checkpoint has none.
@@ -152,30 +153,37 @@ private:
     const std::string& path_;
 };
 
-inline std::uint32_t crc32_of(std::span<const std::byte> b)
-{
-    uLong crc = crc32(0L, Z_NULL, 0);
-    for (std::size_t at = 0; at < b.size();) {
-        const std::size_t n = std::min<std::size_t>(b.size() - at, std::size_t{1} << 30);
-        crc = crc32(crc, reinterpret_cast<const Bytef*>(b.data() + at), static_cast<uInt>(n));
-        at += n;
+// CRC-32 (IEEE 802.3, reflected polynomial 0xEDB88320: the checksum of zlib, gzip and PNG),
+// computed here so that checkpoints need no library.
+inline constexpr auto crc32_table = [] {
+    std::array<std::uint32_t, 256> t{};
+    for (std::uint32_t i = 0; i < 256; ++i) {
+        std::uint32_t c = i;
+        for (int k = 0; k < 8; ++k) c = (c & 1u) != 0 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+        t[i] = c;
     }
-    return static_cast<std::uint32_t>(crc);
+    return t;
+}();
+
+inline std::uint32_t crc32_of(std::span<const std::byte> b) noexcept
+{
+    std::uint32_t c = 0xFFFFFFFFu;
+    for (std::byte x : b) c = crc32_table[(c ^ static_cast<std::uint8_t>(x)) & 0xFFu] ^ (c >> 8);
+    return c ^ 0xFFFFFFFFu;
 }
 
-// The state part of the body (everything but the configuration): what state_digest hashes.
-inline void put_state(byte_writer& w, std::span<parameter* const> params, const run_state& s)
+template <class Map>
+void put_named(byte_writer& w, const Map& values)
 {
-    w.put_value(static_cast<std::uint32_t>(s.counters.size()));
-    for (const auto& [name, v] : s.counters) {
+    w.put_value(static_cast<std::uint32_t>(values.size()));
+    for (const auto& [name, v] : values) {
         w.put_string(name);
         w.put_value(v);
     }
-    w.put_value(static_cast<std::uint32_t>(s.sums.size()));
-    for (const auto& [name, v] : s.sums) {
-        w.put_string(name);
-        w.put_value(v);
-    }
+}
+
+inline void put_parameters(byte_writer& w, std::span<parameter* const> params)
+{
     w.put_value(static_cast<std::uint32_t>(params.size()));
     for (const parameter* p : params) {
         w.put_string(p->name());
@@ -269,12 +277,15 @@ inline std::vector<std::byte> read_whole_file(const std::string& path)
 
 }  // namespace detail
 
-// A 64-bit hash (FNV-1a) of every parameter's stored values, optimizer state, and of state's
-// counters and sums (not its configuration): equal for two runs that reached the same state.
+// A 64-bit hash (FNV-1a) of every parameter's stored values and optimizer state and of the
+// run's counters (its step, the sampler's position), as they are written to a checkpoint: equal
+// for two runs that reached the same state. Not hashed: the configuration (a data path may
+// differ between machines) and the sums (reported values, which may include wall-clock time).
 inline std::uint64_t state_digest(std::span<parameter* const> params, const run_state& state)
 {
     detail::byte_writer w;
-    detail::put_state(w, params, state);
+    detail::put_named(w, state.counters);
+    detail::put_parameters(w, params);
     std::uint64_t h = 0xCBF29CE484222325ull;
     for (std::byte b : w.bytes) {
         h ^= static_cast<std::uint8_t>(b);
@@ -292,7 +303,9 @@ inline void save_checkpoint(const std::string& path, std::span<parameter* const>
     w.put_value(detail::checkpoint_version);
     w.put_value(std::uint64_t{0});  // the body size, set below
     w.put_string(state.configuration);
-    detail::put_state(w, params, state);
+    detail::put_named(w, state.counters);
+    detail::put_named(w, state.sums);
+    detail::put_parameters(w, params);
     const std::uint64_t body = w.bytes.size() - detail::checkpoint_header_bytes;
     std::memcpy(w.bytes.data() + 8, &body, sizeof body);
     w.put_value(detail::crc32_of(w.bytes));
