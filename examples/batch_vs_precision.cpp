@@ -19,6 +19,11 @@
 // precision, RTN loses every update smaller than half a grid step (stagnation), SR keeps them
 // on average. The column weights_changed is the fraction of parameters whose stored value
 // changed in a step (mean over every 8th step of the last epoch) and shows the stagnation.
+//
+// A grid of one run (e.g. --formats bf16 --roundings SR --placements weights --batches 32) can
+// be checkpointed: --checkpoint PATH writes its whole state (fewbits/sgd/checkpoint.hpp) every
+// --checkpoint-every steps (default: at the end of each epoch) and at the end; --resume PATH
+// continues it bit for bit (the same options). Such a run ends with "state digest <16 hex>".
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -46,6 +51,7 @@ struct options {
     std::size_t epochs = 0, train_samples = 0;
     double lr = 0.1;           // at batch 32
     bool sqrt_scaling = true;  // lr * sqrt(batch / 32); false: lr at every batch size
+    checkpoint_options checkpoint;
 };
 
 void print_usage(std::FILE* to, const char* prog)
@@ -55,6 +61,7 @@ void print_usage(std::FILE* to, const char* prog)
                  "          [--data auto|fashion-mnist|synthetic] [--formats LIST] [--roundings RTN,SR]\n"
                  "          [--placements backward,weights] [--batches LIST] [--epochs N] [--train-samples N]\n"
                  "          [--lr X (learning rate at batch 32, default 0.1)] [--lr-scaling sqrt|none]\n"
+                 "          [--checkpoint PATH [--checkpoint-every STEPS]] [--resume PATH]   (a grid of one run)\n"
                  "--quick (default): backward fp32,e4m3,e4m1,e4m0 and weights bf16,e4m3; batches 8,32,128,512;\n"
                  "  2 epochs on the 60000 training images (a few minutes on 2 cores). --full: backward fp32,bf16,e5m2,\n"
                  "  e4m3,e4m1,e5m0,e4m0 and weights bf16,e5m2,e4m3; batches 8..512; 10 epochs (an estimated half hour on 2 cores).\n"
@@ -74,6 +81,7 @@ options parse(int argc, char** argv)
             ++i;
             return v;
         };
+        if (o.checkpoint.parse(a, v, i)) continue;
         if (a == "--quick") o.full = false;
         else if (a == "--full") o.full = true;
         else if (a == "--csv") o.csv = value();
@@ -100,6 +108,7 @@ options parse(int argc, char** argv)
         } else
             throw usage_error("unknown option '" + a + "'");
     }
+    o.checkpoint.validate();
     // Checked here, not when the grid reaches the run: the default placements include weights.
     if (std::find(o.formats.begin(), o.formats.end(), "int8") != o.formats.end() &&
         (o.placements.empty() || std::find(o.placements.begin(), o.placements.end(), "weights") != o.placements.end()))
@@ -120,6 +129,7 @@ struct run_result {
     std::size_t epochs = 0, steps = 0;
     double train_loss = 0, test_accuracy = 0, seconds = 0, weights_changed = 0;
     bool diverged = false;
+    std::uint64_t digest = 0;  // state_digest of the trained model
 };
 
 std::vector<run_spec> plan(const options& o)
@@ -156,6 +166,24 @@ double changed_fraction(const std::vector<float>& before, const std::vector<floa
     return static_cast<double>(changed) / static_cast<double>(before.size());
 }
 
+// Everything that decides the bits of a run (not --threads or the output paths).
+std::string run_configuration(const run_spec& spec, const experiment_data& data, const options& o, std::size_t epochs,
+                              double lr)
+{
+    const auto x = std::as_bytes(data.train.inputs.values());
+    const auto y = std::as_bytes(std::span(data.train.labels));
+    std::vector<std::uint8_t> bytes;
+    for (std::byte b : x) bytes.push_back(static_cast<std::uint8_t>(b));
+    for (std::byte b : y) bytes.push_back(static_cast<std::uint8_t>(b));
+    configuration c("batch_vs_precision 1");
+    c.add("data", data.name + " " + std::to_string(data.train.size()) + "/" + std::to_string(data.test.size()) +
+                      " fnv1a " + hex64(fnv1a(bytes)));
+    c.add("format", spec.format).add("rounding", spec.rounding).add("placement", spec.placement);
+    c.add("batch", std::to_string(spec.batch)).add("lr", fmt("%.9g", lr)).add("epochs", std::to_string(epochs));
+    c.add("seed", std::to_string(o.seed));
+    return c.text();
+}
+
 run_result train_one(const run_spec& spec, const experiment_data& data, const options& o, std::size_t epochs)
 {
     run_result r;
@@ -178,13 +206,47 @@ run_result train_one(const run_spec& spec, const experiment_data& data, const op
     const auto start = std::chrono::steady_clock::now();
     const std::size_t n = data.train.size();
     batch b;
-    double changed_sum = 0;
-    std::size_t changed_count = 0;
+    double changed_sum = 0, loss_sum = 0, seconds_before = 0;
+    std::size_t changed_count = 0, first_epoch = 0, first_batch = 0;
+    // The run's state besides the model: the sampler's position (epoch, first sample of the next
+    // batch) and what the result line reports.
+    const std::string config = run_configuration(spec, data, o, epochs, r.lr);
+    run_state state;
+    state.configuration = config;
+    if (!o.checkpoint.resume.empty()) {
+        state = load_checkpoint(o.checkpoint.resume, model);
+        require_configuration(o.checkpoint.resume, state.configuration, config);
+        first_epoch = state.counter("epoch");
+        first_batch = state.counter("sample");
+        r.steps = state.counter("steps");
+        changed_count = state.counter("changed_count");
+        changed_sum = state.sum("changed_sum");
+        loss_sum = state.sum("loss_sum");
+        r.train_loss = state.sum("train_loss");
+        seconds_before = state.sum("seconds");
+        std::printf("resumed from %s at epoch %zu, sample %zu (step %zu)\n", o.checkpoint.resume.c_str(), first_epoch,
+                    first_batch, r.steps);
+    }
+    auto record = [&](std::size_t epoch, std::size_t sample) {
+        state.counters["epoch"] = epoch;
+        state.counters["sample"] = sample;
+        state.counters["steps"] = r.steps;
+        state.counters["changed_count"] = changed_count;
+        state.sums["changed_sum"] = changed_sum;
+        state.sums["loss_sum"] = loss_sum;
+        state.sums["train_loss"] = r.train_loss;
+        state.sums["seconds"] = seconds_before + std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    };
+    auto save = [&](std::size_t epoch, std::size_t sample) {
+        if (o.checkpoint.save.empty()) return;
+        record(epoch, sample);
+        save_checkpoint(o.checkpoint.save, model, state);
+    };
     try {
-        for (std::size_t e = 0; e < epochs; ++e) {
+        for (std::size_t e = first_epoch; e < epochs; ++e) {
             const auto order = epoch_order(n, o.seed, e);
-            double loss_sum = 0;
-            for (std::size_t start_i = 0; start_i < n; start_i += spec.batch) {
+            if (e != first_epoch || first_batch == 0) loss_sum = 0;
+            for (std::size_t start_i = e == first_epoch ? first_batch : 0; start_i < n; start_i += spec.batch) {
                 const std::size_t len = std::min(spec.batch, n - start_i);
                 gather(data.train, std::span<const std::size_t>(order).subspan(start_i, len), b);
                 const bool sample = e + 1 == epochs && r.steps % 8 == 0;
@@ -193,8 +255,11 @@ run_result train_one(const run_spec& spec, const experiment_data& data, const op
                 loss_sum += model.train_step(b, so).sum;
                 if (sample) changed_sum += changed_fraction(before, model.flat_parameters()), ++changed_count;
                 ++r.steps;
+                if (o.checkpoint.every > 0 && r.steps % o.checkpoint.every == 0 && start_i + spec.batch < n)
+                    save(e, start_i + spec.batch);
             }
             r.train_loss = loss_sum / static_cast<double>(n);
+            save(e + 1, 0);
         }
     } catch (const training_error& err) {
         r.diverged = true;
@@ -202,7 +267,9 @@ run_result train_one(const run_spec& spec, const experiment_data& data, const op
     }
     r.test_accuracy = evaluate(model, data.test).accuracy;
     r.weights_changed = changed_count > 0 ? changed_sum / static_cast<double>(changed_count) : NAN;
-    r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    r.seconds = seconds_before + std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    record(epochs, 0);
+    r.digest = state_digest(model, state);
     return r;
 }
 
@@ -284,6 +351,9 @@ int main(int argc, char** argv)
                               std::to_string(data.train.size()) + ")");
         const std::vector<run_spec> runs = plan(o);
         if (runs.empty()) throw usage_error("the grid is empty (check --formats and --placements)");
+        if (runs.size() > 1 && (!o.checkpoint.save.empty() || !o.checkpoint.resume.empty()))
+            throw usage_error("--checkpoint and --resume need a grid of one run, this grid has " + std::to_string(runs.size()) +
+                              " (choose one --formats, --roundings, --placements and --batches)");
         std::printf("data: %s, %zu train / %zu test, MLP", data.name.c_str(), data.train.size(), data.test.size());
         for (std::size_t i = 0; i < data.sizes.size(); ++i) std::printf("%s%zu", i ? "-" : " ", data.sizes[i]);
         std::printf("; %zu runs of %zu epoch(s), lr %.3g%s, seed %llu, %u thread(s)\n", runs.size(), epochs, o.lr,
@@ -318,7 +388,11 @@ int main(int argc, char** argv)
             md.finish();
         }
         if (csv.enabled()) std::printf("\nwrote %s and %s\n", csv.path().c_str(), o.markdown.c_str());
+        if (results.size() == 1) std::printf("state digest %s\n", hex64(results.front().digest).c_str());
     } catch (const usage_error& e) {
+        std::fprintf(stderr, "%s: %s\n", argv[0], e.what());
+        return 2;
+    } catch (const checkpoint_error& e) {
         std::fprintf(stderr, "%s: %s\n", argv[0], e.what());
         return 2;
     } catch (const std::exception& e) {

@@ -1,7 +1,8 @@
-// What the two experiment programs (gradient_variance, batch_vs_precision) share: command-line
-// parsing, the data set (Fashion-MNIST when installed, else the synthetic teacher), the named
-// formats of the grids, a CSV file that appears only when complete, and a progress line with
-// an estimate of the time left. Example code, not library API.
+// What the experiment programs (gradient_variance, batch_vs_precision, tiny_gpt, ...) share:
+// command-line parsing, the data set (Fashion-MNIST when installed, else the synthetic
+// teacher), the named formats of the grids, a CSV file that appears only when complete, a
+// progress line with an estimate of the time left, and the checkpoint options of single runs.
+// Example code, not library API.
 #pragma once
 
 #include <algorithm>
@@ -14,6 +15,7 @@
 #include <filesystem>
 #include <fstream>
 #include <optional>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -21,6 +23,7 @@
 #include <vector>
 
 #include <fewbits/sgd.hpp>
+#include <fewbits/sgd/checkpoint.hpp>
 #if FEWBITS_EXAMPLE_HAVE_ZLIB
 #include <fewbits/sgd/fashion_mnist.hpp>
 #endif
@@ -293,5 +296,92 @@ private:
     double total_, done_ = 0.0;
     std::chrono::steady_clock::time_point start_;
 };
+
+// ---- Checkpoints (single runs) --------------------------------------------------------------------
+
+// --checkpoint PATH, --checkpoint-every STEPS and --resume PATH.
+struct checkpoint_options {
+    std::string save, resume;  // empty: none
+    std::uint64_t every = 0;   // 0: the program's default
+
+    // Takes option a (with its value v) if it is one of the three; returns whether it was.
+    bool parse(const std::string& a, const char* v, int& i)
+    {
+        auto path = [&] {
+            if (v == nullptr || *v == '\0') throw usage_error(a + " needs a file path, got nothing");
+            ++i;
+            return std::string(v);
+        };
+        if (a == "--checkpoint") save = path();
+        else if (a == "--resume") resume = path();
+        else if (a == "--checkpoint-every") {
+            every = parse_count(a, v, 1, UINT64_MAX);
+            ++i;
+        } else return false;
+        return true;
+    }
+    void validate() const
+    {
+        if (every > 0 && save.empty()) throw usage_error("--checkpoint-every needs --checkpoint PATH");
+    }
+};
+
+// The settings that decide a run's bits, as "name value" items joined by "; ": what a checkpoint
+// stores as its configuration, and what a resumed run must repeat.
+class configuration {
+public:
+    explicit configuration(const std::string& program) : text_(program) {}
+    configuration& add(const std::string& name, const std::string& value)
+    {
+        text_ += "; " + name + " " + value;
+        return *this;
+    }
+    const std::string& text() const noexcept { return text_; }
+
+private:
+    std::string text_;
+};
+
+// A checkpoint of another run cannot be resumed: a checkpoint_error naming the file and the
+// first setting that differs.
+inline void require_configuration(const std::string& path, const std::string& stored, const std::string& mine)
+{
+    if (stored == mine) return;
+    auto items = [](const std::string& t) {
+        std::vector<std::string> out(1);
+        for (std::size_t k = 0; k < t.size(); ++k) {
+            if (t.compare(k, 2, "; ") == 0) {
+                out.emplace_back();
+                ++k;
+            } else
+                out.back() += t[k];
+        }
+        return out;
+    };
+    const auto a = items(stored), b = items(mine);
+    std::size_t k = 0;
+    while (k < a.size() && k < b.size() && a[k] == b[k]) ++k;
+    const std::string theirs = k < a.size() ? "'" + a[k] + "'" : "nothing", ours = k < b.size() ? "'" + b[k] + "'" : "nothing";
+    throw checkpoint_error("fewbits: " + path + ": a checkpoint of another run: it has " + theirs + " where this run has " +
+                           ours + " (resume with the options of the run that wrote it)");
+}
+
+// FNV-1a 64 of a byte sequence: names a data set in a configuration.
+inline std::uint64_t fnv1a(std::span<const std::uint8_t> bytes)
+{
+    std::uint64_t h = 0xCBF29CE484222325ull;
+    for (std::uint8_t b : bytes) {
+        h ^= b;
+        h *= 0x100000001B3ull;
+    }
+    return h;
+}
+
+inline std::string hex64(std::uint64_t v)
+{
+    char buf[24];
+    std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
+    return buf;
+}
 
 }  // namespace experiment

@@ -3,6 +3,11 @@
 // write text from a prompt; or, with --dump-state, trains the FP32 model and writes the FBLM
 // state of the next batch (fewbits/sgd/lm_state.hpp) for outside tools to check.
 //
+// Checkpoints: --checkpoint PATH writes the whole training state (fewbits/sgd/checkpoint.hpp)
+// every --checkpoint-every steps (default: at each progress line) and at the end; --resume
+// PATH continues such a run bit for bit (the same options; --steps is the total). The last
+// line is "state digest <16 hex digits>", equal for runs that reached the same state.
+//
 // Low-precision placements (any mix):
 //   --backward FMT:RND   x, W and dy of every linear layer's backward pass and the operands of
 //                        attention's two backward products rounded to FMT (per-tensor
@@ -39,6 +44,7 @@ struct options {
     std::string data = jargon_file_default_path, dump_state, prompt = "The ";
     std::optional<std::string> backward, weights, moments;
     std::string update = "SR";
+    experiment::checkpoint_options checkpoint;
     bool help = false;
 };
 
@@ -57,6 +63,9 @@ void usage(const char* prog)
                 "  --sample BYTES         afterwards, write BYTES bytes after --prompt TEXT\n"
                 "  --dump-state PATH      train the FP32 model K steps (random bytes without the data),\n"
                 "                         then write the FBLM state of the next batch\n"
+                "  --checkpoint PATH      write the training state to PATH (atomically) every\n"
+                "                         --checkpoint-every K steps (default --log-every) and at the end\n"
+                "  --resume PATH          continue the run of that checkpoint (same options; K = total steps)\n"
                 "  --seed N  --threads N\n",
                 prog);
 }
@@ -88,6 +97,7 @@ options parse(int argc, char** argv)
             return n;
         };
         if (a == "--help" || a == "-h") o.help = true;
+        else if (o.checkpoint.parse(a, v, i)) continue;
         else if (a == "--context") o.context = count(1, 4096);
         else if (a == "--channels") o.channels = count(1, 4096);
         else if (a == "--heads") o.heads = count(1, 256);
@@ -124,6 +134,7 @@ options parse(int argc, char** argv)
         throw usage_error("--moments needs bf16 or fp16, got '" + *o.moments + "'");
     if (o.weights) (void)parse_format_rounding("--weights", *o.weights + ":SR");
     if (o.backward) (void)parse_format_rounding("--backward", *o.backward);
+    o.checkpoint.validate();
     if (!o.dump_state.empty() && (o.backward || o.weights || o.moments))
         throw usage_error("--dump-state writes the FP32 model's state: leave out --backward, --weights and --moments");
     return o;
@@ -178,6 +189,21 @@ std::string sample_text(gpt& model, const options& o, std::size_t n)
     return out;
 }
 
+// Everything that decides the bits of a run (not --steps, --threads, logging or sampling).
+std::string run_configuration(const options& o, const text_corpus& corpus)
+{
+    std::vector<std::uint8_t> text = corpus.train;
+    text.insert(text.end(), corpus.validation.begin(), corpus.validation.end());
+    experiment::configuration c("tiny_gpt 1");
+    c.add("T", std::to_string(o.context)).add("C", std::to_string(o.channels)).add("H", std::to_string(o.heads));
+    c.add("L", std::to_string(o.layers)).add("batch", std::to_string(o.batch)).add("seq", std::to_string(o.seq));
+    c.add("lr", experiment::fmt("%.9g", double(o.lr))).add("seed", std::to_string(o.seed));
+    c.add("backward", o.backward.value_or("fp32")).add("weights", o.weights.value_or("fp32"));
+    c.add("moments", o.moments.value_or("fp32")).add("update", o.update);
+    c.add("data", std::to_string(text.size()) + " bytes, fnv1a " + experiment::hex64(experiment::fnv1a(text)));
+    return c.text();
+}
+
 int run(const options& o)
 {
     text_corpus corpus;
@@ -204,13 +230,30 @@ int run(const options& o)
                 static_cast<unsigned long long>(o.steps), double(o.lr), corpus.train.size(), corpus.validation.size(),
                 o.backward ? o.backward->c_str() : "fp32", o.weights ? o.weights->c_str() : "fp32",
                 o.moments ? o.moments->c_str() : "fp32", o.update.c_str(), o.threads);
+    run_state state;
+    state.configuration = run_configuration(o, corpus);
+    std::uint64_t first = 0;
+    if (!o.checkpoint.resume.empty()) {
+        const run_state saved = load_checkpoint(o.checkpoint.resume, model.parameters(), {"step"});
+        experiment::require_configuration(o.checkpoint.resume, saved.configuration, state.configuration);
+        first = saved.counter("step");
+        if (first > o.steps)
+            throw checkpoint_error("fewbits: " + o.checkpoint.resume + ": the checkpoint is at step " +
+                                   std::to_string(first) + ", past --steps " + std::to_string(o.steps));
+        std::printf("resumed from %s at step %llu\n", o.checkpoint.resume.c_str(), static_cast<unsigned long long>(first));
+    }
+    const std::uint64_t checkpoint_every = o.checkpoint.every > 0 ? o.checkpoint.every : o.log_every;
+    auto save = [&](std::uint64_t steps_done) {
+        state.counters["step"] = steps_done;
+        if (!o.checkpoint.save.empty()) save_checkpoint(o.checkpoint.save, model.parameters(), state);
+    };
     token_batch b;
-    experiment::progress progress(static_cast<double>(o.steps));
+    experiment::progress progress(static_cast<double>(o.steps - first));
     pass_context ctx;
     ctx.seed = o.seed;
     ctx.threads = o.threads;
     double train_loss = 0.0;
-    for (std::uint64_t step = 0; step < o.steps; ++step) {
+    for (std::uint64_t step = first; step < o.steps; ++step) {
         ctx.step = step;
         sample_windows(corpus.train, o.batch, o.seq, o.seed, step, b);
         const double loss = model.compute_gradients(b.inputs, b.targets, b.sequences, ctx);
@@ -228,7 +271,9 @@ int run(const options& o)
                         experiment::duration(progress.elapsed()).c_str(), progress.eta().c_str());
             std::fflush(stdout);
         }
+        if ((step + 1) % checkpoint_every == 0 && step + 1 < o.steps) save(step + 1);
     }
+    save(o.steps);
     if (!o.dump_state.empty()) {
         ctx.step = o.steps;
         sample_windows(corpus.train, o.batch, o.seq, o.seed, o.steps, b);
@@ -252,6 +297,7 @@ int run(const options& o)
                     o.dump_state.c_str(), double(s.loss));
     }
     if (o.sample_bytes > 0) std::printf("--- sample ---\n%s\n---\n", sample_text(model, o, o.sample_bytes).c_str());
+    std::printf("state digest %s\n", experiment::hex64(state_digest(model.parameters(), state)).c_str());
     return 0;
 }
 
@@ -269,6 +315,9 @@ int main(int argc, char** argv)
     } catch (const usage_error& e) {
         std::fprintf(stderr, "tiny_gpt: %s\n", e.what());
         usage(argv[0]);
+        return 2;
+    } catch (const checkpoint_error& e) {
+        std::fprintf(stderr, "tiny_gpt: %s\n", e.what());
         return 2;
     } catch (const std::exception& e) {
         std::fprintf(stderr, "tiny_gpt: %s\n", e.what());

@@ -247,13 +247,12 @@ std::uint64_t mlp_run(bool low_precision, const Optimizer& opt, std::uint64_t st
             return 0;
         }
     }
-    state.counters["mlp.step"] = model.step();
-    return state_digest(model.parameters(), state);
+    return state_digest(model, state);
 }
 
 }  // namespace
 
-TEST_CASE("an MLP restored from a checkpoint continues bit for bit (SGD, momentum, AdamW; FP32 and BF16 with SR)",
+TEST_CASE("an MLP restored from a checkpoint continues bit for bit (SGD, momentum, AdamW, in FP32 and BF16 with SR)",
           "[checkpoint]")
 {
     const std::string path = scratch().file("mlp.fbck");
@@ -334,7 +333,7 @@ std::uint64_t gpt_run(bool low_precision, std::uint64_t from, std::uint64_t to, 
 
 }  // namespace
 
-TEST_CASE("a GPT restored from a checkpoint continues bit for bit (FP32; BF16 weights and moments, E4M3 SR backward)",
+TEST_CASE("a GPT restored from a checkpoint continues bit for bit (FP32, and BF16 weights and moments with an E4M3 SR backward)",
           "[checkpoint]")
 {
     const std::string path = scratch().file("gpt.fbck");

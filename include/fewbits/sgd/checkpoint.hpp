@@ -420,7 +420,7 @@ inline run_state load_checkpoint(const std::string& path, std::span<parameter* c
     return state;
 }
 
-// The MLP: its parameters, and its step counter as the counter "mlp.step".
+// The MLP: its parameters, and its step counter as the counter "mlp.step" (the digest too).
 inline void save_checkpoint(const std::string& path, mlp& model, run_state state)
 {
     state.counters["mlp.step"] = model.step();
@@ -431,6 +431,11 @@ inline run_state load_checkpoint(const std::string& path, mlp& model)
     run_state state = load_checkpoint(path, model.parameters(), {"mlp.step"});
     model.set_step(state.counters.at("mlp.step"));
     return state;
+}
+inline std::uint64_t state_digest(mlp& model, run_state state)
+{
+    state.counters["mlp.step"] = model.step();
+    return state_digest(model.parameters(), state);
 }
 
 }  // namespace fewbits::sgd
