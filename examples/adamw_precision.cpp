@@ -32,6 +32,7 @@ struct options {
     std::size_t batch = 64;
     std::size_t train_samples = 0;  // 0: all
     unsigned threads = default_threads();
+    std::string command = "adamw_precision";  // as typed, for the report
 };
 
 void print_usage(std::FILE* to, const char* prog)
@@ -45,6 +46,7 @@ void print_usage(std::FILE* to, const char* prog)
 options parse(int argc, char** argv)
 {
     options o;
+    for (int i = 1; i < argc; ++i) o.command += std::string(" ") + argv[i];
     for (int i = 1; i < argc; i += 2) {
         const std::string a = argv[i];
         const char* v = i + 1 < argc ? argv[i + 1] : nullptr;
@@ -67,84 +69,64 @@ struct run_spec {
     rounding mode;
 };
 
+int run(options o)
+{
+    const experiment_data d = load_data(o.data, o.train_samples, o.train_samples ? o.train_samples : 8192, 1);
+    if (o.batch > d.train.size()) throw usage_error("--batch is larger than the training set");
+    const std::vector<run_spec> runs = {
+        {"fp32", weight_storage::fp32(), moment_format::fp32, rounding::nearest_even},
+        {"bf16", weight_storage::stored_as<fewbits::bfloat16>(), moment_format::bf16, rounding::stochastic},
+        {"bf16", weight_storage::stored_as<fewbits::bfloat16>(), moment_format::bf16, rounding::nearest_even},
+        {"bf16", weight_storage::stored_as<fewbits::bfloat16>(), moment_format::fp32, rounding::stochastic},
+        {"bf16", weight_storage::stored_as<fewbits::bfloat16>(), moment_format::fp32, rounding::nearest_even},
+        {"e4m3", weight_storage::stored_as<fewbits::float8_e4m3fn>(), moment_format::bf16, rounding::stochastic},
+    };
+    std::printf("data: %s (%zu train, %zu test), MLP", d.name.c_str(), d.train.size(), d.test.size());
+    for (std::size_t s : d.sizes) std::printf(" %zu", s);
+    std::printf(", AdamW lr 1e-3 betas 0.9/0.999 eps 1e-8 wd 1e-2, batch %zu, %zu epochs, %zu seeds, %u threads\n\n",
+                o.batch, o.epochs, o.seeds, o.threads);
+    std::printf("| weights | moments | rounding | bytes/param | test accuracy (mean) | min..max | test loss |\n");
+    std::printf("|---|---|---|---|---|---|---|\n");
+    const auto start = std::chrono::steady_clock::now();
+    for (const run_spec& r : runs) {
+        double acc_sum = 0.0, loss_sum = 0.0, acc_min = 1.0, acc_max = 0.0;
+        for (std::uint64_t seed = 1; seed <= o.seeds; ++seed) {
+            mlp_options mo;
+            mo.sizes = d.sizes;
+            mo.weights = r.storage;
+            mo.init_seed = seed;
+            mo.seed = seed;
+            mo.threads = o.threads;
+            mlp model(mo);
+            adamw_optimizer a;  // PyTorch's defaults
+            a.moments = r.moments;
+            a.update = policy{r.mode};
+            for (std::uint64_t e = 0; e < o.epochs; ++e) train_epoch(model, d.train, a, o.batch, seed, e);
+            const evaluation ev = evaluate(model, d.test);
+            acc_sum += ev.accuracy;
+            loss_sum += ev.mean_loss;
+            acc_min = std::min(acc_min, ev.accuracy);
+            acc_max = std::max(acc_max, ev.accuracy);
+        }
+        const double n = static_cast<double>(o.seeds);
+        const std::size_t weight_bytes = r.storage.make(1)->bytes_per_value();
+        const std::size_t moment_bytes = r.moments == moment_format::fp32 ? 4 : 2;
+        std::printf("| %s | %s | %s | %zu | %.2f %% | %.2f..%.2f | %.4f |\n", r.weights.c_str(),
+                    moment_format_name(r.moments),
+                    r.weights == "fp32" && r.moments == moment_format::fp32 ? "-" : rounding_name(r.mode),
+                    weight_bytes + 2 * moment_bytes,
+                    100.0 * acc_sum / n, 100.0 * acc_min, 100.0 * acc_max, loss_sum / n);
+        std::fflush(stdout);
+    }
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    std::printf("\ncommand: %s (%.0f s)\n", o.command.c_str(), seconds);
+    return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv)
 {
-    for (int i = 1; i < argc; ++i) {
-        if (std::string(argv[i]) == "--help" || std::string(argv[i]) == "-h") {
-            print_usage(stdout, argv[0]);
-            return 0;
-        }
-    }
-    options o;
-    try {
-        o = parse(argc, argv);
-    } catch (const usage_error& e) {
-        std::fprintf(stderr, "%s: %s\n", argv[0], e.what());
-        print_usage(stderr, argv[0]);
-        return 2;
-    }
-    try {
-        const experiment_data d = load_data(o.data, o.train_samples, o.train_samples ? o.train_samples : 8192, 1);
-        if (o.batch > d.train.size()) throw usage_error("--batch is larger than the training set");
-        const std::vector<run_spec> runs = {
-            {"fp32", weight_storage::fp32(), moment_format::fp32, rounding::nearest_even},
-            {"bf16", weight_storage::stored_as<fewbits::bfloat16>(), moment_format::bf16, rounding::stochastic},
-            {"bf16", weight_storage::stored_as<fewbits::bfloat16>(), moment_format::bf16, rounding::nearest_even},
-            {"bf16", weight_storage::stored_as<fewbits::bfloat16>(), moment_format::fp32, rounding::stochastic},
-            {"bf16", weight_storage::stored_as<fewbits::bfloat16>(), moment_format::fp32, rounding::nearest_even},
-            {"e4m3", weight_storage::stored_as<fewbits::float8_e4m3fn>(), moment_format::bf16, rounding::stochastic},
-        };
-        std::string command = "adamw_precision";
-        for (int i = 1; i < argc; ++i) command += std::string(" ") + argv[i];
-        std::printf("data: %s (%zu train, %zu test), MLP", d.name.c_str(), d.train.size(), d.test.size());
-        for (std::size_t s : d.sizes) std::printf(" %zu", s);
-        std::printf(", AdamW lr 1e-3 betas 0.9/0.999 eps 1e-8 wd 1e-2, batch %zu, %zu epochs, %zu seeds, %u threads\n\n",
-                    o.batch, o.epochs, o.seeds, o.threads);
-        std::printf("| weights | moments | rounding | bytes/param | test accuracy (mean) | min..max | test loss |\n");
-        std::printf("|---|---|---|---|---|---|---|\n");
-        const auto start = std::chrono::steady_clock::now();
-        for (const run_spec& r : runs) {
-            double acc_sum = 0.0, loss_sum = 0.0, acc_min = 1.0, acc_max = 0.0;
-            for (std::uint64_t seed = 1; seed <= o.seeds; ++seed) {
-                mlp_options mo;
-                mo.sizes = d.sizes;
-                mo.weights = r.storage;
-                mo.init_seed = seed;
-                mo.seed = seed;
-                mo.threads = o.threads;
-                mlp model(mo);
-                adamw_optimizer a;  // PyTorch's defaults
-                a.moments = r.moments;
-                a.update = policy{r.mode};
-                for (std::uint64_t e = 0; e < o.epochs; ++e) train_epoch(model, d.train, a, o.batch, seed, e);
-                const evaluation ev = evaluate(model, d.test);
-                acc_sum += ev.accuracy;
-                loss_sum += ev.mean_loss;
-                acc_min = std::min(acc_min, ev.accuracy);
-                acc_max = std::max(acc_max, ev.accuracy);
-            }
-            const double n = static_cast<double>(o.seeds);
-            const std::size_t weight_bytes = r.storage.make(1)->bytes_per_value();
-            const std::size_t moment_bytes = r.moments == moment_format::fp32 ? 4 : 2;
-            std::printf("| %s | %s | %s | %zu | %.2f %% | %.2f..%.2f | %.4f |\n", r.weights.c_str(),
-                        moment_format_name(r.moments),
-                        r.weights == "fp32" && r.moments == moment_format::fp32 ? "-" : rounding_name(r.mode),
-                        weight_bytes + 2 * moment_bytes,
-                        100.0 * acc_sum / n, 100.0 * acc_min, 100.0 * acc_max, loss_sum / n);
-            std::fflush(stdout);
-        }
-        const double seconds =
-            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-        std::printf("\ncommand: %s (%.0f s)\n", command.c_str(), seconds);
-    } catch (const usage_error& e) {
-        std::fprintf(stderr, "%s: %s\n", argv[0], e.what());
-        print_usage(stderr, argv[0]);
-        return 2;
-    } catch (const std::exception& e) {
-        std::fprintf(stderr, "%s: %s\n", argv[0], e.what());
-        return 1;
-    }
-    return 0;
+    return run_main(argc, argv, print_usage, parse, run);
 }

@@ -29,7 +29,6 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
-#include <map>
 #include <string>
 #include <vector>
 
@@ -281,123 +280,75 @@ std::string label(const run_spec& s)
 // Test accuracy (%) per configuration and batch size, and the gap to FP32 at the same batch.
 std::string markdown_table(const std::vector<run_result>& results, const std::vector<std::size_t>& batches)
 {
-    std::map<std::size_t, double> fp32;
-    for (const auto& r : results)
-        if (r.spec.format == "fp32") fp32[r.spec.batch] = r.test_accuracy;
-    std::vector<std::string> rows;
-    std::map<std::string, std::map<std::size_t, const run_result*>> cells;
-    for (const auto& r : results) {
-        const std::string key = r.spec.placement + "|" + r.spec.format + "|" + r.spec.rounding;
-        if (!cells.count(key)) rows.push_back(key);
-        cells[key][r.spec.batch] = &r;
-    }
-    std::string t = "| placement | format | rounding |";
-    for (std::size_t b : batches) t += " b=" + std::to_string(b) + " |";
-    t += "\n|---|---|---|";
-    for (std::size_t i = 0; i < batches.size(); ++i) t += "---|";
-    t += "\n";
-    for (const auto& key : rows) {
-        const run_result& any = *cells[key].begin()->second;
-        t += "| " + any.spec.placement + " | " + any.spec.format + " | " + any.spec.rounding + " |";
-        for (std::size_t b : batches) {
-            const auto it = cells[key].find(b);
-            if (it == cells[key].end()) {
-                t += " |";
-                continue;
-            }
-            const run_result& r = *it->second;
-            // Appended piece by piece: GCC 12 warns falsely (-Wrestrict) about " " + std::string.
-            t += ' ';
-            t += fmt("%.1f", 100 * r.test_accuracy);
-            if (r.diverged) {
-                t += " (diverged)";
-            } else if (r.spec.format != "fp32" && fp32.count(b)) {
-                t += " (";
-                t += fmt("%+.1f", 100 * (r.test_accuracy - fp32[b]));
-                t += ')';
-            }
-            t += " |";
+    return grid_table(results, batches, [](const run_result& r, const run_result* fp32) {
+        std::string c = fmt("%.1f", 100 * r.test_accuracy);
+        if (r.diverged) {
+            c += " (diverged)";
+        } else if (r.spec.format != "fp32" && fp32 != nullptr) {
+            c += " (";
+            c += fmt("%+.1f", 100 * (r.test_accuracy - fp32->test_accuracy));
+            c += ')';
         }
-        t += "\n";
+        return c;
+    });
+}
+
+int run(options o)
+{
+    if (o.batches.empty()) o.batches = o.full ? std::vector<std::size_t>{8, 16, 32, 64, 128, 256, 512}
+                                              : std::vector<std::size_t>{8, 32, 128, 512};
+    const std::size_t epochs = o.epochs > 0 ? o.epochs : o.full ? 10 : 2;
+    const std::size_t train_n = o.train_samples > 0 ? o.train_samples : 0;
+    const experiment_data data = load_data(o.data, train_n, train_n > 0 ? std::min<std::size_t>(train_n, 8192) : 8192, o.seed);
+    if (o.batches.back() > data.train.size())
+        throw usage_error("--batches: " + std::to_string(o.batches.back()) + " is larger than the training set (" +
+                          std::to_string(data.train.size()) + ")");
+    const std::vector<run_spec> runs = plan(o);
+    if (runs.empty()) throw usage_error("the grid is empty (check --formats and --placements)");
+    if (runs.size() > 1 && (!o.checkpoint.save.empty() || !o.checkpoint.resume.empty()))
+        throw usage_error("--checkpoint and --resume need a grid of one run, this grid has " + std::to_string(runs.size()) +
+                          " (choose one --formats, --roundings, --placements and --batches)");
+    std::printf("data: %s, %zu train / %zu test, MLP", data.name.c_str(), data.train.size(), data.test.size());
+    for (std::size_t i = 0; i < data.sizes.size(); ++i) std::printf("%s%zu", i ? "-" : " ", data.sizes[i]);
+    std::printf("; %zu runs of %zu epoch(s), lr %.3g%s, seed %llu, %u thread(s)\n", runs.size(), epochs, o.lr,
+                o.sqrt_scaling ? " * sqrt(batch/32)" : "", static_cast<unsigned long long>(o.seed), o.threads);
+
+    csv_file csv(o.csv, "format,rounding,placement,batch,lr,epochs,steps,train_loss,test_accuracy,seconds,weights_changed");
+    progress pr(static_cast<double>(runs.size()));
+    std::vector<run_result> results;
+    for (std::size_t i = 0; i < runs.size(); ++i) {
+        const run_result r = train_one(runs[i], data, o, epochs);
+        results.push_back(r);
+        pr.done(1.0);
+        std::printf("[%3zu/%zu] %-22s b=%-4zu lr=%.3f  train loss %s  test acc %5.2f%%  changed/step %5.1f%%  %6.1fs"
+                    "  | %s elapsed, ~%s left\n",
+                    i + 1, runs.size(), label(r.spec).c_str(), r.spec.batch, r.lr,
+                    r.diverged ? "diverged" : fmt("%.4f", r.train_loss).c_str(), 100 * r.test_accuracy,
+                    100 * r.weights_changed, r.seconds, duration(pr.elapsed()).c_str(), pr.eta().c_str());
+        std::fflush(stdout);
+        csv.row(r.spec.format + "," + r.spec.rounding + "," + r.spec.placement + "," + std::to_string(r.spec.batch) + "," +
+                fmt("%.6g", r.lr) + "," + std::to_string(r.epochs) + "," + std::to_string(r.steps) + "," +
+                (r.diverged ? std::string("nan") : fmt("%.6f", r.train_loss)) + "," + fmt("%.4f", r.test_accuracy) + "," +
+                fmt("%.2f", r.seconds) + "," + fmt("%.4f", r.weights_changed));
     }
-    return t;
+    csv.finish();
+    const std::string table = markdown_table(results, o.batches);
+    std::printf("\nTest accuracy (%%) after %zu epoch(s); in brackets: difference to FP32 at the same batch and steps\n\n%s",
+                epochs, table.c_str());
+    if (!o.markdown.empty()) {
+        csv_file md(o.markdown, "Test accuracy (%) after " + std::to_string(epochs) + " epoch(s) on " + data.name +
+                                    "; in brackets: difference to FP32 at the same batch size and steps.\n");
+        md.row(table);
+        md.finish();
+    }
+    if (csv.enabled()) std::printf("\nwrote %s and %s\n", csv.path().c_str(), o.markdown.c_str());
+    if (results.size() == 1) std::printf("state digest %s\n", hex64(results.front().digest).c_str());
+    return 0;
 }
 
 }  // namespace
 
 int main(int argc, char** argv)
 {
-    for (int i = 1; i < argc; ++i)
-        if (std::string(argv[i]) == "--help" || std::string(argv[i]) == "-h") {
-            print_usage(stdout, argv[0]);
-            return 0;
-        }
-    options o;
-    try {
-        o = parse(argc, argv);
-    } catch (const usage_error& e) {
-        std::fprintf(stderr, "%s: %s\n", argv[0], e.what());
-        print_usage(stderr, argv[0]);
-        return 2;
-    }
-    try {
-        if (o.batches.empty()) o.batches = o.full ? std::vector<std::size_t>{8, 16, 32, 64, 128, 256, 512}
-                                                  : std::vector<std::size_t>{8, 32, 128, 512};
-        const std::size_t epochs = o.epochs > 0 ? o.epochs : o.full ? 10 : 2;
-        const std::size_t train_n = o.train_samples > 0 ? o.train_samples : 0;
-        const experiment_data data = load_data(o.data, train_n, train_n > 0 ? std::min<std::size_t>(train_n, 8192) : 8192, o.seed);
-        if (o.batches.back() > data.train.size())
-            throw usage_error("--batches: " + std::to_string(o.batches.back()) + " is larger than the training set (" +
-                              std::to_string(data.train.size()) + ")");
-        const std::vector<run_spec> runs = plan(o);
-        if (runs.empty()) throw usage_error("the grid is empty (check --formats and --placements)");
-        if (runs.size() > 1 && (!o.checkpoint.save.empty() || !o.checkpoint.resume.empty()))
-            throw usage_error("--checkpoint and --resume need a grid of one run, this grid has " + std::to_string(runs.size()) +
-                              " (choose one --formats, --roundings, --placements and --batches)");
-        std::printf("data: %s, %zu train / %zu test, MLP", data.name.c_str(), data.train.size(), data.test.size());
-        for (std::size_t i = 0; i < data.sizes.size(); ++i) std::printf("%s%zu", i ? "-" : " ", data.sizes[i]);
-        std::printf("; %zu runs of %zu epoch(s), lr %.3g%s, seed %llu, %u thread(s)\n", runs.size(), epochs, o.lr,
-                    o.sqrt_scaling ? " * sqrt(batch/32)" : "", static_cast<unsigned long long>(o.seed), o.threads);
-
-        csv_file csv(o.csv, "format,rounding,placement,batch,lr,epochs,steps,train_loss,test_accuracy,seconds,weights_changed");
-        progress pr(static_cast<double>(runs.size()));
-        std::vector<run_result> results;
-        for (std::size_t i = 0; i < runs.size(); ++i) {
-            const run_result r = train_one(runs[i], data, o, epochs);
-            results.push_back(r);
-            pr.done(1.0);
-            std::printf("[%3zu/%zu] %-22s b=%-4zu lr=%.3f  train loss %s  test acc %5.2f%%  changed/step %5.1f%%  %6.1fs"
-                        "  | %s elapsed, ~%s left\n",
-                        i + 1, runs.size(), label(r.spec).c_str(), r.spec.batch, r.lr,
-                        r.diverged ? "diverged" : fmt("%.4f", r.train_loss).c_str(), 100 * r.test_accuracy,
-                        100 * r.weights_changed, r.seconds, duration(pr.elapsed()).c_str(), pr.eta().c_str());
-            std::fflush(stdout);
-            csv.row(r.spec.format + "," + r.spec.rounding + "," + r.spec.placement + "," + std::to_string(r.spec.batch) + "," +
-                    fmt("%.6g", r.lr) + "," + std::to_string(r.epochs) + "," + std::to_string(r.steps) + "," +
-                    (r.diverged ? std::string("nan") : fmt("%.6f", r.train_loss)) + "," + fmt("%.4f", r.test_accuracy) + "," +
-                    fmt("%.2f", r.seconds) + "," + fmt("%.4f", r.weights_changed));
-        }
-        csv.finish();
-        const std::string table = markdown_table(results, o.batches);
-        std::printf("\nTest accuracy (%%) after %zu epoch(s); in brackets: difference to FP32 at the same batch and steps\n\n%s",
-                    epochs, table.c_str());
-        if (!o.markdown.empty()) {
-            csv_file md(o.markdown, "Test accuracy (%) after " + std::to_string(epochs) + " epoch(s) on " + data.name +
-                                        "; in brackets: difference to FP32 at the same batch size and steps.\n");
-            md.row(table);
-            md.finish();
-        }
-        if (csv.enabled()) std::printf("\nwrote %s and %s\n", csv.path().c_str(), o.markdown.c_str());
-        if (results.size() == 1) std::printf("state digest %s\n", hex64(results.front().digest).c_str());
-    } catch (const usage_error& e) {
-        std::fprintf(stderr, "%s: %s\n", argv[0], e.what());
-        return 2;
-    } catch (const checkpoint_error& e) {
-        std::fprintf(stderr, "%s: %s\n", argv[0], e.what());
-        return 2;
-    } catch (const std::exception& e) {
-        std::fprintf(stderr, "%s: %s\n", argv[0], e.what());
-        return 1;
-    }
-    return 0;
+    return run_main(argc, argv, print_usage, parse, run);
 }

@@ -14,6 +14,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <optional>
 #include <span>
 #include <stdexcept>
@@ -296,6 +297,77 @@ private:
     double total_, done_ = 0.0;
     std::chrono::steady_clock::time_point start_;
 };
+
+// A markdown table of a grid of runs: one row per (placement, format, rounding), in the order
+// they first appear, one column per batch size. cell(run, fp32) gives a cell's text; fp32 is the
+// FP32 run (placement "none") at the same batch size, or nullptr when the grid has none.
+template <class Result, class Cell>
+std::string grid_table(const std::vector<Result>& results, const std::vector<std::size_t>& batches, Cell cell)
+{
+    std::map<std::size_t, const Result*> fp32;
+    std::vector<std::string> rows;
+    std::map<std::string, std::map<std::size_t, const Result*>> cells;
+    for (const auto& r : results) {
+        if (r.spec.placement == "none") fp32[r.spec.batch] = &r;
+        const std::string key = r.spec.placement + "|" + r.spec.format + "|" + r.spec.rounding;
+        if (!cells.count(key)) rows.push_back(key);
+        cells[key][r.spec.batch] = &r;
+    }
+    std::string t = "| placement | format | rounding |";
+    for (std::size_t b : batches) t += " b=" + std::to_string(b) + " |";
+    t += "\n|---|---|---|";
+    for (std::size_t i = 0; i < batches.size(); ++i) t += "---|";
+    t += "\n";
+    for (const auto& key : rows) {
+        const Result& any = *cells[key].begin()->second;
+        t += "| " + any.spec.placement + " | " + any.spec.format + " | " + any.spec.rounding + " |";
+        for (std::size_t b : batches) {
+            const auto it = cells[key].find(b);
+            if (it != cells[key].end()) {
+                const auto f = fp32.find(b);
+                t += ' ';  // appended piece by piece: GCC 12 warns falsely (-Wrestrict) on + chains
+                t += cell(*it->second, f == fp32.end() ? nullptr : f->second);
+            }
+            t += " |";
+        }
+        t += "\n";
+    }
+    return t;
+}
+
+// ---- main ----------------------------------------------------------------------------------------
+
+// The main of an experiment program: --help or -h prints the usage; parse(argc, argv) reads the
+// options and run(options) does the work and returns the exit status. A bad command line exits
+// with status 2 and the usage, a bad checkpoint (checkpoint_error) with 2, any other error with 1.
+template <class Parse, class Run>
+int run_main(int argc, char** argv, void (*print_usage)(std::FILE*, const char*), Parse parse, Run run)
+{
+    for (int i = 1; i < argc; ++i)
+        if (std::string(argv[i]) == "--help" || std::string(argv[i]) == "-h") {
+            print_usage(stdout, argv[0]);
+            return 0;
+        }
+    try {
+        const auto o = parse(argc, argv);
+        try {
+            return run(o);
+        } catch (const usage_error& e) {
+            std::fprintf(stderr, "%s: %s\n", argv[0], e.what());
+            return 2;
+        }
+    } catch (const usage_error& e) {
+        std::fprintf(stderr, "%s: %s\n", argv[0], e.what());
+        print_usage(stderr, argv[0]);
+        return 2;
+    } catch (const checkpoint_error& e) {
+        std::fprintf(stderr, "%s: %s\n", argv[0], e.what());
+        return 2;
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "%s: %s\n", argv[0], e.what());
+        return 1;
+    }
+}
 
 // ---- Checkpoints (single runs) --------------------------------------------------------------------
 

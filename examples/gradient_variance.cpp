@@ -44,7 +44,6 @@ struct options {
     std::string csv, fits;
     std::uint64_t seed = 1;
     unsigned threads = experiment::default_threads();
-    bool help = false;
 
     // Sizes of the two grids: training images for the model state, diagnostic samples.
     std::size_t train_images() const { return full ? 60000 : 10000; }
@@ -82,8 +81,7 @@ options parse(int argc, char** argv)
             ++i;
             return std::string(value);
         };
-        if (a == "--help" || a == "-h") o.help = true;
-        else if (a == "--quick") o.full = false;
+        if (a == "--quick") o.full = false;
         else if (a == "--full") o.full = true;
         else if (a == "--data") o.data = experiment::parse_data(value), ++i;
         else if (a == "--formats") o.formats = experiment::parse_names(a, value, allowed), ++i;
@@ -241,19 +239,5 @@ int run(const options& o)
 
 int main(int argc, char** argv)
 {
-    try {
-        const options o = parse(argc, argv);
-        if (o.help) {
-            print_usage(stdout, argv[0]);
-            return 0;
-        }
-        return run(o);
-    } catch (const experiment::usage_error& e) {
-        std::fprintf(stderr, "%s: %s\n", argv[0], e.what());
-        print_usage(stderr, argv[0]);
-        return 2;
-    } catch (const std::exception& e) {
-        std::fprintf(stderr, "%s: %s\n", argv[0], e.what());
-        return 1;
-    }
+    return experiment::run_main(argc, argv, print_usage, parse, run);
 }

@@ -17,7 +17,6 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <map>
 #include <string>
 #include <vector>
 
@@ -257,117 +256,70 @@ void variance_stage(const options& o, const text_corpus& corpus, const model_sha
 // Validation bits per byte per configuration and batch size, and the gap to FP32 at that batch.
 std::string markdown_table(const std::vector<run_result>& results, const std::vector<std::size_t>& batches)
 {
-    std::map<std::size_t, double> fp32;
-    for (const auto& r : results)
-        if (r.spec.placement == "none") fp32[r.spec.batch] = r.val_loss / std::log(2.0);
-    std::vector<std::string> rows;
-    std::map<std::string, std::map<std::size_t, const run_result*>> cells;
-    for (const auto& r : results) {
-        const std::string key = r.spec.placement + "|" + r.spec.format + "|" + r.spec.rounding;
-        if (!cells.count(key)) rows.push_back(key);
-        cells[key][r.spec.batch] = &r;
-    }
-    std::string t = "| placement | format | rounding |";
-    for (std::size_t b : batches) t += " b=" + std::to_string(b) + " |";
-    t += "\n|---|---|---|";
-    for (std::size_t i = 0; i < batches.size(); ++i) t += "---|";
-    t += "\n";
-    for (const auto& key : rows) {
-        const run_result& any = *cells[key].begin()->second;
-        t += "| " + any.spec.placement + " | " + any.spec.format + " | " + any.spec.rounding + " |";
-        for (std::size_t b : batches) {
-            const auto it = cells[key].find(b);
-            if (it == cells[key].end()) {
-                t += " |";
-                continue;
-            }
-            const run_result& r = *it->second;
-            const double bpb = r.val_loss / std::log(2.0);
-            t += ' ';  // appended piece by piece: GCC 12 warns falsely (-Wrestrict) on + chains
-            if (!std::isfinite(bpb)) {
-                t += "diverged";
-            } else {
-                t += fmt("%.3f", bpb);
-                if (r.spec.placement != "none" && fp32.count(b)) {
-                    t += " (";
-                    t += fmt("%+.3f", bpb - fp32[b]);
-                    t += ')';
-                }
-            }
-            t += " |";
+    return grid_table(results, batches, [](const run_result& r, const run_result* fp32) {
+        const double bpb = r.val_loss / std::log(2.0);
+        if (!std::isfinite(bpb)) return std::string("diverged");
+        std::string c = fmt("%.3f", bpb);
+        if (r.spec.placement != "none" && fp32 != nullptr) {
+            c += " (";
+            c += fmt("%+.3f", bpb - fp32->val_loss / std::log(2.0));
+            c += ')';
         }
-        t += "\n";
+        return c;
+    });
+}
+
+int run(options o)
+{
+    if (o.batches.empty()) o.batches = o.full ? std::vector<std::size_t>{4, 8, 16, 32} : std::vector<std::size_t>{4, 16};
+    const model_shape m = o.full ? model_shape{64, 128, 4, 4} : model_shape{32, 64, 4, 2};
+    const std::uint64_t tokens = o.tokens > 0 ? o.tokens : o.full ? 262144 : 196608;
+    const text_corpus corpus = load_corpus(o.data);
+    const std::vector<run_spec> runs = plan(o);
+    std::printf("data: %s (%zu training, %zu validation bytes); GPT C %zu, L %zu, H %zu, T %zu; %zu runs of %llu "
+                "tokens, AdamW lr %.3g, seed %llu, %u thread(s)\n",
+                o.data.c_str(), corpus.train.size(), corpus.validation.size(), m.channels, m.layers, m.heads,
+                m.context, runs.size(), static_cast<unsigned long long>(tokens), o.lr,
+                static_cast<unsigned long long>(o.seed), o.threads);
+    csv_file csv(o.csv, "format,rounding,placement,batch,lr,steps,tokens,train_loss,val_loss,val_bpb,seconds");
+    progress pr(static_cast<double>(runs.size()));
+    std::vector<run_result> results;
+    for (std::size_t i = 0; i < runs.size(); ++i) {
+        const run_result r = train_one(runs[i], corpus, m, o, tokens);
+        results.push_back(r);
+        pr.done(1.0);
+        std::printf("[%2zu/%zu] %-16s %-5s %-4s b=%-3zu steps %-5llu train %.4f  val %.4f (%.3f bits/byte)  %6.1fs"
+                    "  | %s elapsed, ~%s left\n",
+                    i + 1, runs.size(), r.spec.placement.c_str(), r.spec.format.c_str(), r.spec.rounding.c_str(),
+                    r.spec.batch, static_cast<unsigned long long>(r.steps), r.train_loss, r.val_loss,
+                    r.val_loss / std::log(2.0), r.seconds, duration(pr.elapsed()).c_str(), pr.eta().c_str());
+        std::fflush(stdout);
+        csv.row(r.spec.format + "," + r.spec.rounding + "," + r.spec.placement + "," + std::to_string(r.spec.batch) +
+                "," + fmt("%.6g", o.lr) + "," + std::to_string(r.steps) + "," + std::to_string(r.tokens) + "," +
+                fmt("%.6f", r.train_loss) + "," + fmt("%.6f", r.val_loss) + "," +
+                fmt("%.6f", r.val_loss / std::log(2.0)) + "," + fmt("%.2f", r.seconds));
     }
-    return t;
+    csv.finish();
+    const std::string table = markdown_table(results, o.batches);
+    std::printf("\nValidation bits per byte after %llu training tokens per run; in brackets: difference to FP32 at "
+                "the same batch and steps\n\n%s",
+                static_cast<unsigned long long>(tokens), table.c_str());
+    if (!o.markdown.empty()) {
+        csv_file md(o.markdown, "Validation bits per byte after " + std::to_string(tokens) +
+                                    " training tokens per run (GPT C " + std::to_string(m.channels) + ", L " +
+                                    std::to_string(m.layers) + ", T " + std::to_string(m.context) +
+                                    ", AdamW); in brackets: difference to FP32 at the same batch size and steps.\n");
+        md.row(table);
+        md.finish();
+        std::printf("\nwrote %s and %s\n", o.csv.c_str(), o.markdown.c_str());
+    }
+    if (!o.variance_csv.empty()) variance_stage(o, corpus, m, tokens);
+    return 0;
 }
 
 }  // namespace
 
 int main(int argc, char** argv)
 {
-    for (int i = 1; i < argc; ++i)
-        if (std::string(argv[i]) == "--help" || std::string(argv[i]) == "-h") {
-            print_usage(stdout, argv[0]);
-            return 0;
-        }
-    options o;
-    try {
-        o = parse(argc, argv);
-    } catch (const usage_error& e) {
-        std::fprintf(stderr, "%s: %s\n", argv[0], e.what());
-        print_usage(stderr, argv[0]);
-        return 2;
-    }
-    try {
-        if (o.batches.empty()) o.batches = o.full ? std::vector<std::size_t>{4, 8, 16, 32} : std::vector<std::size_t>{4, 16};
-        const model_shape m = o.full ? model_shape{64, 128, 4, 4} : model_shape{32, 64, 4, 2};
-        const std::uint64_t tokens = o.tokens > 0 ? o.tokens : o.full ? 262144 : 196608;
-        const text_corpus corpus = load_corpus(o.data);
-        const std::vector<run_spec> runs = plan(o);
-        std::printf("data: %s (%zu training, %zu validation bytes); GPT C %zu, L %zu, H %zu, T %zu; %zu runs of %llu "
-                    "tokens, AdamW lr %.3g, seed %llu, %u thread(s)\n",
-                    o.data.c_str(), corpus.train.size(), corpus.validation.size(), m.channels, m.layers, m.heads,
-                    m.context, runs.size(), static_cast<unsigned long long>(tokens), o.lr,
-                    static_cast<unsigned long long>(o.seed), o.threads);
-        csv_file csv(o.csv, "format,rounding,placement,batch,lr,steps,tokens,train_loss,val_loss,val_bpb,seconds");
-        progress pr(static_cast<double>(runs.size()));
-        std::vector<run_result> results;
-        for (std::size_t i = 0; i < runs.size(); ++i) {
-            const run_result r = train_one(runs[i], corpus, m, o, tokens);
-            results.push_back(r);
-            pr.done(1.0);
-            std::printf("[%2zu/%zu] %-16s %-5s %-4s b=%-3zu steps %-5llu train %.4f  val %.4f (%.3f bits/byte)  %6.1fs"
-                        "  | %s elapsed, ~%s left\n",
-                        i + 1, runs.size(), r.spec.placement.c_str(), r.spec.format.c_str(), r.spec.rounding.c_str(),
-                        r.spec.batch, static_cast<unsigned long long>(r.steps), r.train_loss, r.val_loss,
-                        r.val_loss / std::log(2.0), r.seconds, duration(pr.elapsed()).c_str(), pr.eta().c_str());
-            std::fflush(stdout);
-            csv.row(r.spec.format + "," + r.spec.rounding + "," + r.spec.placement + "," + std::to_string(r.spec.batch) +
-                    "," + fmt("%.6g", o.lr) + "," + std::to_string(r.steps) + "," + std::to_string(r.tokens) + "," +
-                    fmt("%.6f", r.train_loss) + "," + fmt("%.6f", r.val_loss) + "," +
-                    fmt("%.6f", r.val_loss / std::log(2.0)) + "," + fmt("%.2f", r.seconds));
-        }
-        csv.finish();
-        const std::string table = markdown_table(results, o.batches);
-        std::printf("\nValidation bits per byte after %llu training tokens per run; in brackets: difference to FP32 at "
-                    "the same batch and steps\n\n%s",
-                    static_cast<unsigned long long>(tokens), table.c_str());
-        if (!o.markdown.empty()) {
-            csv_file md(o.markdown, "Validation bits per byte after " + std::to_string(tokens) +
-                                        " training tokens per run (GPT C " + std::to_string(m.channels) + ", L " +
-                                        std::to_string(m.layers) + ", T " + std::to_string(m.context) +
-                                        ", AdamW); in brackets: difference to FP32 at the same batch size and steps.\n");
-            md.row(table);
-            md.finish();
-            std::printf("\nwrote %s and %s\n", o.csv.c_str(), o.markdown.c_str());
-        }
-        if (!o.variance_csv.empty()) variance_stage(o, corpus, m, tokens);
-    } catch (const usage_error& e) {
-        std::fprintf(stderr, "%s: %s\n", argv[0], e.what());
-        return 2;
-    } catch (const std::exception& e) {
-        std::fprintf(stderr, "%s: %s\n", argv[0], e.what());
-        return 1;
-    }
-    return 0;
+    return run_main(argc, argv, print_usage, parse, run);
 }

@@ -45,12 +45,11 @@ struct options {
     std::optional<std::string> backward, weights, moments;
     std::string update = "SR";
     experiment::checkpoint_options checkpoint;
-    bool help = false;
 };
 
-void usage(const char* prog)
+void print_usage(std::FILE* to, const char* prog)
 {
-    std::printf("usage: %s [options]\n"
+    std::fprintf(to, "usage: %s [options]\n"
                 "  --context T --channels C --heads H --layers L   model (default 64, 128, 4, 4)\n"
                 "  --batch B --seq N      B sequences of N <= T bytes per step (default 16, 64)\n"
                 "  --steps K              AdamW steps (default 200)       --lr X   (default 0.001)\n"
@@ -96,9 +95,8 @@ options parse(int argc, char** argv)
             ++i;
             return n;
         };
-        if (a == "--help" || a == "-h") o.help = true;
-        else if (o.checkpoint.parse(a, v, i)) continue;
-        else if (a == "--context") o.context = count(1, 4096);
+        if (o.checkpoint.parse(a, v, i)) continue;
+        if (a == "--context") o.context = count(1, 4096);
         else if (a == "--channels") o.channels = count(1, 4096);
         else if (a == "--heads") o.heads = count(1, 256);
         else if (a == "--layers") o.layers = count(1, 64);
@@ -305,22 +303,5 @@ int run(const options& o)
 
 int main(int argc, char** argv)
 {
-    try {
-        const options o = parse(argc, argv);
-        if (o.help) {
-            usage(argv[0]);
-            return 0;
-        }
-        return run(o);
-    } catch (const usage_error& e) {
-        std::fprintf(stderr, "tiny_gpt: %s\n", e.what());
-        usage(argv[0]);
-        return 2;
-    } catch (const checkpoint_error& e) {
-        std::fprintf(stderr, "tiny_gpt: %s\n", e.what());
-        return 2;
-    } catch (const std::exception& e) {
-        std::fprintf(stderr, "tiny_gpt: %s\n", e.what());
-        return 1;
-    }
+    return experiment::run_main(argc, argv, print_usage, parse, run);
 }

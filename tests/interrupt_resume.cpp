@@ -8,8 +8,9 @@
 // The kills alternate between a random moment of the run and the moment the program starts
 // writing a checkpoint (DIR/run.fbck.partial appears); a kill counts as "during a checkpoint
 // write" when the .partial file is still there after the program died. At least one kill must
-// land during a write and at least one after a checkpoint exists, or the test fails (it retries
-// a kill that came too late, after the run had finished, up to --kills more times). On x86-64
+// land during a write and at least one after a checkpoint exists: when the first --kills kills
+// have not done both, the test goes on killing (at most 3 x --kills kills) and fails if they
+// never do. A kill that comes after the run has finished does not count; the run starts over. On x86-64
 // every other resumed run is forced onto the SSE2 kernels (FEWBITS_SIMD=sse2), so the runs also
 // switch instruction sets between checkpoints.
 //
@@ -164,10 +165,14 @@ int main(int argc, char** argv)
         const child c = start(args, out, sse2);
         const char* isa = sse2 ? "sse2" : "default";
         sse2 = can_switch_isa && !sse2;
-        if (killed == kills) {
+        const bool enough = killed >= kills && during_write > 0 && after_checkpoint > 0;
+        if (enough || killed >= 3 * kills) {
             const std::string got = digest_of(c, wait_for(c));
             std::printf("final run (%s, %s kernels): state digest %s\n", resuming ? "resumed" : "fresh", isa, got.c_str());
             if (got != expected) fail("the interrupted run ends with digest " + got + ", the uninterrupted one with " + expected);
+            if (!enough) fail("in " + std::to_string(killed) + " kills, " + std::to_string(during_write) +
+                              " landed during a checkpoint write and " + std::to_string(after_checkpoint) +
+                              " after a checkpoint existed; the test needs at least one of each");
             break;
         }
         // Even kills at a random moment, odd ones as soon as a checkpoint write starts.
@@ -192,7 +197,7 @@ int main(int argc, char** argv)
             // The run ended before the kill: start over from a fresh run.
             std::printf("kill %u (%s): the run had already finished (status %d); starting again\n", killed + 1,
                         at_write ? "at a write" : "random moment", status);
-            if (attempts > 3 * kills) fail("too many kills came after the run had finished");
+            if (attempts > 6 * kills) fail("too many kills came after the run had finished");
             fs::remove(checkpoint);
             continue;
         }
@@ -204,15 +209,13 @@ int main(int argc, char** argv)
         ++killed;
         during_write += in_write;
         after_checkpoint += has_checkpoint;
-        std::printf("kill %u of %u after %.3f s (%s kernels, %s): %s%s\n", killed, kills, at, isa,
+        std::printf("kill %u (of at least %u) after %.3f s (%s kernels, %s): %s%s\n", killed, kills, at, isa,
                     resuming ? "resumed run" : "fresh run", in_write ? "during a checkpoint write" : "between writes",
                     has_checkpoint ? "" : ", before the first checkpoint");
         std::fflush(stdout);
     }
     std::printf("%u kills, %u during a checkpoint write, %u with a checkpoint to resume from\n", killed, during_write,
                 after_checkpoint);
-    if (during_write == 0) fail("no kill landed during a checkpoint write");
-    if (after_checkpoint == 0) fail("no kill came after a checkpoint had been written");
     std::printf("passed: the resumed run ends with the uninterrupted run's state digest %s\n", expected.c_str());
     return 0;
 }
