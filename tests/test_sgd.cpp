@@ -108,6 +108,38 @@ TEST_CASE("gemm matches a double reference and gives the same bits for 1, 2 and 
     CHECK(c1 == c4);
 }
 
+TEST_CASE("gemm computes exactly its contract's fused multiply-adds on every instruction set, every shape")
+{
+    // The contract (gemm.hpp): C(i, j) = fma(A(i, p), B(p, j), acc) for p = 0..k-1 in order, from
+    // C(i, j) or 0. Whole dispatched tiles, partial tiles and every target must give these bits.
+    const std::vector<std::string> targets = fewbits::simd_architectures();
+    for (auto [m, n, k] : {std::array<std::size_t, 3>{1, 1, 1}, {6, 32, 5}, {7, 33, 13}, {13, 47, 9}, {12, 96, 3},
+                           {25, 70, 31}}) {
+        for (transpose op : {transpose::no, transpose::yes})
+            for (bool accumulate : {false, true}) {
+                const auto a = pattern(m * k, 6), b = pattern(k * n, 7), c0 = pattern(m * n, 8);
+                const std::size_t lda = op == transpose::no ? k : m;
+                std::vector<float> want(m * n);
+                for (std::size_t i = 0; i < m; ++i)
+                    for (std::size_t j = 0; j < n; ++j) {
+                        float acc = accumulate ? c0[i * n + j] : 0.0f;
+                        for (std::size_t p = 0; p < k; ++p)
+                            acc = std::fma(op == transpose::no ? a[i * k + p] : a[p * m + i], b[p * n + j], acc);
+                        want[i * n + j] = acc;
+                    }
+                for (const std::string& t : targets) {
+                    fewbits::set_simd_architecture(t);
+                    std::vector<float> got = c0;
+                    gemm(m, n, k, a.data(), lda, op, b.data(), n, got.data(), n, accumulate, 1);
+                    INFO("target " << t << ", m=" << m << " n=" << n << " k=" << k << " transposed="
+                                   << (op == transpose::yes) << " accumulate=" << accumulate);
+                    CHECK(std::memcmp(got.data(), want.data(), want.size() * sizeof(float)) == 0);
+                }
+            }
+    }
+    fewbits::set_simd_architecture("best");
+}
+
 TEST_CASE("parallel_for covers every unit once, in pieces cut at multiples of the grain")
 {
     for (unsigned threads : {1u, 2u, 3u, 8u}) {

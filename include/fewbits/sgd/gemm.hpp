@@ -1,20 +1,22 @@
 // The matrix product of the SGD layer: a portable blocked GEMM with a fixed summation order.
 //
 // Contract: C (m x n) = [C +] op(A) (m x k) * op(B) (k x n), every C(i, j) accumulated in float
-// as acc = acc + A(i, p) * B(p, j) for p = 0, 1, ..., k - 1 in that order, starting from C(i, j)
-// (accumulate) or 0. A transposed B is first copied into a k x n buffer (the product then runs
-// along contiguous rows): the same sums as for a B stored transposed by the caller.
-// gemm_batched does `count` independent products at fixed strides (one per sequence or head),
-// each with this contract. Consequences, within one build (compiler and flags):
+// as acc = fma(A(i, p), B(p, j), acc) (one rounding per step) for p = 0, 1, ..., k - 1 in that
+// order, starting from C(i, j) (accumulate) or 0. A transposed B is first copied into a k x n
+// buffer (the product then runs along contiguous rows): the same sums as for a B stored
+// transposed by the caller. gemm_batched does `count` independent products at fixed strides
+// (one per sequence or head), each with this contract. Consequences:
 //  - the result does not depend on the thread count: threads get whole rows of C, cut at
 //    multiples of the register tile, and never share an accumulator;
-//  - it does not depend on how the caller splits rows either, for the same reason.
-// Across builds the last bits may differ: where the target has FMA the compiler may fuse
-// a * b + acc (one rounding instead of two). That is the only freedom it has: the order of
-// the additions is fixed by the loops below, never by the vector width.
-// The inner loops vectorise over the output columns j (xsimd batches when available, else
-// the compiler's auto-vectorisation): every lane holds a different C(i, j), so vectorising
-// changes no sum.
+//  - it does not depend on how the caller splits rows either, for the same reason;
+//  - it does not depend on the build or the instruction set: every path computes exactly these
+//    fused multiply-adds in this order.
+// The inner loops vectorise over the output columns j: every lane holds a different C(i, j),
+// so vectorising changes no sum. With run-time dispatch (FEWBITS_DISPATCH, x86-64) whole tiles
+// run on AVX-512 or AVX2 FMA instructions, chosen like the kernels' (FEWBITS_SIMD,
+// set_simd_architecture); without it, on xsimd's batches where the build targets FMA
+// (-march with FMA, aarch64). Everything else (SSE2, edge tiles) computes std::fma, exact
+// everywhere and slow where the CPU has no FMA instruction.
 //
 // Optional BLAS: define FEWBITS_SGD_CBLAS (and link a CBLAS, e.g. Debian's OpenBLAS) to send
 // every product to cblas_sgemm instead. The order of the sums is then the library's: results
@@ -36,8 +38,13 @@
 #include <vector>
 
 #include "fewbits/config.hpp"
+#include "fewbits/detail/dispatch.hpp"
 #include "fewbits/detail/simd.hpp"
 #include "fewbits/sgd/parallel.hpp"
+
+#if FEWBITS_DISPATCH
+#include <immintrin.h>
+#endif
 
 namespace fewbits::sgd {
 
@@ -46,29 +53,24 @@ enum class transpose { no, yes };
 
 namespace detail {
 
+// xsimd's batches compute the tiles where the build itself targets FMA (and there is no run-time
+// dispatch): xsimd::fma is then one exact instruction (elsewhere xsimd emulates it inexactly).
+#if FEWBITS_HAS_XSIMD && !FEWBITS_DISPATCH && (defined(__FMA__) || defined(__ARM_FEATURE_FMA))
+inline constexpr bool gemm_xsimd = fewbits::detail::simd::available;
+#else
+inline constexpr bool gemm_xsimd = false;
+#endif
+
 // Register tile: gemm_mr rows by gemm_nr columns of C stay in registers through the whole
 // k loop. 6 x (2 vectors) fits the 16 vector registers of SSE2/AVX2/NEON with room for the
-// B loads and the broadcast; AVX-512 has twice the width and 32 registers.
+// B loads and the broadcast; AVX-512 has twice the width and 32 registers. The tile sizes
+// change which C(i, j) are computed together, never a sum.
 inline constexpr std::size_t gemm_mr = 6;
 #if FEWBITS_HAS_XSIMD
-inline constexpr std::size_t gemm_nr =
-    fewbits::detail::simd::available ? 2 * fewbits::detail::simd::f32::size : 16;
+inline constexpr std::size_t gemm_nr = gemm_xsimd ? 2 * fewbits::detail::simd::f32::size : 16;
 #else
 inline constexpr std::size_t gemm_nr = 16;
 #endif
-
-// a * b + acc in the portable loops. Where the target has FMA, the compiler may fuse some
-// of these and not others (in one loop version and not in another: the no-xsimd build at
-// -march=x86-64-v3 gave different bits for 1 and 2 threads), so there they are all fused
-// explicitly; without FMA there is nothing to fuse.
-inline float multiply_add(float a, float b, float acc) noexcept
-{
-#if defined(__FMA__) || defined(__ARM_FEATURE_FMA)
-    return std::fma(a, b, acc);
-#else
-    return acc + a * b;
-#endif
-}
 
 // One tile of MR x NR (compile-time sizes: the compiler keeps acc in registers and
 // vectorises the column loop). Rows r < mr and columns c < nr are live; the others are
@@ -83,7 +85,7 @@ inline void gemm_tile(std::size_t mr, std::size_t nr, std::size_t k, const float
         for (std::size_t r = 0; r < mr; ++r)
             for (std::size_t j = 0; j < nr; ++j) acc[r][j] = c[r * ldc + j];
 #if FEWBITS_HAS_XSIMD
-    if constexpr (fewbits::detail::simd::available) {
+    if constexpr (gemm_xsimd) {
         // The same arithmetic written with explicit batches, so that the accumulators are
         // registers for certain (auto-vectorisation of acc[][] spills them on some targets).
         using vec = fewbits::detail::simd::f32;
@@ -99,7 +101,7 @@ inline void gemm_tile(std::size_t mr, std::size_t nr, std::size_t k, const float
                 for (std::size_t q = 0; q < NR / W; ++q) bv[q] = vec::load_unaligned(brow + q * W);
                 for (std::size_t r = 0; r < MR; ++r) {
                     const vec ar(a[r * a_row_step + p * a_p_step]);
-                    for (std::size_t q = 0; q < NR / W; ++q) v[r][q] = v[r][q] + ar * bv[q];
+                    for (std::size_t q = 0; q < NR / W; ++q) v[r][q] = xsimd::fma(ar, bv[q], v[r][q]);
                 }
             }
             for (std::size_t r = 0; r < MR; ++r)
@@ -113,7 +115,7 @@ inline void gemm_tile(std::size_t mr, std::size_t nr, std::size_t k, const float
             const float* brow = b + p * ldb;
             for (std::size_t r = 0; r < MR; ++r) {
                 const float ar = r < mr ? a[r * a_row_step + p * a_p_step] : 0.0f;
-                for (std::size_t j = 0; j < NR; ++j) acc[r][j] = multiply_add(ar, brow[j], acc[r][j]);
+                for (std::size_t j = 0; j < NR; ++j) acc[r][j] = std::fma(ar, brow[j], acc[r][j]);
             }
         }
     } else {
@@ -124,12 +126,78 @@ inline void gemm_tile(std::size_t mr, std::size_t nr, std::size_t k, const float
             for (std::size_t j = 0; j < NR; ++j) bpad[j] = j < nr ? brow[j] : 0.0f;
             for (std::size_t r = 0; r < MR; ++r) {
                 const float ar = r < mr ? a[r * a_row_step + p * a_p_step] : 0.0f;
-                for (std::size_t j = 0; j < NR; ++j) acc[r][j] = multiply_add(ar, bpad[j], acc[r][j]);
+                for (std::size_t j = 0; j < NR; ++j) acc[r][j] = std::fma(ar, bpad[j], acc[r][j]);
             }
         }
     }
     for (std::size_t r = 0; r < mr; ++r)
         for (std::size_t j = 0; j < nr; ++j) c[r * ldc + j] = acc[r][j];
+}
+
+#if FEWBITS_DISPATCH
+// A whole MR x (2 vectors) tile on AVX2 or AVX-512: acc = fma(a, b, acc) in the contract's order.
+#define FEWBITS_GEMM_TILE(NAME, TARGET, VEC, WIDTH, LOAD, STORE, ZERO, BROADCAST, FMA)                            \
+    template <std::size_t MR>                                                                                      \
+    TARGET inline void NAME(std::size_t k, const float* a, std::size_t a_row_step, std::size_t a_p_step,          \
+                            const float* b, std::size_t ldb, float* c, std::size_t ldc, bool accumulate) noexcept \
+    {                                                                                                              \
+        VEC v[MR][2];                                                                                              \
+        for (std::size_t r = 0; r < MR; ++r)                                                                       \
+            for (std::size_t q = 0; q < 2; ++q) v[r][q] = accumulate ? LOAD(c + r * ldc + q * (WIDTH)) : ZERO();   \
+        for (std::size_t p = 0; p < k; ++p) {                                                                      \
+            const VEC b0 = LOAD(b + p * ldb), b1 = LOAD(b + p * ldb + (WIDTH));                                    \
+            for (std::size_t r = 0; r < MR; ++r) {                                                                 \
+                const VEC ar = BROADCAST(a[r * a_row_step + p * a_p_step]);                                        \
+                v[r][0] = FMA(ar, b0, v[r][0]);                                                                    \
+                v[r][1] = FMA(ar, b1, v[r][1]);                                                                    \
+            }                                                                                                      \
+        }                                                                                                          \
+        for (std::size_t r = 0; r < MR; ++r)                                                                       \
+            for (std::size_t q = 0; q < 2; ++q) STORE(c + r * ldc + q * (WIDTH), v[r][q]);                         \
+    }
+FEWBITS_GEMM_TILE(gemm_tile_avx2, FEWBITS_TARGET_AVX2, __m256, 8, _mm256_loadu_ps, _mm256_storeu_ps,
+                  _mm256_setzero_ps, _mm256_set1_ps, _mm256_fmadd_ps)
+FEWBITS_GEMM_TILE(gemm_tile_avx512, FEWBITS_TARGET_AVX512, __m512, 16, _mm512_loadu_ps, _mm512_storeu_ps,
+                  _mm512_setzero_ps, _mm512_set1_ps, _mm512_fmadd_ps)
+#undef FEWBITS_GEMM_TILE
+#endif
+
+// The columns of the whole tiles this call runs on the active instruction set (0: none).
+inline std::size_t gemm_wide_columns() noexcept
+{
+#if FEWBITS_DISPATCH
+    switch (fewbits::detail::active_simd_target()) {
+    case fewbits::detail::simd_target::avx512: return 32;
+    case fewbits::detail::simd_target::avx2: return 16;
+    default: return 0;
+    }
+#else
+    return 0;
+#endif
+}
+
+// One row block of C (mr <= gemm_mr rows): whole tiles of `wide` columns on the dispatched
+// instruction set when mr is whole, the rest in portable tiles.
+inline void gemm_rows(std::size_t mr, std::size_t n, std::size_t k, const float* a, std::size_t a_row_step,
+                      std::size_t a_p_step, const float* b, std::size_t ldb, float* c, std::size_t ldc, bool accumulate,
+                      std::size_t wide) noexcept
+{
+    std::size_t j = 0;
+#if FEWBITS_DISPATCH
+    if (mr == gemm_mr && wide > 0) {
+        for (; j + wide <= n; j += wide) {
+            if (wide == 32)
+                gemm_tile_avx512<gemm_mr>(k, a, a_row_step, a_p_step, b + j, ldb, c + j, ldc, accumulate);
+            else
+                gemm_tile_avx2<gemm_mr>(k, a, a_row_step, a_p_step, b + j, ldb, c + j, ldc, accumulate);
+        }
+    }
+#else
+    (void)wide;
+#endif
+    for (; j < n; j += gemm_nr)
+        gemm_tile<gemm_mr, gemm_nr>(mr, std::min(gemm_nr, n - j), k, a, a_row_step, a_p_step, b + j, ldb, c + j, ldc,
+                                    accumulate);
 }
 
 }  // namespace detail
@@ -161,21 +229,16 @@ inline void gemm(std::size_t m, std::size_t n, std::size_t k, const float* a, st
     return;
 #endif
     using detail::gemm_mr;
-    using detail::gemm_nr;
     const std::size_t a_row_step = a_op == transpose::no ? lda : 1;
     const std::size_t a_p_step = a_op == transpose::no ? 1 : lda;
     // Rough cost per row; below ~1 Mflop per thread, starting a thread costs more than it saves.
     const std::size_t min_rows = std::max<std::size_t>(gemm_mr, (1u << 20) / std::max<std::size_t>(1, n * k));
     const std::size_t grain = (min_rows + gemm_mr - 1) / gemm_mr * gemm_mr;
+    const std::size_t wide = detail::gemm_wide_columns();
     parallel_for(m, threads, grain, [&](std::size_t row_begin, std::size_t row_end) {
-        for (std::size_t i = row_begin; i < row_end; i += gemm_mr) {
-            const std::size_t mr = std::min(gemm_mr, row_end - i);
-            for (std::size_t j = 0; j < n; j += gemm_nr) {
-                const std::size_t nr = std::min(gemm_nr, n - j);
-                detail::gemm_tile<gemm_mr, gemm_nr>(mr, nr, k, a + i * a_row_step, a_row_step, a_p_step, b + j, ldb,
-                                                    c + i * ldc + j, ldc, accumulate);
-            }
-        }
+        for (std::size_t i = row_begin; i < row_end; i += gemm_mr)
+            detail::gemm_rows(std::min(gemm_mr, row_end - i), n, k, a + i * a_row_step, a_row_step, a_p_step, b, ldb,
+                              c + i * ldc, ldc, accumulate, wide);
     });
 }
 
