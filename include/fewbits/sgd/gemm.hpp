@@ -135,25 +135,58 @@ inline void gemm_tile(std::size_t mr, std::size_t nr, std::size_t k, const float
 }
 
 #if FEWBITS_DISPATCH
-// A whole MR x (2 vectors) tile on AVX2 or AVX-512: acc = fma(a, b, acc) in the contract's order.
+// A tile of mr <= MR rows and nr <= 2 vectors of columns on AVX2 or AVX-512: acc = fma(a, b, acc)
+// in the contract's order. A partial tile computes on zero-padded columns of B, through a buffer
+// for C, and stores only its live part; the loop for whole tiles has no test in it.
 #define FEWBITS_GEMM_TILE(NAME, TARGET, VEC, WIDTH, LOAD, STORE, ZERO, BROADCAST, FMA)                            \
-    template <std::size_t MR>                                                                                      \
-    TARGET inline void NAME(std::size_t k, const float* a, std::size_t a_row_step, std::size_t a_p_step,          \
-                            const float* b, std::size_t ldb, float* c, std::size_t ldc, bool accumulate) noexcept \
+    template <std::size_t MR, bool WholeRows, bool WholeColumns>                                                   \
+    TARGET FEWBITS_ALWAYS_INLINE inline void NAME##_loop(std::size_t mr, std::size_t nr, std::size_t k,            \
+                                                         const float* a, std::size_t a_row_step,                   \
+                                                         std::size_t a_p_step, const float* b, std::size_t ldb,    \
+                                                         float* c, std::size_t ldc, bool accumulate) noexcept      \
     {                                                                                                              \
         VEC v[MR][2];                                                                                              \
         for (std::size_t r = 0; r < MR; ++r)                                                                       \
-            for (std::size_t q = 0; q < 2; ++q) v[r][q] = accumulate ? LOAD(c + r * ldc + q * (WIDTH)) : ZERO();   \
+            for (std::size_t q = 0; q < 2; ++q)                                                                    \
+                v[r][q] = accumulate && (WholeRows || r < mr) ? LOAD(c + r * ldc + q * (WIDTH)) : ZERO();          \
+        alignas(64) float bpad[2 * (WIDTH)];                                                                       \
+        if constexpr (!WholeColumns)                                                                               \
+            for (std::size_t j = nr; j < 2 * (WIDTH); ++j) bpad[j] = 0.0f;                                         \
         for (std::size_t p = 0; p < k; ++p) {                                                                      \
-            const VEC b0 = LOAD(b + p * ldb), b1 = LOAD(b + p * ldb + (WIDTH));                                    \
+            const float* brow = b + p * ldb;                                                                       \
+            if constexpr (!WholeColumns) {                                                                         \
+                for (std::size_t j = 0; j < nr; ++j) bpad[j] = brow[j];                                            \
+                brow = bpad;                                                                                       \
+            }                                                                                                      \
+            const VEC b0 = LOAD(brow), b1 = LOAD(brow + (WIDTH));                                                  \
             for (std::size_t r = 0; r < MR; ++r) {                                                                 \
-                const VEC ar = BROADCAST(a[r * a_row_step + p * a_p_step]);                                        \
-                v[r][0] = FMA(ar, b0, v[r][0]);                                                                    \
-                v[r][1] = FMA(ar, b1, v[r][1]);                                                                    \
+                if (WholeRows || r < mr) {                                                                         \
+                    const VEC ar = BROADCAST(a[r * a_row_step + p * a_p_step]);                                    \
+                    v[r][0] = FMA(ar, b0, v[r][0]);                                                                \
+                    v[r][1] = FMA(ar, b1, v[r][1]);                                                                \
+                }                                                                                                  \
             }                                                                                                      \
         }                                                                                                          \
-        for (std::size_t r = 0; r < MR; ++r)                                                                       \
+        for (std::size_t r = 0; r < (WholeRows ? MR : mr); ++r)                                                    \
             for (std::size_t q = 0; q < 2; ++q) STORE(c + r * ldc + q * (WIDTH), v[r][q]);                         \
+    }                                                                                                              \
+    template <std::size_t MR>                                                                                      \
+    TARGET inline void NAME(std::size_t mr, std::size_t nr, std::size_t k, const float* a, std::size_t a_row_step, \
+                            std::size_t a_p_step, const float* b, std::size_t ldb, float* c, std::size_t ldc,      \
+                            bool accumulate) noexcept                                                             \
+    {                                                                                                              \
+        if (mr == MR && nr == 2 * (WIDTH)) {                                                                       \
+            NAME##_loop<MR, true, true>(mr, nr, k, a, a_row_step, a_p_step, b, ldb, c, ldc, accumulate);           \
+            return;                                                                                                \
+        }                                                                                                          \
+        alignas(64) float cbuf[MR][2 * (WIDTH)];                                                                   \
+        if (accumulate)                                                                                            \
+            for (std::size_t r = 0; r < mr; ++r)                                                                   \
+                for (std::size_t j = 0; j < 2 * (WIDTH); ++j) cbuf[r][j] = j < nr ? c[r * ldc + j] : 0.0f;         \
+        NAME##_loop<MR, false, false>(mr, nr, k, a, a_row_step, a_p_step, b, ldb, &cbuf[0][0], 2 * (WIDTH),        \
+                                      accumulate);                                                                 \
+        for (std::size_t r = 0; r < mr; ++r)                                                                       \
+            for (std::size_t j = 0; j < nr; ++j) c[r * ldc + j] = cbuf[r][j];                                      \
     }
 FEWBITS_GEMM_TILE(gemm_tile_avx2, FEWBITS_TARGET_AVX2, __m256, 8, _mm256_loadu_ps, _mm256_storeu_ps,
                   _mm256_setzero_ps, _mm256_set1_ps, _mm256_fmadd_ps)
@@ -162,7 +195,7 @@ FEWBITS_GEMM_TILE(gemm_tile_avx512, FEWBITS_TARGET_AVX512, __m512, 16, _mm512_lo
 #undef FEWBITS_GEMM_TILE
 #endif
 
-// The columns of the whole tiles this call runs on the active instruction set (0: none).
+// The columns of the tiles on the active instruction set (0: portable tiles).
 inline std::size_t gemm_wide_columns() noexcept
 {
 #if FEWBITS_DISPATCH
@@ -176,26 +209,27 @@ inline std::size_t gemm_wide_columns() noexcept
 #endif
 }
 
-// One row block of C (mr <= gemm_mr rows): whole tiles of `wide` columns on the dispatched
-// instruction set when mr is whole, the rest in portable tiles.
+// One row block of C (mr <= gemm_mr rows): tiles of `wide` columns on the dispatched
+// instruction set, or portable tiles.
 inline void gemm_rows(std::size_t mr, std::size_t n, std::size_t k, const float* a, std::size_t a_row_step,
                       std::size_t a_p_step, const float* b, std::size_t ldb, float* c, std::size_t ldc, bool accumulate,
                       std::size_t wide) noexcept
 {
-    std::size_t j = 0;
 #if FEWBITS_DISPATCH
-    if (mr == gemm_mr && wide > 0) {
-        for (; j + wide <= n; j += wide) {
+    if (wide > 0) {
+        for (std::size_t j = 0; j < n; j += wide) {
+            const std::size_t nr = std::min(wide, n - j);
             if (wide == 32)
-                gemm_tile_avx512<gemm_mr>(k, a, a_row_step, a_p_step, b + j, ldb, c + j, ldc, accumulate);
+                gemm_tile_avx512<gemm_mr>(mr, nr, k, a, a_row_step, a_p_step, b + j, ldb, c + j, ldc, accumulate);
             else
-                gemm_tile_avx2<gemm_mr>(k, a, a_row_step, a_p_step, b + j, ldb, c + j, ldc, accumulate);
+                gemm_tile_avx2<gemm_mr>(mr, nr, k, a, a_row_step, a_p_step, b + j, ldb, c + j, ldc, accumulate);
         }
+        return;
     }
 #else
     (void)wide;
 #endif
-    for (; j < n; j += gemm_nr)
+    for (std::size_t j = 0; j < n; j += gemm_nr)
         gemm_tile<gemm_mr, gemm_nr>(mr, std::min(gemm_nr, n - j), k, a, a_row_step, a_p_step, b + j, ldb, c + j, ldc,
                                     accumulate);
 }

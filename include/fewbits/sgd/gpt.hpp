@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "fewbits/error.hpp"
+#include "fewbits/sgd/elementwise.hpp"
 #include "fewbits/sgd/attention.hpp"
 #include "fewbits/sgd/data.hpp"
 #include "fewbits/sgd/gelu.hpp"
@@ -199,10 +200,8 @@ public:
             const auto d = dx.row(r);
             auto te = dwte.row(static_cast<std::size_t>(tokens_[r]));
             auto pe = dwpe.row(r % n);
-            for (std::size_t j = 0; j < c; ++j) {
-                te[j] = std::fma(d[j], inv_rows, te[j]);
-                pe[j] = std::fma(d[j], inv_rows, pe[j]);
-            }
+            fma_scalar(inv_rows, d, te, te);
+            fma_scalar(inv_rows, d, pe, pe);
         }
         return loss.sum / static_cast<double>(rows);
     }

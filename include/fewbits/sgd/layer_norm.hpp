@@ -17,10 +17,12 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
 #include "fewbits/error.hpp"
+#include "fewbits/sgd/elementwise.hpp"
 #include "fewbits/sgd/layer.hpp"
 #include "fewbits/sgd/parallel.hpp"
 #include "fewbits/sgd/parameter.hpp"
@@ -67,10 +69,8 @@ public:
                 rstd_[r] = static_cast<float>(rstd);
                 auto h = xhat_.row(r);
                 auto y = y_.row(r);
-                for (std::size_t j = 0; j < n_; ++j) {
-                    h[j] = static_cast<float>((xr[j] - mean) * rstd);
-                    y[j] = std::fma(g[j], h[j], b[j]);
-                }
+                for (std::size_t j = 0; j < n_; ++j) h[j] = static_cast<float>((xr[j] - mean) * rstd);
+                fma_arrays(std::span<const float>(g, n_), h, std::span<const float>(b, n_), y);
             }
         });
         return y_;

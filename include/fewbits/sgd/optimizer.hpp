@@ -17,6 +17,7 @@
 #include "fewbits/error.hpp"
 #include "fewbits/policy.hpp"
 #include "fewbits/random.hpp"
+#include "fewbits/sgd/elementwise.hpp"
 #include "fewbits/sgd/parameter.hpp"
 
 namespace fewbits::sgd {
@@ -53,7 +54,7 @@ struct sgd_options {
         std::vector<float> decayed;
         if (weight_decay > 0.0f) {
             decayed.resize(g.size());
-            for (std::size_t i = 0; i < g.size(); ++i) decayed[i] = std::fma(weight_decay, w.value().data()[i], g[i]);
+            fma_scalar(weight_decay, w.value().values(), g, decayed);
             g = decayed;
         }
         if (momentum > 0.0f && w.velocity.size() != g.size()) w.velocity.assign(g.size(), 0.0f);

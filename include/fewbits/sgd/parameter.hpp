@@ -33,6 +33,7 @@
 #include "fewbits/error.hpp"
 #include "fewbits/format_names.hpp"
 #include "fewbits/kernels.hpp"
+#include "fewbits/sgd/elementwise.hpp"
 #include "fewbits/sgd/tensor.hpp"
 
 namespace fewbits::sgd {
@@ -157,12 +158,10 @@ public:
                 const stream&) override
     {
         if (velocity.empty()) {
-            for (std::size_t i = 0; i < w_.size(); ++i) w_[i] = std::fma(-lr, g[i], w_[i]);
+            fma_scalar(-lr, g, w_, w_);
         } else {
-            for (std::size_t i = 0; i < w_.size(); ++i) {
-                velocity[i] = std::fma(momentum, velocity[i], g[i]);
-                w_[i] = std::fma(-lr, velocity[i], w_[i]);
-            }
+            fma_scalar(momentum, velocity, g, velocity);
+            fma_scalar(-lr, velocity, w_, w_);
         }
     }
     void adamw(std::span<const float> g, adamw_moments& moments, const adamw_options& o, std::uint64_t step,
