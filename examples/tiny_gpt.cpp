@@ -22,6 +22,7 @@
 #include <exception>
 #include <filesystem>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -291,6 +292,11 @@ int run(const options& o)
             s.gradients.insert(s.gradients.end(), p->grad().values().begin(), p->grad().values().end());
         }
         write_lm_state(o.dump_state, s);
+        // Read it back: what an outside tool will see must be what was computed here.
+        const lm_state back = read_lm_state(o.dump_state);
+        if (back.parameters != s.parameters || back.gradients != s.gradients || back.logits != s.logits ||
+            back.inputs != s.inputs || back.targets != s.targets || back.loss != s.loss)
+            throw std::runtime_error(o.dump_state + ": reading the state back gave other values");
         std::printf("wrote the state of batch %llu to %s (loss %.6f)\n", static_cast<unsigned long long>(o.steps),
                     o.dump_state.c_str(), double(s.loss));
     }
