@@ -370,15 +370,28 @@ inline run_state load_checkpoint(const std::string& path, std::span<parameter* c
         const auto cols = r.value<std::uint64_t>("a column count");
         const std::string storage = r.string("a storage format");
         const auto bytes_per_value = r.value<std::uint32_t>("a value size");
-        const std::string here = p.name() + " (layer " + std::to_string(p.layer()) + ") " +
-                                 std::to_string(p.value().rows()) + "x" + std::to_string(p.value().cols()) +
-                                 " stored as " + p.storage_name();
-        const std::string there = name + " (layer " + std::to_string(layer) + ") " + std::to_string(rows) + "x" +
-                                  std::to_string(cols) + " stored as " + storage;
         if (name != p.name() || layer != p.layer() || key != p.key() || rows != p.value().rows() ||
-            cols != p.value().cols() || storage != p.storage_name() || bytes_per_value != p.store().bytes_per_value())
-            fail("a checkpoint of another model or format: parameter " + std::to_string(i) + " is " + here +
-                 " in this model and " + there + " in the checkpoint");
+            cols != p.value().cols() || storage != p.storage_name() || bytes_per_value != p.store().bytes_per_value()) {
+            // "w (layer 0) 4x6 stored as bf16", appended piece by piece.
+            auto describe = [](std::string d, std::uint64_t in_layer, std::uint64_t n_rows, std::uint64_t n_cols,
+                               const std::string& f) {
+                d += " (layer ";
+                d += std::to_string(in_layer);
+                d += ") ";
+                d += std::to_string(n_rows);
+                d += 'x';
+                d += std::to_string(n_cols);
+                d += " stored as ";
+                d += f;
+                return d;
+            };
+            std::string why = "a checkpoint of another model or format: parameter " + std::to_string(i) + " is ";
+            why += describe(p.name(), p.layer(), p.value().rows(), p.value().cols(), p.storage_name());
+            why += " in this model and ";
+            why += describe(name, layer, rows, cols, storage);
+            why += " in the checkpoint";
+            fail(why);
+        }
         detail::parameter_record& rec = records[i];
         const std::size_t n = p.size();
         rec.stored = r.take(n * bytes_per_value, "the stored values");

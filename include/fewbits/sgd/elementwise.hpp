@@ -24,24 +24,25 @@ namespace fewbits::sgd {
 namespace detail {
 
 #if FEWBITS_DISPATCH
-#define FEWBITS_ELEMENTWISE_FMA(SUFFIX, TARGET, WIDTH, LOAD, STORE, BROADCAST, FMA)                               \
-    TARGET inline void fma_scalar_##SUFFIX(float s, const float* x, const float* y, float* out,                    \
-                                           std::size_t n) noexcept                                                \
-    {                                                                                                              \
-        std::size_t i = 0;                                                                                         \
-        for (const auto sv = BROADCAST(s); i + (WIDTH) <= n; i += (WIDTH)) STORE(out + i, FMA(sv, LOAD(x + i), LOAD(y + i))); \
-        for (; i < n; ++i) out[i] = std::fma(s, x[i], y[i]);                                                       \
-    }                                                                                                              \
-    TARGET inline void fma_arrays_##SUFFIX(const float* x, const float* y, const float* z, float* out,             \
-                                           std::size_t n) noexcept                                                \
-    {                                                                                                              \
-        std::size_t i = 0;                                                                                         \
-        for (; i + (WIDTH) <= n; i += (WIDTH)) STORE(out + i, FMA(LOAD(x + i), LOAD(y + i), LOAD(z + i)));        \
-        for (; i < n; ++i) out[i] = std::fma(x[i], y[i], z[i]);                                                    \
+#define FEWBITS_ELEMENTWISE_FMA(SUFFIX, ISA, WIDTH, LOAD, STORE, BROADCAST, FMA)                                       \
+    FEWBITS_TARGET_##ISA inline void fma_scalar_##SUFFIX(float s, const float* x, const float* y, float* out,          \
+                                           std::size_t n) noexcept                                                     \
+    {                                                                                                                  \
+        std::size_t i = 0;                                                                                             \
+        const auto sv = BROADCAST(s);                                                                             \
+        for (; i + (WIDTH) <= n; i += (WIDTH)) STORE(out + i, FMA(sv, LOAD(x + i), LOAD(y + i)));                 \
+        for (; i < n; ++i) out[i] = std::fma(s, x[i], y[i]);                                                           \
+    }                                                                                                                  \
+    FEWBITS_TARGET_##ISA inline void fma_arrays_##SUFFIX(const float* x, const float* y, const float* z, float* out,   \
+                                           std::size_t n) noexcept                                                     \
+    {                                                                                                                  \
+        std::size_t i = 0;                                                                                             \
+        for (; i + (WIDTH) <= n; i += (WIDTH)) STORE(out + i, FMA(LOAD(x + i), LOAD(y + i), LOAD(z + i)));             \
+        for (; i < n; ++i) out[i] = std::fma(x[i], y[i], z[i]);                                                        \
     }
-FEWBITS_ELEMENTWISE_FMA(avx2, FEWBITS_TARGET_AVX2, 8, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_set1_ps,
+FEWBITS_ELEMENTWISE_FMA(avx2, AVX2, 8, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_set1_ps,
                         _mm256_fmadd_ps)
-FEWBITS_ELEMENTWISE_FMA(avx512, FEWBITS_TARGET_AVX512, 16, _mm512_loadu_ps, _mm512_storeu_ps, _mm512_set1_ps,
+FEWBITS_ELEMENTWISE_FMA(avx512, AVX512, 16, _mm512_loadu_ps, _mm512_storeu_ps, _mm512_set1_ps,
                         _mm512_fmadd_ps)
 #undef FEWBITS_ELEMENTWISE_FMA
 #endif

@@ -138,59 +138,59 @@ inline void gemm_tile(std::size_t mr, std::size_t nr, std::size_t k, const float
 // A tile of mr <= MR rows and nr <= 2 vectors of columns on AVX2 or AVX-512: acc = fma(a, b, acc)
 // in the contract's order. A partial tile computes on zero-padded columns of B, through a buffer
 // for C, and stores only its live part; the loop for whole tiles has no test in it.
-#define FEWBITS_GEMM_TILE(NAME, TARGET, VEC, WIDTH, LOAD, STORE, ZERO, BROADCAST, FMA)                            \
-    template <std::size_t MR, bool WholeRows, bool WholeColumns>                                                   \
-    TARGET FEWBITS_ALWAYS_INLINE inline void NAME##_loop(std::size_t mr, std::size_t nr, std::size_t k,            \
-                                                         const float* a, std::size_t a_row_step,                   \
-                                                         std::size_t a_p_step, const float* b, std::size_t ldb,    \
-                                                         float* c, std::size_t ldc, bool accumulate) noexcept      \
-    {                                                                                                              \
-        VEC v[MR][2];                                                                                              \
-        for (std::size_t r = 0; r < MR; ++r)                                                                       \
-            for (std::size_t q = 0; q < 2; ++q)                                                                    \
-                v[r][q] = accumulate && (WholeRows || r < mr) ? LOAD(c + r * ldc + q * (WIDTH)) : ZERO();          \
-        alignas(64) float bpad[2 * (WIDTH)];                                                                       \
-        if constexpr (!WholeColumns)                                                                               \
-            for (std::size_t j = nr; j < 2 * (WIDTH); ++j) bpad[j] = 0.0f;                                         \
-        for (std::size_t p = 0; p < k; ++p) {                                                                      \
-            const float* brow = b + p * ldb;                                                                       \
-            if constexpr (!WholeColumns) {                                                                         \
-                for (std::size_t j = 0; j < nr; ++j) bpad[j] = brow[j];                                            \
-                brow = bpad;                                                                                       \
-            }                                                                                                      \
-            const VEC b0 = LOAD(brow), b1 = LOAD(brow + (WIDTH));                                                  \
-            for (std::size_t r = 0; r < MR; ++r) {                                                                 \
-                if (WholeRows || r < mr) {                                                                         \
-                    const VEC ar = BROADCAST(a[r * a_row_step + p * a_p_step]);                                    \
-                    v[r][0] = FMA(ar, b0, v[r][0]);                                                                \
-                    v[r][1] = FMA(ar, b1, v[r][1]);                                                                \
-                }                                                                                                  \
-            }                                                                                                      \
-        }                                                                                                          \
-        for (std::size_t r = 0; r < (WholeRows ? MR : mr); ++r)                                                    \
-            for (std::size_t q = 0; q < 2; ++q) STORE(c + r * ldc + q * (WIDTH), v[r][q]);                         \
-    }                                                                                                              \
-    template <std::size_t MR>                                                                                      \
-    TARGET inline void NAME(std::size_t mr, std::size_t nr, std::size_t k, const float* a, std::size_t a_row_step, \
-                            std::size_t a_p_step, const float* b, std::size_t ldb, float* c, std::size_t ldc,      \
-                            bool accumulate) noexcept                                                             \
-    {                                                                                                              \
-        if (mr == MR && nr == 2 * (WIDTH)) {                                                                       \
-            NAME##_loop<MR, true, true>(mr, nr, k, a, a_row_step, a_p_step, b, ldb, c, ldc, accumulate);           \
-            return;                                                                                                \
-        }                                                                                                          \
-        alignas(64) float cbuf[MR][2 * (WIDTH)];                                                                   \
-        if (accumulate)                                                                                            \
-            for (std::size_t r = 0; r < mr; ++r)                                                                   \
-                for (std::size_t j = 0; j < 2 * (WIDTH); ++j) cbuf[r][j] = j < nr ? c[r * ldc + j] : 0.0f;         \
-        NAME##_loop<MR, false, false>(mr, nr, k, a, a_row_step, a_p_step, b, ldb, &cbuf[0][0], 2 * (WIDTH),        \
-                                      accumulate);                                                                 \
-        for (std::size_t r = 0; r < mr; ++r)                                                                       \
-            for (std::size_t j = 0; j < nr; ++j) c[r * ldc + j] = cbuf[r][j];                                      \
+#define FEWBITS_GEMM_TILE(NAME, ISA, VEC, WIDTH, LOAD, STORE, ZERO, BROADCAST, FMA)                                    \
+    template <std::size_t MR, bool WholeRows, bool WholeColumns>                                                       \
+    FEWBITS_TARGET_##ISA FEWBITS_ALWAYS_INLINE inline void NAME##_loop(                                                \
+        std::size_t mr, std::size_t nr, std::size_t k, const float* a, std::size_t a_row_step, std::size_t a_p_step,   \
+        const float* b, std::size_t ldb, float* c, std::size_t ldc, bool accumulate) noexcept                          \
+    {                                                                                                                  \
+        constexpr std::size_t NR = std::size_t{2} * (WIDTH);                                                           \
+        VEC v[MR][2];                                                                                                  \
+        for (std::size_t r = 0; r < MR; ++r)                                                                           \
+            for (std::size_t q = 0; q < 2; ++q)                                                                        \
+                v[r][q] = accumulate && (WholeRows || r < mr) ? LOAD(c + r * ldc + q * (WIDTH)) : ZERO();              \
+        alignas(64) float bpad[NR];                                                                                    \
+        if constexpr (!WholeColumns)                                                                                   \
+            for (std::size_t j = nr; j < NR; ++j) bpad[j] = 0.0f;                                                      \
+        for (std::size_t p = 0; p < k; ++p) {                                                                          \
+            const float* brow = b + p * ldb;                                                                           \
+            if constexpr (!WholeColumns) {                                                                             \
+                for (std::size_t j = 0; j < nr; ++j) bpad[j] = brow[j];                                                \
+                brow = bpad;                                                                                           \
+            }                                                                                                          \
+            const VEC b0 = LOAD(brow), b1 = LOAD(brow + (WIDTH));                                                      \
+            for (std::size_t r = 0; r < MR; ++r) {                                                                     \
+                if (WholeRows || r < mr) {                                                                             \
+                    const VEC ar = BROADCAST(a[r * a_row_step + p * a_p_step]);                                        \
+                    v[r][0] = FMA(ar, b0, v[r][0]);                                                                    \
+                    v[r][1] = FMA(ar, b1, v[r][1]);                                                                    \
+                }                                                                                                      \
+            }                                                                                                          \
+        }                                                                                                              \
+        for (std::size_t r = 0; r < (WholeRows ? MR : mr); ++r)                                                        \
+            for (std::size_t q = 0; q < 2; ++q) STORE(c + r * ldc + q * (WIDTH), v[r][q]);                             \
+    }                                                                                                                  \
+    template <std::size_t MR>                                                                                          \
+    FEWBITS_TARGET_##ISA inline void NAME(std::size_t mr, std::size_t nr, std::size_t k, const float* a,               \
+                                          std::size_t a_row_step, std::size_t a_p_step, const float* b,                \
+                                          std::size_t ldb, float* c, std::size_t ldc, bool accumulate) noexcept        \
+    {                                                                                                                  \
+        constexpr std::size_t NR = std::size_t{2} * (WIDTH);                                                           \
+        if (mr == MR && nr == NR) {                                                                                    \
+            NAME##_loop<MR, true, true>(mr, nr, k, a, a_row_step, a_p_step, b, ldb, c, ldc, accumulate);               \
+            return;                                                                                                    \
+        }                                                                                                              \
+        alignas(64) float cbuf[MR][NR];                                                                                \
+        if (accumulate)                                                                                                \
+            for (std::size_t r = 0; r < mr; ++r)                                                                       \
+                for (std::size_t j = 0; j < NR; ++j) cbuf[r][j] = j < nr ? c[r * ldc + j] : 0.0f;                      \
+        NAME##_loop<MR, false, false>(mr, nr, k, a, a_row_step, a_p_step, b, ldb, &cbuf[0][0], NR, accumulate);        \
+        for (std::size_t r = 0; r < mr; ++r)                                                                           \
+            for (std::size_t j = 0; j < nr; ++j) c[r * ldc + j] = cbuf[r][j];                                          \
     }
-FEWBITS_GEMM_TILE(gemm_tile_avx2, FEWBITS_TARGET_AVX2, __m256, 8, _mm256_loadu_ps, _mm256_storeu_ps,
+FEWBITS_GEMM_TILE(gemm_tile_avx2, AVX2, __m256, 8, _mm256_loadu_ps, _mm256_storeu_ps,
                   _mm256_setzero_ps, _mm256_set1_ps, _mm256_fmadd_ps)
-FEWBITS_GEMM_TILE(gemm_tile_avx512, FEWBITS_TARGET_AVX512, __m512, 16, _mm512_loadu_ps, _mm512_storeu_ps,
+FEWBITS_GEMM_TILE(gemm_tile_avx512, AVX512, __m512, 16, _mm512_loadu_ps, _mm512_storeu_ps,
                   _mm512_setzero_ps, _mm512_set1_ps, _mm512_fmadd_ps)
 #undef FEWBITS_GEMM_TILE
 #endif
