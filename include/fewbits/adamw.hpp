@@ -114,13 +114,15 @@ void store_values(const float* values, T* out, std::size_t start, std::size_t n,
     }
 }
 
-// out[i] = sqrt(in[i]). The square root is correctly rounded in SIMD as in scalar code, so the
+// out[i] = sqrt(in[i]). On x86 xsimd's square root is the correctly rounded instruction, so the
 // vector loop gives std::sqrt's bits; it exists because std::sqrt may set errno, which keeps
 // compilers from vectorising a scalar loop over it.
 inline void sqrt_block(const float* in, float* out, std::size_t n) noexcept
 {
     std::size_t i = 0;
-#if FEWBITS_HAS_XSIMD
+    // Not on ARM: xsimd 8.1's float sqrt for NEON (also on aarch64) is a Newton approximation
+    // (vrsqrteq_f32 and two steps), not the correctly rounded root; std::sqrt is exact everywhere.
+#if FEWBITS_HAS_XSIMD && !defined(__aarch64__) && !defined(__arm__)
     if constexpr (simd::available) {
         constexpr std::size_t W = simd::f32::size;
         for (; i + W <= n; i += W) xsimd::sqrt(simd::f32::load_unaligned(in + i)).store_unaligned(out + i);
