@@ -1349,3 +1349,88 @@ TEST_CASE("simd_architectures lists scalar first, set_simd_architecture forces e
         CHECK(archs.back() == "avx512");
 #endif
 }
+
+// ---------------------------------------------------------------------------------------
+// The floating-point environment. The fast paths of the dispatched kernels use float and
+// double instructions (vcvtps2ph, vcvtph2ps, products and an FMA for INT8): their results must
+// not depend on FTZ, DAZ or MXCSR's rounding mode, which the scalar core (integers only)
+// ignores. Run with FTZ and DAZ set and each directed rounding mode, on every instruction set.
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <xmmintrin.h>
+
+namespace {
+
+template <class T>
+void check_quantize_under(unsigned csr, const std::vector<float>& in, const fewbits::policy& p, const stream& s,
+                          const std::string& ctx, failure_log& log) {
+    std::vector<T> q(in.size());
+    std::vector<float> back(in.size());
+    const unsigned saved = _mm_getcsr();
+    _mm_setcsr(csr);
+    fewbits::quantize<T>(in, q, p, s);
+    fewbits::dequantize<T>(std::span<const T>(q), back);
+    _mm_setcsr(saved);
+    const std::vector<std::uint32_t> words = words_for(s, in.size());
+    for (std::size_t i = 0; i < in.size(); ++i) {
+        const T want = fewbits::convert<T>(in[i], p, words[i]);
+        if (bits_of(q[i]) != bits_of(want) || float_bits(back[i]) != float_bits(static_cast<float>(q[i]))) {
+            log.add(ctx + " " + describe(p) + " index " + std::to_string(i) + " input " + show(in[i]) + ": want " +
+                    hex(bits_of(want), 4) + " (" + hex(float_bits(static_cast<float>(want)), 8) + "), got " +
+                    hex(bits_of(q[i]), 4) + " (" + hex(float_bits(back[i]), 8) + ")");
+            return;
+        }
+    }
+}
+
+}  // namespace
+
+TEST_CASE("with FTZ and DAZ set and MXCSR in each rounding mode, the kernels still give convert's bits",
+          "[kernels][differential][mxcsr]") {
+    for_each_simd([&] {
+        const std::uint64_t seed = base_seed() ^ 0xC5Bull;
+        prng rng(seed);
+        failure_log log;
+        const unsigned base_csr = _mm_getcsr() & ~0x6000u;
+        for (unsigned rc : {0x0000u, 0x2000u, 0x4000u, 0x6000u}) {
+            const unsigned csr = base_csr | 0x8040u | rc;  // FTZ (bit 15), DAZ (bit 6), rounding control
+            const std::string ctx = "MXCSR " + hex(csr, 4);
+            ref::for_each_type(ref::type_list<fewbits::float16, fewbits::bfloat16, fewbits::float8_e4m3fn,
+                                              fewbits::float8_e5m2, fewbits::float8_e4m3fnuz, fewbits::float6_e3m2fn>{},
+                               [&](auto t) {
+                                   using T = typename decltype(t)::type;
+                                   const std::vector<float> in = input_sequence(ref::grid_of<T>(), rng);
+                                   for (const run_config& c : float_configs()) {
+                                       if (c.gen == generator::philox) continue;
+                                       check_quantize_under<T>(csr, in, c.p, random_stream(rng, in.size(), c.gen),
+                                                               ctx + " " + ref::grid_of<T>().name, log);
+                                   }
+                               });
+            for (float scale : int8_scales()) {
+                const std::vector<float> in = int8_inputs(scale, rng);
+                for (const run_config& c : int8_configs()) {
+                    if (c.gen == generator::philox || c.p.on_overflow == fewbits::overflow::saturate) continue;
+                    const stream s = random_stream(rng, in.size(), c.gen);
+                    std::vector<std::int8_t> q(in.size());
+                    const unsigned saved = _mm_getcsr();
+                    _mm_setcsr(csr);
+                    fewbits::quantize_int8(in, q, scale, c.p, s);
+                    _mm_setcsr(saved);
+                    const std::vector<std::uint32_t> words = words_for(s, in.size());
+                    for (std::size_t i = 0; i < in.size(); ++i) {
+                        const int want = fewbits::convert_int8(in[i], scale, c.p, words[i]);
+                        if (q[i] != want) {
+                            log.add(ctx + " quantize_int8 " + describe(c.p) + " scale " + show(scale) + " index " +
+                                    std::to_string(i) + " input " + show(in[i]) + ": want " + std::to_string(want) +
+                                    ", got " + std::to_string(q[i]));
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        INFO(seed_note(seed));
+        FEWBITS_CHECK_CLEAN(log);
+    });
+}
+#endif

@@ -42,6 +42,7 @@
 #include "fewbits/detail/decode.hpp"
 #include "fewbits/detail/encode.hpp"
 #include "fewbits/detail/dispatch.hpp"
+#include "fewbits/detail/fast_paths.hpp"
 #include "fewbits/detail/simd.hpp"
 #include "fewbits/int8.hpp"
 #include "fewbits/policy.hpp"
@@ -243,8 +244,18 @@ void encode_block(const float* in, typename Format::storage_type* out, const std
     std::size_t i = 0;
 #if FEWBITS_DISPATCH
     switch (active_simd_target()) {
-    case simd_target::avx512: i = encode_avx512<Format, Mode, Overflow>(in, out, words, n, mask); break;
-    case simd_target::avx2: i = encode_avx2<Format, Mode, Overflow>(in, out, words, n, mask); break;
+    case simd_target::avx512:
+        if constexpr (encodes_by_vcvtps2ph<Format, Mode>)
+            i = fp16_rne_avx512<Overflow>(in, out, n);
+        else
+            i = encode_avx512<Format, Mode, Overflow>(in, out, words, n, mask);
+        break;
+    case simd_target::avx2:
+        if constexpr (encodes_by_vcvtps2ph<Format, Mode>)
+            i = fp16_rne_avx2<Overflow>(in, out, n);
+        else
+            i = encode_avx2<Format, Mode, Overflow>(in, out, words, n, mask);
+        break;
     case simd_target::sse2: i = encode_sse2<Format, Mode, Overflow>(in, out, words, n, mask); break;
     default: break;
     }
@@ -267,8 +278,18 @@ void decode_block(const typename Format::storage_type* in, float* out, std::size
     std::size_t i = 0;
 #if FEWBITS_DISPATCH
     switch (active_simd_target()) {
-    case simd_target::avx512: i = decode_avx512<Format>(in, out, n); break;
-    case simd_target::avx2: i = decode_avx2<Format>(in, out, n); break;
+    case simd_target::avx512:
+        if constexpr (decodes_via_half<Format>)
+            i = decode_half_avx512<Format>(in, out, n);
+        else
+            i = decode_avx512<Format>(in, out, n);
+        break;
+    case simd_target::avx2:
+        if constexpr (decodes_via_half<Format>)
+            i = decode_half_avx2<Format>(in, out, n);
+        else
+            i = decode_avx2<Format>(in, out, n);
+        break;
     case simd_target::sse2: i = decode_sse2<Format>(in, out, n); break;
     default: break;
     }
@@ -425,9 +446,18 @@ void quantize_int8_loop(std::span<const float> in, std::span<std::int8_t> out, f
                         const Words& source)
 {
     const std::uint32_t mask = random_mask<float>(p.random_bits);
+#if FEWBITS_DISPATCH
+    const int8_divisor divisor = make_int8_divisor(scale);
+#endif
     with_policy(p, [&](auto mode, auto) {
         for_each_block(in.size(), p, source, [&](std::size_t start, std::size_t length, const std::uint32_t* words) {
-            for (std::size_t i = 0; i < length; ++i) {
+            std::size_t i = 0;
+#if FEWBITS_DISPATCH
+            if (active_simd_target() == simd_target::avx512)
+                i = quantize_int8_avx512<decltype(mode)::value>(in.data() + start, out.data() + start, words, length,
+                                                                divisor, p.int8 == int8_range::full, mask);
+#endif
+            for (; i < length; ++i) {
                 std::uint32_t word = 0;
                 if constexpr (decltype(mode)::value == rounding::stochastic) word = words[i];
                 out[start + i] = round_int8<decltype(mode)::value>(in[start + i], scale, p.int8, word, mask);
@@ -553,7 +583,15 @@ inline void dequantize_int8(std::span<const std::int8_t> in, std::span<float> ou
 {
     detail::validate_scale(scale);
     require_same_size(in.size(), "in", out.size(), "out");
-    for (std::size_t i = 0; i < in.size(); ++i) out[i] = int8_value(in[i], scale);
+    std::size_t i = 0;
+#if FEWBITS_DISPATCH
+    switch (detail::active_simd_target()) {
+    case detail::simd_target::avx512: i = detail::dequantize_int8_avx512(in.data(), out.data(), in.size(), scale); break;
+    case detail::simd_target::avx2: i = detail::dequantize_int8_avx2(in.data(), out.data(), in.size(), scale); break;
+    default: break;
+    }
+#endif
+    for (; i < in.size(); ++i) out[i] = int8_value(in[i], scale);
 }
 
 }  // namespace fewbits
