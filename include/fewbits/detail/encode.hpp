@@ -222,6 +222,39 @@ FEWBITS_ALWAYS_INLINE constexpr U encode(U x_bits, U random, U random_mask) noex
     return result;
 }
 
+// The normal range of a format whose smallest normal is above the source's (FP16, FP8 from
+// float): the source bits of its smallest normal and of max. For |x| in that range encode
+// reduces to one shift for the encoding and one for the fraction, with nothing to clamp:
+// rounding up from below max reaches at most max, and max itself is exact.
+template <class Format, class Source>
+struct normal_range {
+    using S = source_traits<Source>;
+    using T = typename S::uint;
+    static constexpr int emin_field = Format::min_exponent + S::exponent_bias;
+    static constexpr int shift = S::mantissa_bits - Format::mantissa_bits;
+    static constexpr bool useful = emin_field > 1;  // else round_magnitude's first branch is this already
+    static constexpr T rebias = T(T(emin_field - 1) << Format::mantissa_bits);
+    static constexpr T lo = T(T(emin_field) << S::mantissa_bits);
+    static constexpr T hi = T((T(Format::max_magnitude) + rebias) << shift);
+};
+
+// encode for inputs with min normal <= |x| <= max of the format (normal_range), same bits;
+// the kernels use it for a block of inputs that all lie there.
+template <class Format, class Source, rounding Mode, class U>
+FEWBITS_ALWAYS_INLINE constexpr U encode_normal(U x_bits, U random, U random_mask) noexcept
+{
+    using R = normal_range<Format, Source>;
+    using T = typename R::T;
+    constexpr int W = std::numeric_limits<T>::digits;
+    const U negative = x_bits >> (W - 1);
+    const U a = x_bits & U(T(~(T(1) << (W - 1))));
+    const U enc = (a >> R::shift) - U(R::rebias);
+    // Nothing lies below frac (it is exact), so the sticky bit is 0 in every mode.
+    const U mag = enc + round_increment<Mode, T>(a << (W - R::shift), U(T(0)), enc & U(T(1)), negative, random,
+                                                 random_mask);
+    return (negative << (Format::exponent_bits + Format::mantissa_bits)) | mag;
+}
+
 // Places a 32-bit random word in the top bits of a W-bit lane.
 template <class Source>
 constexpr typename source_traits<Source>::uint random_lane(std::uint32_t word) noexcept
