@@ -10,13 +10,12 @@
 //   into zero, which nearest-even sends to zero anyway. It quiets NaNs by setting the top
 //   mantissa bit and keeps the sign and the top 10 payload bits: the contract's NaN. Saturation
 //   is the one fix-up: an inf result (overflow or an infinite input) becomes max.
-// - decoding formats of at most 5 exponent bits (FP16, E5M2, E4M3 and the small minifloats):
-//   the code's exponent and mantissa fields, placed as FP16 fields, are the FP16 value
-//   2^(bias - 15) times the code's value, subnormals included; vcvtph2ps is exact (half
-//   subnormals are float normals, so DAZ and FTZ do not apply) and the product by 2^(15 - bias)
-//   is exact. Codes whose fields mean something else (inf and NaN, where vcvtph2ps would also
-//   quiet a signalling NaN; the fn and fnuz NaNs) go through decode_to_float_bits, for a whole
-//   vector, only when the vector holds one.
+// - decoding FP16, E5M2, E4M3 (fn and fnuz): the code's exponent and mantissa fields, placed
+//   as FP16 fields, are the FP16 value 2^(bias - 15) times the code's value, subnormals
+//   included; vcvtph2ps is exact (half subnormals are float normals, so DAZ and FTZ do not
+//   apply) and the product by 2^(15 - bias) is exact. NaN codes are fixed up in the float bits
+//   (vcvtph2ps quiets a signalling NaN; E4M3's NaNs read as numbers); on AVX2 a vector that
+//   holds one goes through decode_to_float_bits instead.
 // - INT8 with a scale: |x| / scale as 32.32 fixed point (the contract's exact quotient) from a
 //   double product with the reciprocal, corrected to the exact floor by the sign of the exact
 //   residual; then the core's round_increment. See quantize_int8_avx512.
@@ -33,6 +32,7 @@
 #include <cstdint>
 #include <cmath>
 #include <immintrin.h>
+#include <type_traits>
 
 #include "fewbits/detail/decode.hpp"
 #include "fewbits/detail/dispatch.hpp"
@@ -85,9 +85,13 @@ FEWBITS_TARGET_AVX2 inline std::size_t fp16_rne_avx2(const float* in, std::uint1
 // ---------------------------------------------------------------------------------------
 // Decoding through FP16.
 
+// Every format of at most 5 exponent bits but FNUZ E5M2 (bias 16) could; the named ones do
+// (the small formats are rarely bulk-decoded, and each one adds compile time).
 template <class Format>
-inline constexpr bool decodes_via_half = Format::exponent_bits <= 5 && Format::mantissa_bits <= 10 &&
-                                         (Format::exponent_bits < 5 || Format::bias == 15);
+inline constexpr bool decodes_via_half =
+    Format::exponent_bits <= 5 && Format::mantissa_bits <= 10 && (Format::exponent_bits < 5 || Format::bias == 15) &&
+    (std::is_same_v<Format, binary16_format> || std::is_same_v<Format, e4m3fn_format> ||
+     std::is_same_v<Format, e5m2_format> || std::is_same_v<Format, e4m3fnuz_format>);
 
 // The codes whose fields are not FP16's reading of them times 2^(15 - bias) (16-bit lanes).
 template <class Format>
@@ -127,8 +131,7 @@ FEWBITS_TARGET_AVX512 inline std::size_t decode_half_avx512(const typename Forma
             _mm256_slli_epi16(_mm256_and_si256(codes, magnitude_mask), 10 - Format::mantissa_bits));
         __m512 f = _mm512_cvtph_ps(half);
         if constexpr (Format::bias != 15) f = _mm512_mul_ps(f, _mm512_set1_ps(half_scale<Format>));
-        // NaN (and for small ieee formats inf) are not FP16's reading of the fields: fixed in
-        // the float bits without a branch where it is one instruction, else decoded exactly.
+        // NaN is not FP16's reading of the fields: fixed in the float bits without a branch.
         constexpr bool fp16_exponent = Format::exponent_bits == 5;  // inf reads as FP16's inf
         if constexpr (Format::family == encoding::ieee && fp16_exponent) {
             // vcvtph2ps sets the quiet bit of a signalling NaN: put the code's own bit back.
@@ -147,11 +150,8 @@ FEWBITS_TARGET_AVX512 inline std::size_t decode_half_avx512(const typename Forma
         } else if constexpr (Format::family == encoding::fnuz) {
             f = _mm512_mask_mov_ps(f, half_specials_avx512<Format>(codes),
                                    _mm512_castsi512_ps(_mm512_set1_epi32(0x7FC00000)));
-        } else if (const __mmask16 specials = half_specials_avx512<Format>(codes); specials != 0) {
-            vec::u32<16> wide;
-            wide.v = vec::raw<16>::u32(_mm512_cvtepu16_epi32(codes));
-            const __m512i exact = __m512i(decode_to_float_bits<Format>(wide).v);
-            f = _mm512_mask_blend_ps(specials, f, _mm512_castsi512_ps(exact));
+        } else {
+            static_assert(Format::family == encoding::finite, "a small ieee format's inf and NaN need decode_to_float_bits");
         }
         _mm512_storeu_ps(out + i, f);
     }
