@@ -691,8 +691,12 @@ TEST_CASE("quantize matches convert bit for bit on inputs that all lie in the fo
 namespace {
 
 const std::vector<float>& int8_scales() {
+    // Powers of two take their own path in the dispatched kernels (down to 2^-148), others a
+    // reciprocal product corrected to the exact quotient: both kinds, normal and subnormal.
     static const std::vector<float> s = {1.0f,   0.015625f, 0.0123f, 0.1f,   7.0f,
-                                         3e-39f /* subnormal */, std::ldexp(1.0f, -149), 1e30f, 1e-30f, FLT_MAX};
+                                         3e-39f /* subnormal */, std::ldexp(1.0f, -149), 1e30f, 1e-30f, FLT_MAX,
+                                         std::ldexp(1.0f, -148), std::ldexp(1.0f, -130), std::ldexp(1.0f, -126),
+                                         std::ldexp(1.0f, 100), std::ldexp(1.0f, 127), std::ldexp(1.0f, -9)};
     return s;
 }
 

@@ -494,14 +494,21 @@ void quantize_int8_loop(std::span<const float> in, std::span<std::int8_t> out, f
     const std::uint32_t mask = random_mask<float>(p.random_bits);
 #if FEWBITS_DISPATCH
     const int8_divisor divisor = make_int8_divisor(scale);
+    const std::uint32_t k_plus_150 = int8_power_of_two_scale(scale);
 #endif
     with_policy(p, [&](auto mode, auto) {
         for_each_block(in.size(), p, source, [&](std::size_t start, std::size_t length, const std::uint32_t* words) {
             std::size_t i = 0;
 #if FEWBITS_DISPATCH
-            if (active_simd_target() == simd_target::avx512)
-                i = quantize_int8_avx512<decltype(mode)::value>(in.data() + start, out.data() + start, words, length,
-                                                                divisor, p.int8 == int8_range::full, mask);
+            constexpr rounding Mode = decltype(mode)::value;
+            const bool full = p.int8 == int8_range::full;
+            const simd_target t = active_simd_target();
+            if (k_plus_150 != 0 && t == simd_target::avx2)
+                i = quantize_int8_power_of_two_avx2<Mode>(in.data() + start, out.data() + start, words, length,
+                                                          k_plus_150, full, mask);
+            else if (t == simd_target::avx512)
+                i = quantize_int8_avx512<Mode>(in.data() + start, out.data() + start, words, length, divisor, full,
+                                               mask);
 #endif
             for (; i < length; ++i) {
                 std::uint32_t word = 0;
