@@ -93,22 +93,6 @@ inline constexpr bool decodes_via_half =
     (std::is_same_v<Format, binary16_format> || std::is_same_v<Format, e4m3fn_format> ||
      std::is_same_v<Format, e5m2_format> || std::is_same_v<Format, e4m3fnuz_format>);
 
-// The codes whose fields are not FP16's reading of them times 2^(15 - bias) (16-bit lanes).
-template <class Format>
-FEWBITS_TARGET_AVX512 FEWBITS_ALWAYS_INLINE inline __mmask16 half_specials_avx512(__m256i codes) noexcept
-{
-    const __m256i mag = _mm256_and_si256(codes, _mm256_set1_epi16(std::int16_t(Format::magnitude_mask)));
-    if constexpr (Format::family == encoding::ieee)
-        return _mm256_cmpge_epu16_mask(mag, _mm256_set1_epi16(std::int16_t(Format::exponent_field_max
-                                                                         << Format::mantissa_bits)));
-    else if constexpr (Format::family == encoding::fn)
-        return _mm256_cmpeq_epi16_mask(mag, _mm256_set1_epi16(std::int16_t(Format::magnitude_mask)));
-    else if constexpr (Format::family == encoding::fnuz)
-        return _mm256_cmpeq_epi16_mask(codes, _mm256_set1_epi16(std::int16_t(Format::sign_mask)));
-    else
-        return 0;
-}
-
 template <class Format>
 inline constexpr float half_scale = static_cast<float>(Format::bias > 15 ? 0.0 : double(1u << (15 - Format::bias)));
 
@@ -116,42 +100,48 @@ template <class Format>
 FEWBITS_TARGET_AVX512 inline std::size_t decode_half_avx512(const typename Format::storage_type* in, float* out,
                                                             std::size_t n) noexcept
 {
-    const __m256i sign_mask = _mm256_set1_epi16(std::int16_t(Format::sign_mask));
-    const __m256i magnitude_mask = _mm256_set1_epi16(std::int16_t(Format::magnitude_mask));
+    constexpr int E = Format::exponent_bits, M = Format::mantissa_bits;
+    static_assert(Format::family != encoding::finite && (Format::family != encoding::ieee || E == 5),
+                  "decodes_via_half: the named formats");
     std::size_t i = 0;
     for (; i + 16 <= n; i += 16) {
-        __m256i codes;
-        if constexpr (sizeof(typename Format::storage_type) == 1)
-            codes = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(in + i)));
-        else
-            codes = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(in + i));
-        // The code's sign to bit 15, its exponent and mantissa fields to FP16's.
-        const __m256i half = _mm256_or_si256(
-            _mm256_slli_epi16(_mm256_and_si256(codes, sign_mask), 15 - Format::exponent_bits - Format::mantissa_bits),
-            _mm256_slli_epi16(_mm256_and_si256(codes, magnitude_mask), 10 - Format::mantissa_bits));
+        // The code's sign to bit 15, its exponent and mantissa fields to FP16's. With 5 exponent
+        // bits that is one shift of the whole code; an 8-bit code with 4 is sign-extended first,
+        // so that the shift leaves the sign in bits 15 and 14, and bit 14 is cleared.
+        __m256i half;
+        if constexpr (E == 5) {
+            if constexpr (sizeof(typename Format::storage_type) == 1)
+                half = _mm256_slli_epi16(_mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(in + i))),
+                                         10 - M);
+            else
+                half = _mm256_slli_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(in + i)), 10 - M);
+        } else {
+            static_assert(E == 4 && Format::total_bits == 8);
+            half = _mm256_and_si256(
+                _mm256_slli_epi16(_mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(in + i))), 10 - M),
+                _mm256_set1_epi16(std::int16_t(0xBFFF)));
+        }
         __m512 f = _mm512_cvtph_ps(half);
         if constexpr (Format::bias != 15) f = _mm512_mul_ps(f, _mm512_set1_ps(half_scale<Format>));
         // NaN is not FP16's reading of the fields: fixed in the float bits without a branch.
-        constexpr bool fp16_exponent = Format::exponent_bits == 5;  // inf reads as FP16's inf
-        if constexpr (Format::family == encoding::ieee && fp16_exponent) {
+        const __m256i mag = _mm256_and_si256(half, _mm256_set1_epi16(0x7FFF));
+        if constexpr (Format::family == encoding::ieee) {
             // vcvtph2ps sets the quiet bit of a signalling NaN: put the code's own bit back.
-            const __mmask16 nan = _mm256_cmpgt_epu16_mask(
-                _mm256_and_si256(codes, magnitude_mask),
-                _mm256_set1_epi16(std::int16_t(Format::exponent_field_max << Format::mantissa_bits)));
+            const __mmask16 nan = _mm256_cmpgt_epu16_mask(mag, _mm256_set1_epi16(0x7C00));
             const __m512i quiet = _mm512_slli_epi32(_mm512_cvtepu16_epi32(half), 13);
             f = _mm512_castsi512_ps(_mm512_mask_ternarylogic_epi32(_mm512_castps_si512(f), nan,
                                                                    _mm512_set1_epi32(0x00400000), quiet, 0xB8));
         } else if constexpr (Format::family == encoding::fn) {
             // The NaN S.1111.111 decodes to sign | 0x7FC00000.
-            const __mmask16 nan = half_specials_avx512<Format>(codes);
+            const __mmask16 nan = _mm256_cmpeq_epi16_mask(
+                mag, _mm256_set1_epi16(std::int16_t(Format::magnitude_mask << (10 - M))));
             f = _mm512_castsi512_ps(_mm512_mask_ternarylogic_epi32(_mm512_castps_si512(f), nan,
                                                                    _mm512_set1_epi32(std::int32_t(0x80000000u)),
                                                                    _mm512_set1_epi32(0x7FC00000), 0xEA));
-        } else if constexpr (Format::family == encoding::fnuz) {
-            f = _mm512_mask_mov_ps(f, half_specials_avx512<Format>(codes),
-                                   _mm512_castsi512_ps(_mm512_set1_epi32(0x7FC00000)));
         } else {
-            static_assert(Format::family == encoding::finite, "a small ieee format's inf and NaN need decode_to_float_bits");
+            // fnuz: the NaN is the sign bit alone, which reads as -0; it decodes to 0x7FC00000.
+            const __mmask16 nan = _mm256_cmpeq_epi16_mask(half, _mm256_set1_epi16(std::int16_t(0x8000)));
+            f = _mm512_mask_mov_ps(f, nan, _mm512_castsi512_ps(_mm512_set1_epi32(0x7FC00000)));
         }
         _mm512_storeu_ps(out + i, f);
     }
@@ -176,7 +166,8 @@ FEWBITS_TARGET_AVX2 inline std::size_t decode_half_avx2(const typename Format::s
                                           _mm_slli_epi16(_mm_and_si128(codes, magnitude_mask), 10 - M));
         __m256 f = _mm256_cvtph_ps(half);
         if constexpr (Format::bias != 15) f = _mm256_mul_ps(f, _mm256_set1_ps(half_scale<Format>));
-        // The specials (see half_specials_avx512), as all-ones 16-bit lanes.
+        // The codes whose fields are not FP16's reading of them (inf and NaN; E4M3's NaNs),
+        // as all-ones 16-bit lanes.
         __m128i specials = _mm_setzero_si128();
         const __m128i mag = _mm_and_si128(codes, magnitude_mask);
         if constexpr (Format::family == encoding::ieee) {
