@@ -189,7 +189,6 @@ FEWBITS_TARGET_AVX2 inline std::size_t decode_half_avx2(const typename Format::s
     return i;
 }
 
-
 // ---------------------------------------------------------------------------------------
 // Scaled INT8.
 
