@@ -293,6 +293,9 @@ void encode_block(const float* in, typename Format::storage_type* out, const std
     case simd_target::avx512:
         if constexpr (encodes_by_vcvtps2ph<Format, Mode>)
             i = fp16_rne_avx512<Overflow>(in, out, n);
+        else if constexpr (encodes_by_vcvtneps2bf16<Format, Mode>)
+            i = cpu_has_avx512bf16() ? bf16_rne_avx512<Overflow>(in, out, n)
+                                     : encode_avx512<Format, Mode, Overflow>(in, out, words, n, mask);
         else
             i = encode_avx512<Format, Mode, Overflow>(in, out, words, n, mask);
         break;

@@ -83,6 +83,59 @@ FEWBITS_TARGET_AVX2 inline std::size_t fp16_rne_avx2(const float* in, std::uint1
 }
 
 // ---------------------------------------------------------------------------------------
+// Round to nearest even into BF16 with AVX512-BF16 (a CPU feature beyond the AVX-512 target's
+// F/BW/DQ/VL, checked once at run time): vcvtneps2bf16 always rounds to nearest even, ignores
+// MXCSR, quiets NaNs like the contract (sign, 0x7FC0, top payload bits) and overflows to inf;
+// but it reads float subnormals as zero. A vector that holds one (0 < |x| < 2^-126, the only
+// inputs with a BF16 subnormal result) takes the core for those lanes; saturation is the same
+// fix-up as FP16's.
+
+template <class Format, rounding Mode>
+inline constexpr bool encodes_by_vcvtneps2bf16 =
+    std::is_same_v<Format, bfloat16_format> && Mode == rounding::nearest_even;
+
+#define FEWBITS_TARGET_AVX512BF16                                                                        \
+    __attribute__((target("avx512bf16,avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,f16c,bmi,bmi2,lzcnt," \
+                          "popcnt")))
+
+inline bool cpu_has_avx512bf16() noexcept
+{
+    static const bool has = [] {
+        __builtin_cpu_init();
+        return __builtin_cpu_supports("avx512bf16") != 0;
+    }();
+    return has;
+}
+
+template <overflow Overflow>
+FEWBITS_TARGET_AVX512BF16 inline std::size_t bf16_rne_avx512(const float* in, std::uint16_t* out,
+                                                             std::size_t n) noexcept
+{
+    using U = vec::u32<16>;
+    std::size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        const __m512 x = _mm512_loadu_ps(in + i);
+        __m256i h = (__m256i)_mm512_cvtneps_pbh(x);
+        const __m512i a = _mm512_and_si512(_mm512_castps_si512(x), _mm512_set1_epi32(0x7FFFFFFF));
+        const __mmask16 subnormal =
+            _mm512_cmplt_epu32_mask(_mm512_sub_epi32(a, _mm512_set1_epi32(1)), _mm512_set1_epi32(0x007FFFFF));
+        if (subnormal != 0) {
+            U bits;
+            bits.v = vec::raw<16>::u32(_mm512_castps_si512(x));
+            const __m512i exact = __m512i(encode<bfloat16_format, float, rounding::nearest_even, Overflow>(bits, U(0u), U(0u)).v);
+            h = _mm256_mask_mov_epi16(h, subnormal, _mm512_cvtepi32_epi16(exact));
+        }
+        if constexpr (Overflow == overflow::saturate) {
+            const __mmask16 inf = _mm256_cmpeq_epi16_mask(_mm256_and_si256(h, _mm256_set1_epi16(0x7FFF)),
+                                                          _mm256_set1_epi16(0x7F80));
+            h = _mm256_mask_sub_epi16(h, inf, h, _mm256_set1_epi16(1));  // 0x7F80 - 1 = max, sign kept
+        }
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + i), h);
+    }
+    return i;
+}
+
+// ---------------------------------------------------------------------------------------
 // Decoding through FP16.
 
 // Every format of at most 5 exponent bits but FNUZ E5M2 (bias 16) could; the named ones do
