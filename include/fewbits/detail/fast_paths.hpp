@@ -154,8 +154,10 @@ template <class Format>
 FEWBITS_TARGET_AVX512 FEWBITS_ALWAYS_INLINE inline void half_to_float_avx512(__m256i half, float* out) noexcept
 {
     constexpr int M = Format::mantissa_bits;
-    __m512 f = _mm512_cvtph_ps(half);
-    if constexpr (Format::bias != 15) f = _mm512_mul_ps(f, _mm512_set1_ps(half_scale<Format>));
+    // {sae}: a signalling NaN code raises no invalid-operation flag (the scalar core raises none).
+    __m512 f = _mm512_cvt_roundph_ps(half, _MM_FROUND_NO_EXC);
+    if constexpr (Format::bias != 15)
+        f = _mm512_mul_round_ps(f, _mm512_set1_ps(half_scale<Format>), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     // NaN is not FP16's reading of the fields: fixed in the float bits without a branch.
     const __m256i mag = _mm256_and_si256(half, _mm256_set1_epi16(0x7FFF));
     if constexpr (Format::family == encoding::ieee) {
@@ -348,9 +350,12 @@ FEWBITS_TARGET_AVX512 inline std::size_t quantize_int8_avx512(const float* in, s
             const __m256i pf = h == 0 ? _mm512_castsi512_si256(__m512i(power_field.v))
                                       : _mm512_extracti64x4_epi64(__m512i(power_field.v), 1);
             const __m512d power = _mm512_castsi512_pd(_mm512_slli_epi64(_mm512_cvtepu32_epi64(pf), 52));
-            const __m512d X = _mm512_mul_pd(_mm512_cvtepu32_pd(sig), power);
-            __m512d F = _mm512_roundscale_pd(_mm512_mul_pd(X, reciprocal), _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
-            __m512d r = _mm512_fnmadd_pd(F, scale, X);
+            // Embedded rounding with {sae}: no MXCSR mode, no status flags.
+            constexpr int rne = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
+            const __m512d X = _mm512_mul_round_pd(_mm512_cvtepu32_pd(sig), power, rne);
+            __m512d F = _mm512_roundscale_pd(_mm512_mul_round_pd(X, reciprocal, rne),
+                                             _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+            __m512d r = _mm512_fnmadd_round_pd(F, scale, X, rne);
             const __mmask8 over = _mm512_cmp_pd_mask(r, zero, _CMP_LT_OQ);
             const __mmask8 under = _mm512_cmp_pd_mask(r, scale, _CMP_GE_OQ);
             F = _mm512_mask_sub_pd(F, over, F, one);
