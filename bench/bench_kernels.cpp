@@ -8,7 +8,9 @@
 //   conversion instructions where the CPU has them (AVX512-BF16, AVX-512F or F16C on
 //   x86-64; FCVTN and, when built with +bf16, BFCVTN on aarch64).
 //
-// Inputs: log-uniform magnitudes 2^-16..2^16 with random signs; in-cache sizes cycle through
+// Inputs: log-uniform magnitudes 2^-16..2^16 with random signs (for FP16 and FP8 that includes
+// subnormals and overflow), and for quantize at 16 Ki also "-normal" rows on log-uniform
+// magnitudes over the format's normal range, as after per-tensor scaling; in-cache sizes cycle through
 // 8 distinct arrays so that branch predictors cannot memorise one. Every benchmark checks
 // its output once against the scalar core (or, for baselines, against the input or our own
 // nearest-even conversion) and reports an error instead of a number when it differs.
@@ -85,10 +87,12 @@ struct input_set {
     const float* array(std::size_t k) const { return data.data() + (k % copies) * n; }
 };
 
-const input_set& inputs(std::size_t n)
+// Log-uniform magnitudes 2^lo..2^hi with random signs: 2^-16..2^16 by default (subnormals and
+// overflow included for FP16 and FP8), or a format's normal range (normal_inputs).
+const input_set& inputs(std::size_t n, int lo = -16, int hi = 16)
 {
-    static std::map<std::size_t, std::unique_ptr<input_set>> cache;
-    auto& slot = cache[n];
+    static std::map<std::array<long, 3>, std::unique_ptr<input_set>> cache;
+    auto& slot = cache[{static_cast<long>(n), lo, hi}];
     if (!slot) {
         slot = std::make_unique<input_set>();
         slot->n = n;
@@ -98,7 +102,7 @@ const input_set& inputs(std::size_t n)
         for (float& x : slot->data) {
             const std::uint32_t r = rng();
             const float u = static_cast<float>(r >> 8) * 0x1p-24f;  // [0, 1)
-            x = std::exp2(-16.0f + 32.0f * u);
+            x = std::exp2(static_cast<float>(lo) + static_cast<float>(hi - lo) * u);
             if (r & 1u) x = -x;
         }
     }
@@ -123,8 +127,16 @@ void set_counts(benchmark::State& state, std::size_t n, std::size_t bytes_per_el
 
 // ---- the formats -------------------------------------------------------------------
 
-struct int8_tag {};
-constexpr float int8_scale = 0x1p-9f;  // maps 2^-16..2^16 onto clamped codes; any scale works
+// INT8 with a power-of-two scale (2^-9 maps 2^-16..2^16 onto clamped codes) and with a general
+// one (0.013, the example): the kernels take different paths for the two.
+template <int General>
+struct int8_scaled {
+    static constexpr float scale = General ? 0.013f : 0x1p-9f;
+};
+using int8_tag = int8_scaled<0>;
+using int8_general_tag = int8_scaled<1>;
+template <class T>
+inline constexpr bool is_int8 = std::is_same_v<T, int8_tag> || std::is_same_v<T, int8_general_tag>;
 
 template <class T>
 struct format_info;
@@ -148,9 +160,22 @@ template <>
 struct format_info<int8_tag> {
     static constexpr const char* name = "int8";
 };
+template <>
+struct format_info<int8_general_tag> {
+    static constexpr const char* name = "int8-0.013";
+};
 
 template <class T>
-using code_t = std::conditional_t<std::is_same_v<T, int8_tag>, std::int8_t, T>;
+using code_t = std::conditional_t<is_int8<T>, std::int8_t, T>;
+
+// Inputs in the format's normal range, as after per-tensor scaling: log-uniform from its
+// smallest normal to the binade of max (2^-6..2^8 for E4M3, 2^-14..2^15 for FP16 and E5M2).
+template <class T>
+const input_set& normal_inputs(std::size_t n)
+{
+    using F = typename T::format_type;
+    return inputs(n, F::min_exponent, F::max_exponent);
+}
 
 struct mode_info {
     const char* name;
@@ -171,23 +196,23 @@ fewbits::stream stream_for(const mode_info& m) { return {bench_seed, 0, m.rng}; 
 template <class T>
 code_t<T> scalar_convert(float x, const fewbits::policy& p, std::uint32_t word)
 {
-    if constexpr (std::is_same_v<T, int8_tag>)
-        return fewbits::convert_int8(x, int8_scale, p, word);
+    if constexpr (is_int8<T>)
+        return fewbits::convert_int8(x, T::scale, p, word);
     else
         return fewbits::convert<T>(x, p, word);
 }
 template <class T>
 float scalar_value(code_t<T> c)
 {
-    if constexpr (std::is_same_v<T, int8_tag>)
-        return int8_scale * static_cast<float>(c);
+    if constexpr (is_int8<T>)
+        return T::scale * static_cast<float>(c);
     else
         return static_cast<float>(c);
 }
 template <class T>
 std::uint32_t code_bits(code_t<T> c)
 {
-    if constexpr (std::is_same_v<T, int8_tag>)
+    if constexpr (is_int8<T>)
         return static_cast<std::uint8_t>(c);
     else
         return c.bits();
@@ -197,16 +222,16 @@ template <class T>
 void kernel_quantize(std::span<const float> in, std::span<code_t<T>> out, const fewbits::policy& p,
                      const fewbits::stream& s)
 {
-    if constexpr (std::is_same_v<T, int8_tag>)
-        fewbits::quantize_int8(in, out, int8_scale, p, s);
+    if constexpr (is_int8<T>)
+        fewbits::quantize_int8(in, out, T::scale, p, s);
     else
         fewbits::quantize<T>(in, out, p, s);
 }
 template <class T>
 void kernel_dequantize(std::span<const code_t<T>> in, std::span<float> out)
 {
-    if constexpr (std::is_same_v<T, int8_tag>)
-        fewbits::dequantize_int8(in, out, int8_scale);
+    if constexpr (is_int8<T>)
+        fewbits::dequantize_int8(in, out, T::scale);
     else
         fewbits::dequantize<T>(in, out);
 }
@@ -214,9 +239,13 @@ void kernel_dequantize(std::span<const code_t<T>> in, std::span<float> out)
 // ---- kernels -----------------------------------------------------------------------
 
 template <class T>
-void bm_quantize(benchmark::State& state, std::size_t n, mode_info m, std::string name)
+void bm_quantize(benchmark::State& state, std::size_t n, mode_info m, std::string name, bool normal = false)
 {
-    const input_set& x = inputs(n);
+    const input_set& x = [&]() -> const input_set& {
+        if constexpr (!is_int8<T>)
+            if (normal) return normal_inputs<T>(n);
+        return inputs(n);
+    }();
     std::vector<code_t<T>> out(n);
     const fewbits::stream s = stream_for(m);
     std::size_t k = 0;
@@ -542,11 +571,18 @@ void register_format(std::size_t n)
         if (philox) continue;  // the generator's cost shows in quantize; the rest follow it
         add("scalar_quantize" + tail,
             [=](benchmark::State& st, const std::string& nm) { bm_scalar_quantize<T>(st, n, m, nm); });
-        if constexpr (!std::is_same_v<T, int8_tag>) {
+        if constexpr (!is_int8<T>) {
             add("fake_quantize" + tail,
                 [=](benchmark::State& st, const std::string& nm) { bm_fake_quantize<T>(st, n, m, nm); });
             add("sgd_update" + tail, [=](benchmark::State& st, const std::string& nm) { bm_sgd_update<T>(st, n, m, nm); });
         }
+    }
+    if constexpr (!is_int8<T>) {
+        // The "normal range" rows: at 16 Ki only (in cache, where the rounding dominates).
+        if (n == 16 * Ki)
+            for (const mode_info& m : {modes[0], modes[1]})
+                add("quantize/" + fmt + "/" + m.name + "-normal/" + sz,
+                    [=](benchmark::State& st, const std::string& nm) { bm_quantize<T>(st, n, m, nm, true); });
     }
     add("dequantize/" + fmt + "/-/" + sz, [=](benchmark::State& st, const std::string& nm) { bm_dequantize<T>(st, n, nm); });
     add("scalar_dequantize/" + fmt + "/-/" + sz,
@@ -579,6 +615,7 @@ void register_all()
         register_format<fewbits::float8_e4m3fn>(n);
         register_format<fewbits::float8_e5m2>(n);
         register_format<int8_tag>(n);
+        if (n == 16 * Ki) register_format<int8_general_tag>(n);
     }
 }
 
@@ -709,11 +746,20 @@ int print_report(const collecting_reporter& rep, int repetitions)
                                "quantize/" + std::string(fmt) + "/sr32" + g + "/16Ki", "", 0.15, hw("bf16", "16Ki")});
     }
     for (const char* fmt : {"bf16", "fp16", "e4m3", "e5m2"})
-        targets.push_back({std::string("round-to-nearest into ") + fmt + " vs the faster hardware RNE",
+        targets.push_back({std::string("SR32 into ") + fmt + ", normal-range inputs, vs hardware RNE bf16",
+                           "quantize/" + std::string(fmt) + "/sr32-normal/16Ki", "", 0.25, hw("bf16", "16Ki")});
+    for (const char* fmt : {"bf16", "fp16", "e4m3", "e5m2"}) {
+        targets.push_back({std::string("round-to-nearest into ") + fmt + ", normal-range inputs, vs the faster hardware RNE",
+                           "quantize/" + std::string(fmt) + "/rne-normal/16Ki", "", 0.5, hw("e4m3", "16Ki")});
+        targets.push_back({std::string("round-to-nearest into ") + fmt + ", log-uniform inputs, vs the faster hardware RNE",
                            "quantize/" + std::string(fmt) + "/rne/16Ki", "", 0.5, hw("e4m3", "16Ki")});
-    for (const char* mode : {"sr32", "sr8"})
+    }
+    for (const char* mode : {"sr32", "sr8"}) {
         targets.push_back({std::string("INT8 ") + mode + " (scale 2^-9) vs hardware RNE bf16",
                            std::string("quantize/int8/") + mode + "/16Ki", "", 0.1, hw("bf16", "16Ki")});
+        targets.push_back({std::string("INT8 ") + mode + " (scale 0.013) vs hardware RNE bf16",
+                           std::string("quantize/int8-0.013/") + mode + "/16Ki", "", 0.1, hw("bf16", "16Ki")});
+    }
     for (const char* fmt : {"bf16", "fp16", "e4m3", "e5m2", "int8"})
         targets.push_back({std::string("dequantize ") + fmt + " vs float copy", "dequantize/" + std::string(fmt) + "/-/16Ki",
                            "memcpy/float/-/16Ki", 0.8, std::nullopt});

@@ -27,13 +27,22 @@ for flavour in default native; do
     cmake --build "$dir" --target bench_kernels >&2
 done
 
-build-bench/bench/bench_kernels --report "$@"
+# Pinned to one CPU (the last, or FEWBITS_BENCH_CPU) when taskset is there: on a small shared
+# machine the scheduler otherwise moves the benchmark between cores mid-row.
+pin=()
+if command -v taskset >/dev/null 2>&1; then
+    cpu=${FEWBITS_BENCH_CPU:-$(($(getconf _NPROCESSORS_ONLN) - 1))}
+    pin=(taskset -c "$cpu")
+    echo "bench/report.sh: benchmarks pinned to CPU $cpu; load average before: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+fi
+
+"${pin[@]}" build-bench/bench/bench_kernels --report "$@"
 
 # Default vs native: G elements/s (medians) of the rows the target names, from each build's
 # own report table ("| kernel | format | mode | size | G elements/s | ...").
 filter='^(quantize/(bf16|e4m3)/sr32/16Ki|memcpy/float/-/16Ki)/'
 rows() {
-    "$1" --report --repetitions="$repetitions" --benchmark_filter="$filter" 2>/dev/null |
+    "${pin[@]}" "$1" --report --repetitions="$repetitions" --benchmark_filter="$filter" 2>/dev/null |
         awk -F'|' '$2 ~ /quantize/ && $4 ~ /sr32/ { gsub(/ /, "", $2); gsub(/ /, "", $3); print $2 "/" $3, $6 }' || true
 }
 echo

@@ -602,13 +602,101 @@ TEST_CASE("dequantize gives float(in[i]) bit for bit, NaN bits included, for eve
 }
 
 // ---------------------------------------------------------------------------------------
+// Blocks whose inputs all lie in the format's normal range take a shorter path in the
+// dispatched kernels (encode_normal); the inputs above rarely fill a whole vector with such
+// values, so these do: grid points and midpoints from the smallest normal to max, a few float
+// ulps either side (clamped into the range), ties, the carry into max, log-uniform values; in
+// some calls one element just outside the range (a subnormal, max's rounding boundary, inf,
+// NaN) sends that block back to the full core.
+
+namespace {
+
+template <class T>
+std::vector<float> normal_range_inputs(const ref::grid& g, prng& rng, std::size_t count) {
+    const double lo = g.min_normal(), hi = g.max();
+    const std::uint32_t lo_bits = float_bits(static_cast<float>(lo)), hi_bits = float_bits(static_cast<float>(hi));
+    std::size_t first = 0;
+    while (g.mag[first] < lo) ++first;
+    std::vector<float> v;
+    v.reserve(count);
+    while (v.size() < count) {
+        std::uint32_t b;
+        const std::size_t i = first + rng.below(g.n - first);
+        switch (rng.below(4)) {
+        case 0: b = float_bits(static_cast<float>(g.mag[i])); break;
+        case 1: {  // a midpoint or a dyadic point inside an interval, plus or minus a few ulps
+            const std::size_t j = std::min(i, g.n - 2);
+            const double x = g.mag[j] + (g.mag[j + 1] - g.mag[j]) * std::ldexp(double(rng.below(16)), -4);
+            b = float_bits(static_cast<float>(x)) + static_cast<std::uint32_t>(rng.below(5)) - 2u;
+            break;
+        }
+        case 2: b = lo_bits + static_cast<std::uint32_t>(rng.below(hi_bits - lo_bits + 1)); break;
+        default: b = rng.below(2) ? hi_bits - static_cast<std::uint32_t>(rng.below(4)) : lo_bits + static_cast<std::uint32_t>(rng.below(4));
+        }
+        b = std::clamp(b, lo_bits, hi_bits);
+        v.push_back(float_from_bits(b | (static_cast<std::uint32_t>(rng.below(2)) << 31)));
+    }
+    return v;
+}
+
+template <class T>
+void differential_normal_range(std::uint64_t seed, failure_log& log) {
+    const ref::grid& g = ref::grid_of<T>();
+    prng rng(seed);
+    const std::uint32_t outside[] = {float_bits(static_cast<float>(g.min_normal())) - 1u,
+                                     float_bits(static_cast<float>(g.max())) + 1u, 0x7F800000u, 0x7FC00001u, 0u};
+    for (const run_config& c : float_configs()) {
+        if (c.gen == generator::philox) continue;  // the words' source does not matter here
+        for (std::size_t len : {16u, 64u, 545u, 1000u, 4099u}) {
+            std::vector<float> in = normal_range_inputs<T>(g, rng, len);
+            if (rng.below(3) == 0) in[rng.below(len)] = float_from_bits(outside[rng.below(5)] | (rng.u32() & 0x80000000u));
+            const stream s = random_stream(rng, len, c.gen);
+            const std::vector<std::uint32_t> words = words_for(s, len);
+            std::vector<T> q(len);
+            fewbits::quantize<T>(in, q, c.p, s);
+            for (std::size_t i = 0; i < len; ++i) {
+                const T want = fewbits::convert<T>(in[i], c.p, words[i]);
+                if (bits_of(q[i]) != bits_of(want)) {
+                    log.add(std::string("quantize<") + g.name + "> normal-range inputs " + describe(c.p) + " " + describe(s) +
+                            " length " + std::to_string(len) + " index " + std::to_string(i) + " input " + show(in[i]) +
+                            " word " + hex(words[i], 8) + ": want " + hex(bits_of(want), 4) + ", got " + hex(bits_of(q[i]), 4));
+                    break;
+                }
+            }
+        }
+    }
+}
+
+}  // namespace
+
+TEST_CASE("quantize matches convert bit for bit on inputs that all lie in the format's normal range, in every format "
+          "and mode",
+          "[kernels][differential]") {
+    for_each_simd([&] {
+        const std::uint64_t seed = base_seed() ^ 0x40E3ull;
+        ref::for_each_type(kernel_formats{}, [&](auto t) {
+            using T = typename decltype(t)::type;
+            const ref::grid& g = ref::grid_of<T>();
+            failure_log log;
+            differential_normal_range<T>(seed + g.d.bits() * 131 + g.d.M, log);
+            INFO("format " << g.name << ", " << seed_note(seed));
+            FEWBITS_CHECK_CLEAN(log);
+        });
+    });
+}
+
+// ---------------------------------------------------------------------------------------
 // INT8.
 
 namespace {
 
 const std::vector<float>& int8_scales() {
+    // Powers of two take their own path in the dispatched kernels (down to 2^-148), others a
+    // reciprocal product corrected to the exact quotient: both kinds, normal and subnormal.
     static const std::vector<float> s = {1.0f,   0.015625f, 0.0123f, 0.1f,   7.0f,
-                                         3e-39f /* subnormal */, std::ldexp(1.0f, -149), 1e30f, 1e-30f, FLT_MAX};
+                                         3e-39f /* subnormal */, std::ldexp(1.0f, -149), 1e30f, 1e-30f, FLT_MAX,
+                                         std::ldexp(1.0f, -148), std::ldexp(1.0f, -130), std::ldexp(1.0f, -126),
+                                         std::ldexp(1.0f, 100), std::ldexp(1.0f, 127), std::ldexp(1.0f, -9)};
     return s;
 }
 
@@ -1349,3 +1437,88 @@ TEST_CASE("simd_architectures lists scalar first, set_simd_architecture forces e
         CHECK(archs.back() == "avx512");
 #endif
 }
+
+// ---------------------------------------------------------------------------------------
+// The floating-point environment. The fast paths of the dispatched kernels use float and
+// double instructions (vcvtps2ph, vcvtph2ps, products and an FMA for INT8): their results must
+// not depend on FTZ, DAZ or MXCSR's rounding mode, which the scalar core (integers only)
+// ignores. Run with FTZ and DAZ set and each directed rounding mode, on every instruction set.
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <xmmintrin.h>
+
+namespace {
+
+template <class T>
+void check_quantize_under(unsigned csr, const std::vector<float>& in, const fewbits::policy& p, const stream& s,
+                          const std::string& ctx, failure_log& log) {
+    std::vector<T> q(in.size());
+    std::vector<float> back(in.size());
+    const unsigned saved = _mm_getcsr();
+    _mm_setcsr(csr);
+    fewbits::quantize<T>(in, q, p, s);
+    fewbits::dequantize<T>(std::span<const T>(q), back);
+    _mm_setcsr(saved);
+    const std::vector<std::uint32_t> words = words_for(s, in.size());
+    for (std::size_t i = 0; i < in.size(); ++i) {
+        const T want = fewbits::convert<T>(in[i], p, words[i]);
+        if (bits_of(q[i]) != bits_of(want) || float_bits(back[i]) != float_bits(static_cast<float>(q[i]))) {
+            log.add(ctx + " " + describe(p) + " index " + std::to_string(i) + " input " + show(in[i]) + ": want " +
+                    hex(bits_of(want), 4) + " (" + hex(float_bits(static_cast<float>(want)), 8) + "), got " +
+                    hex(bits_of(q[i]), 4) + " (" + hex(float_bits(back[i]), 8) + ")");
+            return;
+        }
+    }
+}
+
+}  // namespace
+
+TEST_CASE("with FTZ and DAZ set and MXCSR in each rounding mode, the kernels still give convert's bits",
+          "[kernels][differential][mxcsr]") {
+    for_each_simd([&] {
+        const std::uint64_t seed = base_seed() ^ 0xC5Bull;
+        prng rng(seed);
+        failure_log log;
+        const unsigned base_csr = _mm_getcsr() & ~0x6000u;
+        for (unsigned rc : {0x0000u, 0x2000u, 0x4000u, 0x6000u}) {
+            const unsigned csr = base_csr | 0x8040u | rc;  // FTZ (bit 15), DAZ (bit 6), rounding control
+            const std::string ctx = "MXCSR " + hex(csr, 4);
+            ref::for_each_type(ref::type_list<fewbits::float16, fewbits::bfloat16, fewbits::float8_e4m3fn,
+                                              fewbits::float8_e5m2, fewbits::float8_e4m3fnuz, fewbits::float6_e3m2fn>{},
+                               [&](auto t) {
+                                   using T = typename decltype(t)::type;
+                                   const std::vector<float> in = input_sequence(ref::grid_of<T>(), rng);
+                                   for (const run_config& c : float_configs()) {
+                                       if (c.gen == generator::philox) continue;
+                                       check_quantize_under<T>(csr, in, c.p, random_stream(rng, in.size(), c.gen),
+                                                               ctx + " " + ref::grid_of<T>().name, log);
+                                   }
+                               });
+            for (float scale : int8_scales()) {
+                const std::vector<float> in = int8_inputs(scale, rng);
+                for (const run_config& c : int8_configs()) {
+                    if (c.gen == generator::philox || c.p.on_overflow == fewbits::overflow::saturate) continue;
+                    const stream s = random_stream(rng, in.size(), c.gen);
+                    std::vector<std::int8_t> q(in.size());
+                    const unsigned saved = _mm_getcsr();
+                    _mm_setcsr(csr);
+                    fewbits::quantize_int8(in, q, scale, c.p, s);
+                    _mm_setcsr(saved);
+                    const std::vector<std::uint32_t> words = words_for(s, in.size());
+                    for (std::size_t i = 0; i < in.size(); ++i) {
+                        const int want = fewbits::convert_int8(in[i], scale, c.p, words[i]);
+                        if (q[i] != want) {
+                            log.add(ctx + " quantize_int8 " + describe(c.p) + " scale " + show(scale) + " index " +
+                                    std::to_string(i) + " input " + show(in[i]) + ": want " + std::to_string(want) +
+                                    ", got " + std::to_string(q[i]));
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        INFO(seed_note(seed));
+        FEWBITS_CHECK_CLEAN(log);
+    });
+}
+#endif

@@ -22,7 +22,9 @@ namespace detail {
 
 inline void validate_scale(float scale)
 {
-    if (!(scale > 0.0f) || scale == std::numeric_limits<float>::infinity())
+    // On the bits, not with float compares: under DAZ a subnormal scale would compare equal to 0.
+    const std::uint32_t bits = std::bit_cast<std::uint32_t>(scale);
+    if (bits == 0 || bits >= 0x7F800000u)  // +0, +inf, NaN and every negative
         raise_invalid_argument("scale must be positive and finite, got " + exact_string(scale));
 }
 
@@ -50,12 +52,19 @@ constexpr std::int8_t round_int8(float x, float scale, int8_range range, std::ui
     const std::uint32_t limit = (negative && range == int8_range::full) ? 128u : 127u;
 
     std::uint32_t q = limit + 1;  // anything beyond the range saturates below
-    // |x| < 256 * scale bounds the 32.32 fixed-point quotient below 2^40 (compared in double: exact).
-    if (static_cast<double>(std::bit_cast<float>(magnitude_bits)) < 256.0 * static_cast<double>(scale)) {
+    const float_parts xp = split_float(magnitude_bits);
+    const float_parts sp = split_float(std::bit_cast<std::uint32_t>(scale));
+    // |x| < 256 * scale bounds the 32.32 fixed-point quotient below 2^40. Compared on the
+    // integer parts (mx * 2^(ex - es - 8) < ms), not in floating point: under DAZ a subnormal
+    // x or scale would read as zero.
+    const int shift = xp.exponent - sp.exponent - 8;
+    const bool in_range = magnitude_bits != 0x7F800000u &&
+                          (xp.significand == 0 || shift <= -25 ||
+                           (shift < 0 ? xp.significand < (std::uint64_t(sp.significand) << -shift)
+                                      : shift < 24 && (std::uint64_t(xp.significand) << shift) < sp.significand));
+    if (in_range) {
         // y = |x| / scale as a 32.32 fixed-point number, floored, plus a sticky bit:
         // floor(mx * 2^k / ms) with k = ex - es + 32, in exact integer arithmetic.
-        const float_parts xp = split_float(magnitude_bits);
-        const float_parts sp = split_float(std::bit_cast<std::uint32_t>(scale));
         const int k = xp.exponent - sp.exponent + 32;
         std::uint64_t numerator = 0;
         bool lost = false;

@@ -42,6 +42,7 @@
 #include "fewbits/detail/decode.hpp"
 #include "fewbits/detail/encode.hpp"
 #include "fewbits/detail/dispatch.hpp"
+#include "fewbits/detail/fast_paths.hpp"
 #include "fewbits/detail/simd.hpp"
 #include "fewbits/int8.hpp"
 #include "fewbits/policy.hpp"
@@ -204,9 +205,53 @@ FEWBITS_TARGET_AVX2 FEWBITS_ALWAYS_INLINE inline void narrow_avx2(vec::u32<8> v,
     }
 }
 
+// The formats whose blocks of normal-range inputs take encode_normal: the named FP16 and FP8
+// formats (the others would only add compile time to every program that includes this).
+template <class Format>
+inline constexpr bool has_normal_shortcut =
+    normal_range<Format, float>::useful &&
+    (std::is_same_v<Format, binary16_format> || std::is_same_v<Format, e4m3fn_format> ||
+     std::is_same_v<Format, e5m2_format>);
+
+// Whether every whole vector of in[0, n) lies in Format's normal range (normal_range), where
+// encode_normal gives encode's bits with fewer instructions. Checked per block (a pass over
+// 2 KiB in L1) rather than per vector, so that mixed inputs cost no mispredicted branches.
+template <class U, class Format>
+FEWBITS_ALWAYS_INLINE inline bool in_normal_range(const float* in, std::size_t n) noexcept
+{
+    using R = normal_range<Format, float>;
+    constexpr std::size_t W = U::size;
+    U outside(0u);
+    for (std::size_t i = 0; i + W <= n; i += W) {
+        const U a = U::load(in + i) & U(0x7FFFFFFFu);
+        outside = outside | select(a - U(R::lo) > U(R::hi - R::lo), U(~0u), U(0u));
+    }
+    std::uint32_t lanes[W];
+    outside.store(lanes);
+    std::uint32_t any = 0;
+    for (std::size_t k = 0; k < W; ++k) any |= lanes[k];
+    return any == 0;
+}
+
 // One copy of each loop per target: whole batches through the always-inlined core, with the
-// target's own widening and narrowing; returns how many elements it did.
+// target's own widening and narrowing; returns how many elements it did. A block whose inputs
+// all lie in the format's normal range takes encode_normal (same bits, fewer instructions).
 #define FEWBITS_KERNELS_FOR_TARGET(name, attribute, lanes, widen, narrow)                                        \
+    template <class Format, rounding Mode>                                                                       \
+    attribute std::size_t encode_normal_##name(const float* in, typename Format::storage_type* out,             \
+                                               const std::uint32_t* words, std::size_t n,                       \
+                                               std::uint32_t mask) noexcept                                     \
+    {                                                                                                            \
+        using U = vec::u32<lanes>;                                                                               \
+        const U mask_lanes(mask);                                                                                \
+        std::size_t i = 0;                                                                                       \
+        for (; i + (lanes) <= n; i += (lanes)) {                                                                 \
+            U w(0u);                                                                                             \
+            if constexpr (Mode == rounding::stochastic) w = U::load(words + i);                                  \
+            narrow(encode_normal<Format, float, Mode>(U::load(in + i), w, mask_lanes), out + i);                 \
+        }                                                                                                        \
+        return i;                                                                                                \
+    }                                                                                                            \
     template <class Format, rounding Mode, overflow Overflow>                                                    \
     attribute std::size_t encode_##name(const float* in, typename Format::storage_type* out,                    \
                                         const std::uint32_t* words, std::size_t n, std::uint32_t mask) noexcept \
@@ -214,6 +259,8 @@ FEWBITS_TARGET_AVX2 FEWBITS_ALWAYS_INLINE inline void narrow_avx2(vec::u32<8> v,
         using U = vec::u32<lanes>;                                                                               \
         const U mask_lanes(mask);                                                                                \
         std::size_t i = 0;                                                                                       \
+        if constexpr (has_normal_shortcut<Format>)                                                               \
+            if (in_normal_range<U, Format>(in, n)) return encode_normal_##name<Format, Mode>(in, out, words, n, mask); \
         for (; i + (lanes) <= n; i += (lanes)) {                                                                 \
             U w(0u);                                                                                             \
             if constexpr (Mode == rounding::stochastic) w = U::load(words + i);                                  \
@@ -243,8 +290,21 @@ void encode_block(const float* in, typename Format::storage_type* out, const std
     std::size_t i = 0;
 #if FEWBITS_DISPATCH
     switch (active_simd_target()) {
-    case simd_target::avx512: i = encode_avx512<Format, Mode, Overflow>(in, out, words, n, mask); break;
-    case simd_target::avx2: i = encode_avx2<Format, Mode, Overflow>(in, out, words, n, mask); break;
+    case simd_target::avx512:
+        if constexpr (encodes_by_vcvtps2ph<Format, Mode>)
+            i = fp16_rne_avx512<Overflow>(in, out, n);
+        else if constexpr (encodes_by_vcvtneps2bf16<Format, Mode>)
+            i = cpu_has_avx512bf16() ? bf16_rne_avx512<Overflow>(in, out, n)
+                                     : encode_avx512<Format, Mode, Overflow>(in, out, words, n, mask);
+        else
+            i = encode_avx512<Format, Mode, Overflow>(in, out, words, n, mask);
+        break;
+    case simd_target::avx2:
+        if constexpr (encodes_by_vcvtps2ph<Format, Mode>)
+            i = fp16_rne_avx2<Overflow>(in, out, n);
+        else
+            i = encode_avx2<Format, Mode, Overflow>(in, out, words, n, mask);
+        break;
     case simd_target::sse2: i = encode_sse2<Format, Mode, Overflow>(in, out, words, n, mask); break;
     default: break;
     }
@@ -267,8 +327,18 @@ void decode_block(const typename Format::storage_type* in, float* out, std::size
     std::size_t i = 0;
 #if FEWBITS_DISPATCH
     switch (active_simd_target()) {
-    case simd_target::avx512: i = decode_avx512<Format>(in, out, n); break;
-    case simd_target::avx2: i = decode_avx2<Format>(in, out, n); break;
+    case simd_target::avx512:
+        if constexpr (decodes_via_half<Format>)
+            i = decode_half_avx512<Format>(in, out, n);
+        else
+            i = decode_avx512<Format>(in, out, n);
+        break;
+    case simd_target::avx2:
+        if constexpr (decodes_via_half<Format>)
+            i = decode_half_avx2<Format>(in, out, n);
+        else
+            i = decode_avx2<Format>(in, out, n);
+        break;
     case simd_target::sse2: i = decode_sse2<Format>(in, out, n); break;
     default: break;
     }
@@ -425,9 +495,25 @@ void quantize_int8_loop(std::span<const float> in, std::span<std::int8_t> out, f
                         const Words& source)
 {
     const std::uint32_t mask = random_mask<float>(p.random_bits);
+#if FEWBITS_DISPATCH
+    const int8_divisor divisor = make_int8_divisor(scale);
+    const std::uint32_t k_plus_150 = int8_power_of_two_scale(scale);
+#endif
     with_policy(p, [&](auto mode, auto) {
         for_each_block(in.size(), p, source, [&](std::size_t start, std::size_t length, const std::uint32_t* words) {
-            for (std::size_t i = 0; i < length; ++i) {
+            std::size_t i = 0;
+#if FEWBITS_DISPATCH
+            constexpr rounding Mode = decltype(mode)::value;
+            const bool full = p.int8 == int8_range::full;
+            const simd_target t = active_simd_target();
+            if (k_plus_150 != 0 && t == simd_target::avx2)
+                i = quantize_int8_power_of_two_avx2<Mode>(in.data() + start, out.data() + start, words, length,
+                                                          k_plus_150, full, mask);
+            else if (t == simd_target::avx512)
+                i = quantize_int8_avx512<Mode>(in.data() + start, out.data() + start, words, length, divisor, full,
+                                               mask);
+#endif
+            for (; i < length; ++i) {
                 std::uint32_t word = 0;
                 if constexpr (decltype(mode)::value == rounding::stochastic) word = words[i];
                 out[start + i] = round_int8<decltype(mode)::value>(in[start + i], scale, p.int8, word, mask);
@@ -553,7 +639,15 @@ inline void dequantize_int8(std::span<const std::int8_t> in, std::span<float> ou
 {
     detail::validate_scale(scale);
     require_same_size(in.size(), "in", out.size(), "out");
-    for (std::size_t i = 0; i < in.size(); ++i) out[i] = int8_value(in[i], scale);
+    std::size_t i = 0;
+#if FEWBITS_DISPATCH
+    switch (detail::active_simd_target()) {
+    case detail::simd_target::avx512: i = detail::dequantize_int8_avx512(in.data(), out.data(), in.size(), scale); break;
+    case detail::simd_target::avx2: i = detail::dequantize_int8_avx2(in.data(), out.data(), in.size(), scale); break;
+    default: break;
+    }
+#endif
+    for (; i < in.size(); ++i) out[i] = int8_value(in[i], scale);
 }
 
 }  // namespace fewbits

@@ -104,6 +104,27 @@ FEWBITS_ALWAYS_INLINE constexpr U round_increment(U frac, U sticky, U lsb, U neg
     }
 }
 
+// sig * 2^-shift (sig < 2^(W-1), 1 <= shift per lane) as its integer part kept, the bits below
+// it rem (= sig - kept * 2^shift) and the fraction frac = floor(rem / 2^shift * 2^W).
+template <class U>
+struct fixed_point {
+    U kept, rem, frac;
+};
+template <class T, class U>
+FEWBITS_ALWAYS_INLINE constexpr fixed_point<U> split_fixed_point(U sig, U shift) noexcept
+{
+    constexpr int W = std::numeric_limits<T>::digits;
+    // Beyond W - 1 every bit of sig (< 2^(W-1)) is discarded anyway.
+    const U kept = sig >> lane_min(shift, U(T(W - 1)));
+    const U rem = sig - (kept << lane_min(shift, U(T(W - 1))));
+    // Shifting sig left drops the kept bits out of the top (shift >= 1, so the left shift is
+    // below W). Beyond shift = W the value is below 2^-(W-Ms-1) of a step, so only the floor
+    // matters (no ties there).
+    const U left = U(T(W)) - lane_min(shift, U(T(W)));
+    const U right = lane_min(lane_max(shift, U(T(W))) - U(T(W)), U(T(W - 1)));
+    return {kept, rem, (sig << left) >> right};
+}
+
 // |x| (source bits without sign, finite) rounded onto the format's grid extended above max
 // (as if the exponent were unbounded). Returns the magnitude encoding, possibly > max.
 template <class Format, class Source, rounding Mode, class U>
@@ -136,16 +157,10 @@ FEWBITS_ALWAYS_INLINE constexpr U round_magnitude(U a, U negative, U random, U r
         const U e = lane_max(exp_field, U(T(1)));
         // Each binade below the format's smallest normal discards one more bit.
         const U shift = U(T(Ms - M + emin_field)) - lane_min(e, U(T(emin_field)));
-        // Beyond W - 1 every bit of sig (< 2^(Ms+1) <= 2^(W-1)) is discarded anyway.
-        const U kept = sig >> lane_min(shift, U(T(W - 1)));
-        rem = sig - (kept << lane_min(shift, U(T(W - 1))));
-        // frac = floor(rem / 2^shift * 2^W): shifting sig left drops the kept bits out of the
-        // top (shift >= Ms - M >= 1, so the left shift is below W). Beyond shift = W the
-        // value is below 2^-(W-Ms-1) of a step, so only the floor matters (no ties there).
-        const U left = U(T(W)) - lane_min(shift, U(T(W)));
-        const U right = lane_min(lane_max(shift, U(T(W))) - U(T(W)), U(T(W - 1)));
-        frac = (sig << left) >> right;
-        enc = ((lane_max(e, U(T(emin_field))) - U(T(emin_field))) << M) + kept;
+        const fixed_point<U> fp = split_fixed_point<T>(sig, shift);  // shift >= Ms - M >= 1
+        rem = fp.rem;
+        frac = fp.frac;
+        enc = ((lane_max(e, U(T(emin_field))) - U(T(emin_field))) << M) + fp.kept;
     }
     // Bits below frac are lost only where frac < 2^-(W-Ms-1) of a step, far from a tie, so
     // the sticky bit only has to tell the directed modes and odd that a remainder which
@@ -220,6 +235,39 @@ FEWBITS_ALWAYS_INLINE constexpr U encode(U x_bits, U random, U random_mask) noex
         result = select(a > U(inf_bits), U(max_mag), result);
     }
     return result;
+}
+
+// The normal range of a format whose smallest normal is above the source's (FP16, FP8 from
+// float): the source bits of its smallest normal and of max. For |x| in that range encode
+// reduces to one shift for the encoding and one for the fraction, with nothing to clamp:
+// rounding up from below max reaches at most max, and max itself is exact.
+template <class Format, class Source>
+struct normal_range {
+    using S = source_traits<Source>;
+    using T = typename S::uint;
+    static constexpr int emin_field = Format::min_exponent + S::exponent_bias;
+    static constexpr int shift = S::mantissa_bits - Format::mantissa_bits;
+    static constexpr bool useful = emin_field > 1;  // else round_magnitude's first branch is this already
+    static constexpr T rebias = T(T(emin_field - 1) << Format::mantissa_bits);
+    static constexpr T lo = T(T(emin_field) << S::mantissa_bits);
+    static constexpr T hi = T((T(Format::max_magnitude) + rebias) << shift);
+};
+
+// encode for inputs with min normal <= |x| <= max of the format (normal_range), same bits;
+// the kernels use it for a block of inputs that all lie there.
+template <class Format, class Source, rounding Mode, class U>
+FEWBITS_ALWAYS_INLINE constexpr U encode_normal(U x_bits, U random, U random_mask) noexcept
+{
+    using R = normal_range<Format, Source>;
+    using T = typename R::T;
+    constexpr int W = std::numeric_limits<T>::digits;
+    const U negative = x_bits >> (W - 1);
+    const U a = x_bits & U(T(~(T(1) << (W - 1))));
+    const U enc = (a >> R::shift) - U(R::rebias);
+    // Nothing lies below frac (it is exact), so the sticky bit is 0 in every mode.
+    const U mag = enc + round_increment<Mode, T>(a << (W - R::shift), U(T(0)), enc & U(T(1)), negative, random,
+                                                 random_mask);
+    return (negative << (Format::exponent_bits + Format::mantissa_bits)) | mag;
 }
 
 // Places a 32-bit random word in the top bits of a W-bit lane.
