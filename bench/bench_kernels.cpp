@@ -128,7 +128,7 @@ void set_counts(benchmark::State& state, std::size_t n, std::size_t bytes_per_el
 // ---- the formats -------------------------------------------------------------------
 
 // INT8 with a power-of-two scale (2^-9 maps 2^-16..2^16 onto clamped codes) and with a general
-// one (0.013, the example): the kernels take different paths for the two.
+// one (0.013, an arbitrary one): the kernels take different paths for the two.
 template <int General>
 struct int8_scaled {
     static constexpr float scale = General ? 0.013f : 0x1p-9f;
@@ -578,7 +578,7 @@ void register_format(std::size_t n)
         }
     }
     if constexpr (!is_int8<T>) {
-        // The "normal range" rows: at 16 Ki only (in cache, where the rounding dominates).
+        // The "normal range" rows: at 16 Ki only (in cache, where the rounding dominates).
         if (n == 16 * Ki)
             for (const mode_info& m : {modes[0], modes[1]})
                 add("quantize/" + fmt + "/" + m.name + "-normal/" + sz,

@@ -1,4 +1,4 @@
-// The end-to-end check of AdamW with no FP32 copies: the Fashion-MNIST MLP (784-128-10)
+// The end-to-end check of AdamW with no FP32 copies: the Fashion-MNIST MLP (784-128-10)
 // trained with AdamW at PyTorch's defaults reaches FP32 AdamW's test accuracy within 0.5 points
 // when its weights and both moments are stored in bfloat16 with stochastic rounding. Two
 // epochs, one seed, the same initial weights and data order for both runs (docs/adamw.md has
