@@ -97,6 +97,13 @@ inline constexpr char checkpoint_magic[4] = {'F', 'B', 'C', 'K'};
 inline constexpr std::uint32_t checkpoint_version = 1;
 inline constexpr std::size_t checkpoint_header_bytes = 4 + 4 + 8;
 
+// memcpy of n bytes that may be 0: an empty vector's data() may be null, which memcpy forbids
+// even for no bytes.
+inline void copy_bytes(void* to, const void* from, std::size_t n) noexcept
+{
+    if (n > 0) std::memcpy(to, from, n);
+}
+
 class byte_writer {
 public:
     std::vector<std::byte> bytes;
@@ -323,7 +330,8 @@ inline run_state load_checkpoint(const std::string& path, std::span<parameter* c
     const std::vector<std::byte> file = detail::read_whole_file(path);
     auto fail = [&](const std::string& why) { raise<checkpoint_error>("fewbits: " + path + ": " + why); };
     const std::size_t minimum = detail::checkpoint_header_bytes + 4;
-    if (std::memcmp(file.data(), detail::checkpoint_magic, std::min<std::size_t>(file.size(), 4)) != 0)
+    if (!std::equal(file.begin(), file.begin() + static_cast<std::ptrdiff_t>(std::min<std::size_t>(file.size(), 4)),
+                    std::as_bytes(std::span(detail::checkpoint_magic)).begin()))
         fail("not a fewbits checkpoint (no FBCK magic at the start)");
     if (file.size() < minimum)
         fail("truncated: " + std::to_string(file.size()) + " bytes, a checkpoint has at least " + std::to_string(minimum));
@@ -400,8 +408,8 @@ inline run_state load_checkpoint(const std::string& path, std::span<parameter* c
             fail("malformed: parameter " + std::to_string(i) + " (" + name + ") has " + std::to_string(velocity) +
                  " velocity values, expected 0 or " + std::to_string(n));
         rec.velocity.resize(static_cast<std::size_t>(velocity));
-        std::memcpy(rec.velocity.data(), r.take(rec.velocity.size() * sizeof(float), "the velocity").data(),
-                    rec.velocity.size() * sizeof(float));
+        detail::copy_bytes(rec.velocity.data(), r.take(rec.velocity.size() * sizeof(float), "the velocity").data(),
+                           rec.velocity.size() * sizeof(float));
         const auto has_moments = r.value<std::uint8_t>("the moments flag");
         if (has_moments > 1) fail("malformed: parameter " + std::to_string(i) + " has moments flag " + std::to_string(has_moments));
         if (has_moments == 1) {
@@ -412,8 +420,8 @@ inline run_state load_checkpoint(const std::string& path, std::span<parameter* c
             rec.moments.steps = r.value<std::uint64_t>("the AdamW step count");
             rec.moments.visit([&](auto m, auto v) {
                 const auto mb = std::as_writable_bytes(m), vb = std::as_writable_bytes(v);
-                std::memcpy(mb.data(), r.take(mb.size(), "the first moments").data(), mb.size());
-                std::memcpy(vb.data(), r.take(vb.size(), "the second moments").data(), vb.size());
+                detail::copy_bytes(mb.data(), r.take(mb.size(), "the first moments").data(), mb.size());
+                detail::copy_bytes(vb.data(), r.take(vb.size(), "the second moments").data(), vb.size());
             });
         }
     }
@@ -425,7 +433,7 @@ inline run_state load_checkpoint(const std::string& path, std::span<parameter* c
     for (std::size_t i = 0; i < count; ++i) {
         parameter& p = *params[i];
         detail::parameter_record& rec = records[i];
-        std::memcpy(p.store().raw().data(), rec.stored.data(), rec.stored.size());
+        detail::copy_bytes(p.store().raw().data(), rec.stored.data(), rec.stored.size());
         p.refresh();
         p.velocity = std::move(rec.velocity);
         p.moments = std::move(rec.moments);
