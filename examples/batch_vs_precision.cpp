@@ -75,11 +75,7 @@ options parse(int argc, char** argv)
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
         const char* v = i + 1 < argc ? argv[i + 1] : nullptr;
-        auto value = [&] {
-            if (v == nullptr) throw usage_error(a + " needs a value");
-            ++i;
-            return v;
-        };
+        auto value = [&] { return option_value(argc, argv, i); };
         if (o.checkpoint.parse(a, v, i)) continue;
         if (a == "--quick") o.full = false;
         else if (a == "--full") o.full = true;

@@ -49,6 +49,14 @@ inline std::uint64_t parse_count(const std::string& option, const char* text, st
     return v;
 }
 
+// The value of the option at argv[i], argv[i + 1]; i moves onto it. usage_error when it is
+// missing or empty.
+inline const char* option_value(int argc, char** argv, int& i)
+{
+    if (i + 1 >= argc || *argv[i + 1] == '\0') throw usage_error(std::string(argv[i]) + " needs a value, got nothing");
+    return argv[++i];
+}
+
 // "a,b,c" -> {"a", "b", "c"} (empty items kept, so that "a,,b" is reported, not skipped).
 inline std::vector<std::string> split_list(const std::string& option, const char* text)
 {

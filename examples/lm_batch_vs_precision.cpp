@@ -72,11 +72,7 @@ options parse(int argc, char** argv)
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
         const char* v = i + 1 < argc ? argv[i + 1] : nullptr;
-        auto value = [&]() -> std::string {
-            if (v == nullptr || *v == '\0') throw usage_error(a + " needs a value, got nothing");
-            ++i;
-            return v;
-        };
+        auto value = [&] { return std::string(option_value(argc, argv, i)); };
         if (a == "--quick") o.full = false;
         else if (a == "--full") o.full = true;
         else if (a == "--csv") o.csv = value();
@@ -135,15 +131,22 @@ struct run_result {
     double train_loss = NAN, val_loss = NAN, seconds = 0.0;
 };
 
-run_result train_one(const run_spec& s, const text_corpus& corpus, const model_shape& m, const options& o,
-                     std::uint64_t tokens)
+// The GPT of shape m, initialised from seed, in FP32 (a run sets its quantizers and storage).
+gpt_options gpt_shape(const model_shape& m, std::uint64_t seed)
 {
     gpt_options g;
     g.context = m.context;
     g.channels = m.channels;
     g.heads = m.heads;
     g.layers = m.layers;
-    g.init_seed = o.seed;
+    g.init_seed = seed;
+    return g;
+}
+
+run_result train_one(const run_spec& s, const text_corpus& corpus, const model_shape& m, const options& o,
+                     std::uint64_t tokens)
+{
+    gpt_options g = gpt_shape(m, o.seed);
     adamw_optimizer opt;
     opt.options.lr = static_cast<float>(o.lr);
     opt.options.weight_decay = 0.0f;
@@ -194,13 +197,7 @@ run_result train_one(const run_spec& s, const text_corpus& corpus, const model_s
 void variance_stage(const options& o, const text_corpus& corpus, const model_shape& m, std::uint64_t tokens)
 {
     const run_spec fp32{"fp32", "-", "none", o.batches.front()};
-    gpt_options g;
-    g.context = m.context;
-    g.channels = m.channels;
-    g.heads = m.heads;
-    g.layers = m.layers;
-    g.init_seed = o.seed;
-    gpt trained(g);
+    gpt trained(gpt_shape(m, o.seed));
     {  // the same training as the grid's FP32 run at that batch size
         adamw_optimizer opt;
         opt.options.lr = static_cast<float>(o.lr);

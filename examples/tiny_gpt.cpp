@@ -86,11 +86,7 @@ options parse(int argc, char** argv)
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
         const char* v = i + 1 < argc ? argv[i + 1] : nullptr;
-        auto value = [&]() -> std::string {
-            if (v == nullptr || *v == '\0') throw usage_error(a + " needs a value, got nothing");
-            ++i;
-            return v;
-        };
+        auto value = [&] { return std::string(experiment::option_value(argc, argv, i)); };
         auto count = [&](std::uint64_t lo, std::uint64_t hi) {
             const auto n = experiment::parse_count(a, v, lo, hi);
             ++i;
