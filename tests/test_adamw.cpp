@@ -58,7 +58,7 @@ std::uint32_t bits_of(T x)
         return x.bits();
 }
 
-// The contract of adamw.hpp written element by element with the scalar core.
+// The contract of updates.hpp written element by element with the scalar core.
 template <class W, class S>
 void reference_step(std::vector<W>& w, std::vector<S>& m, std::vector<S>& v, const std::vector<float>& g,
                     const fewbits::adamw_options& o, std::uint64_t t, fewbits::policy p, fewbits::stream s)

@@ -4,7 +4,7 @@
 // <fewbits/sgd.hpp>, which includes this header too.
 #pragma once
 
-#include "fewbits/adamw.hpp"
+#include "fewbits/updates.hpp"
 #include "fewbits/config.hpp"
 #include "fewbits/error.hpp"
 #include "fewbits/format.hpp"

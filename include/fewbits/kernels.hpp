@@ -1,30 +1,22 @@
-// Bulk kernels over std::span: quantize, dequantize, fake_quantize, the stochastic-rounding
-// SGD update on low-precision storage, and scaled INT8. Contracts, for element i:
+// Bulk conversion kernels over std::span: quantize, dequantize, fake_quantize and scaled
+// INT8 (the fused optimizer updates built on the same block machinery are in updates.hpp).
+// Contracts, for element i:
 //   quantize(in, out, p, s)       out[i] = convert<T>(in[i], p, word_i)
 //   dequantize(in, out)           out[i] = static_cast<float>(in[i])            (exact)
 //   fake_quantize(in, out, p, s)  out[i] = static_cast<float>(convert<T>(in[i], p, word_i))
-//   sgd_update(w, g, lr, p, s)    w[i]   = convert<T>(std::fma(-lr, g[i], float(w[i])), p, word_i)
-//   sgd_momentum_update(w, v, g, lr, mu, p, s)
-//                                 v[i]   = V(std::fma(mu, float(v[i]), g[i])) (V = float: exact;
-//                                          low precision: convert<V>(.., p, velocity word_i))
-//                                 w[i]   = convert<T>(std::fma(-lr, float(v[i]), float(w[i])), p, word_i)
 //   quantize_int8(in, out, sc..)  out[i] = convert_int8(in[i], scale, p, word_i)
 //   dequantize_int8(in, out, sc)  out[i] = float(in[i]) * scale
-// with word_i = random_word(s.rng, s.seed, s.offset + i) and, for a low-precision velocity,
-// velocity word_i = random_word(s.rng, velocity_seed(s), s.offset + i). So results depend only on the
+// with word_i = random_word(s.rng, s.seed, s.offset + i). So results depend only on the
 // inputs, the format, the policy and the stream: never on the ISA, SIMD width, alignment,
 // how a caller chunks an array (pass s.offset + start for a chunk) or threads.
 // Caller-supplied random words: every kernel that takes a stream s also has an overload that
 // takes std::span<const std::uint32_t> words instead, one word per element (word_i = words[i],
 // the same law as convert's word; words.size() must equal the element count even when the
-// policy does not round stochastically, and the words are then not read).
-// sgd_momentum_update's overload takes a second span, velocity_words, for the rounding of a
-// low-precision velocity (velocity word_i = velocity_words[i], same size rule); with a float
-// velocity nothing is rounded there and velocity_words must be empty. With the stream's own
-// words (fill_random_words(s, ...), and fill_random_words({velocity_seed(s), s.offset, s.rng},
-// ...) for the velocity) an overload gives exactly the stream call's bits: both run one loop.
+// policy does not round stochastically, and the words are then not read). With the stream's
+// own words (fill_random_words(s, ...)) an overload gives exactly the stream call's bits: both
+// run one loop.
 // Errors: std::invalid_argument naming the argument, thrown before anything is written, for
-// mismatched sizes, an invalid policy, a scale that is not positive finite, lr not finite.
+// mismatched sizes, an invalid policy, a scale that is not positive finite.
 // in and out may be the same array for fake_quantize; other overlaps are not allowed.
 #pragma once
 
@@ -401,14 +393,6 @@ void encode_span(const float* in, typename Format::storage_type* out, std::size_
     });
 }
 
-}  // namespace detail
-
-// The seed of the words that round a low-precision momentum velocity: a stream of its own
-// (so that the velocity and weight roundings are independent) at the same offsets as s.
-constexpr std::uint64_t velocity_seed(const stream& s) noexcept { return derive(s, 0x76656C6F63697479ull).seed; }
-
-namespace detail {
-
 // The kernels' loops, each over a word source (stream or caller_words); arguments validated.
 template <class T, class Words>
 void quantize_loop(std::span<const float> in, std::span<T> out, const policy& p, const Words& words)
@@ -431,64 +415,6 @@ void fake_quantize_loop(std::span<const float> in, std::span<float> out, const p
     });
 }
 
-inline void validate_lr(float lr)
-{
-    if (!std::isfinite(lr)) raise_invalid_argument("lr must be finite, got " + exact_string(lr));
-}
-inline void validate_momentum(float momentum)
-{
-    if (!(momentum >= 0.0f && momentum < 1.0f))
-        raise_invalid_argument("momentum must be in [0, 1), got " + exact_string(momentum));
-}
-
-template <class T, class Words>
-void sgd_update_loop(std::span<T> w, std::span<const float> g, float lr, const policy& p, const Words& source)
-{
-    using Format = typename T::format_type;
-    auto* bits = storage_pointer(w.data());
-    const std::uint32_t mask = random_mask<float>(p.random_bits);
-    with_policy(p, [&](auto mode, auto on_overflow) {
-        for_each_block(w.size(), p, source, [&](std::size_t start, std::size_t length, const std::uint32_t* words) {
-            float updated[block_size];
-            decode_block<Format>(bits + start, updated, length);
-            // Explicit fma: compiler contraction can never change a bit of the update.
-            for (std::size_t i = 0; i < length; ++i) updated[i] = std::fma(-lr, g[start + i], updated[i]);
-            encode_block<Format, decltype(mode)::value, decltype(on_overflow)::value>(updated, bits + start, words,
-                                                                                    length, mask);
-        });
-    });
-}
-
-// velocity_source: the word source of a low-precision velocity (unused for a float one).
-template <class T, class V, class Words>
-void sgd_momentum_loop(std::span<T> w, std::span<V> velocity, std::span<const float> g, float lr, float momentum,
-                       const policy& p, const Words& source, const Words& velocity_source)
-{
-    using Format = typename T::format_type;
-    auto* bits = storage_pointer(w.data());
-    const std::uint32_t mask = random_mask<float>(p.random_bits);
-    with_policy(p, [&](auto mode, auto on_overflow) {
-        for_each_block(w.size(), p, source, [&](std::size_t start, std::size_t length, const std::uint32_t* words) {
-            float v[block_size];
-            if constexpr (std::same_as<V, float>) {
-                for (std::size_t i = 0; i < length; ++i)
-                    v[i] = velocity[start + i] = std::fma(momentum, velocity[start + i], g[start + i]);
-            } else {
-                using VFormat = typename V::format_type;
-                auto* vbits = storage_pointer(velocity.data()) + start;
-                decode_block<VFormat>(vbits, v, length);
-                for (std::size_t i = 0; i < length; ++i) v[i] = std::fma(momentum, v[i], g[start + i]);
-                encode_span<VFormat>(v, vbits, length, p, advance(velocity_source, start));
-                decode_block<VFormat>(vbits, v, length);  // the update uses the velocity as stored
-            }
-            float updated[block_size];
-            decode_block<Format>(bits + start, updated, length);
-            for (std::size_t i = 0; i < length; ++i) updated[i] = std::fma(-lr, v[i], updated[i]);
-            encode_block<Format, decltype(mode)::value, decltype(on_overflow)::value>(updated, bits + start, words,
-                                                                                    length, mask);
-        });
-    });
-}
 
 template <class Words>
 void quantize_int8_loop(std::span<const float> in, std::span<std::int8_t> out, float scale, const policy& p,
@@ -563,59 +489,6 @@ void fake_quantize(std::span<const float> in, std::span<float> out, policy p, st
     detail::fake_quantize_loop<T>(in, out, p, detail::caller_words{words.data()});
 }
 
-template <low_precision T>
-void sgd_update(std::span<T> w, std::span<const float> g, float lr, policy p = {}, stream s = {})
-{
-    validate(p);
-    require_same_size(w.size(), "w", g.size(), "g");
-    detail::validate_lr(lr);
-    detail::sgd_update_loop(w, g, lr, p, s);
-}
-template <low_precision T>
-void sgd_update(std::span<T> w, std::span<const float> g, float lr, policy p, std::span<const std::uint32_t> words)
-{
-    validate(p);
-    require_same_size(w.size(), "w", g.size(), "g");
-    detail::validate_lr(lr);
-    detail::require_words(w.size(), "w", words, "words");
-    detail::sgd_update_loop(w, g, lr, p, detail::caller_words{words.data()});
-}
-
-template <low_precision T, class V>
-    requires(std::same_as<V, float> || low_precision<V>)
-void sgd_momentum_update(std::span<T> w, std::span<V> velocity, std::span<const float> g, float lr, float momentum,
-                         policy p = {}, stream s = {})
-{
-    validate(p);
-    require_same_size(w.size(), "w", velocity.size(), "velocity");
-    require_same_size(w.size(), "w", g.size(), "g");
-    detail::validate_lr(lr);
-    detail::validate_momentum(momentum);
-    detail::sgd_momentum_loop(w, velocity, g, lr, momentum, p, s, stream{velocity_seed(s), s.offset, s.rng});
-}
-// velocity_words: one word per element for a low-precision velocity; empty for a float one.
-template <low_precision T, class V>
-    requires(std::same_as<V, float> || low_precision<V>)
-void sgd_momentum_update(std::span<T> w, std::span<V> velocity, std::span<const float> g, float lr, float momentum,
-                         policy p, std::span<const std::uint32_t> words,
-                         std::span<const std::uint32_t> velocity_words = {})
-{
-    validate(p);
-    require_same_size(w.size(), "w", velocity.size(), "velocity");
-    require_same_size(w.size(), "w", g.size(), "g");
-    detail::validate_lr(lr);
-    detail::validate_momentum(momentum);
-    detail::require_words(w.size(), "w", words, "words");
-    if constexpr (std::same_as<V, float>) {
-        if (!velocity_words.empty())
-            raise_invalid_argument("velocity_words must be empty for a float velocity (nothing rounds it), got size " +
-                                   std::to_string(velocity_words.size()));
-    } else {
-        detail::require_words(w.size(), "w", velocity_words, "velocity_words");
-    }
-    detail::sgd_momentum_loop(w, velocity, g, lr, momentum, p, detail::caller_words{words.data()},
-                              detail::caller_words{velocity_words.data()});
-}
 
 inline void quantize_int8(std::span<const float> in, std::span<std::int8_t> out, float scale, policy p = {},
                           stream s = {})

@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "fewbits/adamw.hpp"
+#include "fewbits/updates.hpp"
 #include "fewbits/error.hpp"
 #include "fewbits/policy.hpp"
 #include "fewbits/random.hpp"
@@ -64,7 +64,7 @@ struct sgd_options {
 };
 
 // torch.optim.AdamW over any parameter storage, moments in float, bfloat16 or float16, every
-// stored value (w, m, v) rounded once per step under `update` (see adamw.hpp). Each parameter
+// stored value (w, m, v) rounded once per step under `update` (see updates.hpp). Each parameter
 // counts its own steps (AdamW's t), from 1 at its first update.
 struct adamw_optimizer {
     adamw_options options{};

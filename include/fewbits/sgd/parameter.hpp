@@ -29,7 +29,7 @@
 #include <variant>
 #include <vector>
 
-#include "fewbits/adamw.hpp"
+#include "fewbits/updates.hpp"
 #include "fewbits/error.hpp"
 #include "fewbits/format_names.hpp"
 #include "fewbits/kernels.hpp"

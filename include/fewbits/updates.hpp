@@ -1,10 +1,27 @@
-// The fused AdamW update (PyTorch's torch.optim.AdamW, decoupled weight decay) on weights
+// The fused optimizer updates on weights (and optimizer state) kept in their storage formats:
+// SGD, SGD with momentum and AdamW, each decoding, updating in float and rounding once into
+// storage per element, on the block machinery of kernels.hpp (decode_block, encode_span).
+// These are the low-level half of the optimizers: the optimizer objects that step a model's
+// parameters with them are in optim/.
+//
+// SGD and momentum, for element i:
+//   sgd_update(w, g, lr, p, s)    w[i] = convert<T>(std::fma(-lr, g[i], float(w[i])), p, word_i)
+//   sgd_momentum_update(w, v, g, lr, mu, p, s)
+//                                 v[i] = V(std::fma(mu, float(v[i]), g[i])) (V = float: exact;
+//                                        low precision: convert<V>(.., p, velocity word_i))
+//                                 w[i] = convert<T>(std::fma(-lr, float(v[i]), float(w[i])), p, word_i)
+// with word_i = random_word(s.rng, s.seed, s.offset + i) and, for a low-precision velocity,
+// velocity word_i = random_word(s.rng, velocity_seed(s), s.offset + i).
+// sgd_momentum_update's words overload takes a second span, velocity_words, for the rounding of
+// a low-precision velocity (velocity word_i = velocity_words[i], one per element); with a float
+// velocity nothing is rounded there and velocity_words must be empty. With the stream's own
+// words (fill_random_words(s, ...), and fill_random_words({velocity_seed(s), s.offset, s.rng},
+// ...) for the velocity) an overload gives exactly the stream call's bits.
+//
+// AdamW: the fused AdamW update (PyTorch's torch.optim.AdamW, decoupled weight decay) on weights
 // and moments kept in their storage formats: weights in float or any fewbits format,
 // moments m and v in float, bfloat16 or float16, each rounded once into its storage under
-// one policy (stochastic rounding: no FP32 master weights or moments are needed). It owns
-// adamw_options, their validation, the streams of the moments' random words and the kernel;
-// the rounding itself is kernels.hpp's block machinery (decode_block, encode_span).
-//
+// one policy (stochastic rounding: no FP32 master weights or moments are needed).
 // Contract, for element i of adamw_update(w, m, v, g, o, t, p, s), computed in float from
 // the decoded values (constants first computed in double, as PyTorch does with its Python
 // floats, then rounded to float):
@@ -24,11 +41,13 @@
 // three roundings of an element are independent draws, and a result depends only on the
 // inputs, the options, t, the policy and the stream: not on the ISA, the SIMD width or how
 // a caller chunks the arrays (pass s.offset + start for a chunk).
+//
 // Errors: std::invalid_argument naming the argument and its value, thrown before anything
-// is written: mismatched sizes, an invalid policy, lr or weight_decay negative or not
-// finite, a beta outside [0, 1), eps not positive and finite, t = 0.
-// Like every kernel it has an overload taking the caller's random words instead of a stream
-// (words, m_words, v_words: one per element for a fewbits format, empty for float).
+// is written: mismatched sizes, an invalid policy, lr not finite (AdamW: lr or weight_decay
+// negative or not finite, a beta outside [0, 1), eps not positive and finite, t = 0), a
+// momentum outside [0, 1).
+// Like every kernel each has an overload taking the caller's random words instead of a stream
+// (adamw_update: words, m_words, v_words, one per element for a fewbits format, empty for float).
 #pragma once
 
 #include <algorithm>
@@ -51,6 +70,127 @@
 FEWBITS_SIMD_DIAGNOSTICS_PUSH
 
 namespace fewbits {
+
+// The seed of the words that round a low-precision momentum velocity: a stream of its own
+// (so that the velocity and weight roundings are independent) at the same offsets as s.
+constexpr std::uint64_t velocity_seed(const stream& s) noexcept { return derive(s, 0x76656C6F63697479ull).seed; }
+
+namespace detail {
+
+inline void validate_lr(float lr)
+{
+    if (!std::isfinite(lr)) raise_invalid_argument("lr must be finite, got " + exact_string(lr));
+}
+inline void validate_momentum(float momentum)
+{
+    if (!(momentum >= 0.0f && momentum < 1.0f))
+        raise_invalid_argument("momentum must be in [0, 1), got " + exact_string(momentum));
+}
+
+template <class T, class Words>
+void sgd_update_loop(std::span<T> w, std::span<const float> g, float lr, const policy& p, const Words& source)
+{
+    using Format = typename T::format_type;
+    auto* bits = storage_pointer(w.data());
+    const std::uint32_t mask = random_mask<float>(p.random_bits);
+    with_policy(p, [&](auto mode, auto on_overflow) {
+        for_each_block(w.size(), p, source, [&](std::size_t start, std::size_t length, const std::uint32_t* words) {
+            float updated[block_size];
+            decode_block<Format>(bits + start, updated, length);
+            // Explicit fma: compiler contraction can never change a bit of the update.
+            for (std::size_t i = 0; i < length; ++i) updated[i] = std::fma(-lr, g[start + i], updated[i]);
+            encode_block<Format, decltype(mode)::value, decltype(on_overflow)::value>(updated, bits + start, words,
+                                                                                    length, mask);
+        });
+    });
+}
+
+// velocity_source: the word source of a low-precision velocity (unused for a float one).
+template <class T, class V, class Words>
+void sgd_momentum_loop(std::span<T> w, std::span<V> velocity, std::span<const float> g, float lr, float momentum,
+                       const policy& p, const Words& source, const Words& velocity_source)
+{
+    using Format = typename T::format_type;
+    auto* bits = storage_pointer(w.data());
+    const std::uint32_t mask = random_mask<float>(p.random_bits);
+    with_policy(p, [&](auto mode, auto on_overflow) {
+        for_each_block(w.size(), p, source, [&](std::size_t start, std::size_t length, const std::uint32_t* words) {
+            float v[block_size];
+            if constexpr (std::same_as<V, float>) {
+                for (std::size_t i = 0; i < length; ++i)
+                    v[i] = velocity[start + i] = std::fma(momentum, velocity[start + i], g[start + i]);
+            } else {
+                using VFormat = typename V::format_type;
+                auto* vbits = storage_pointer(velocity.data()) + start;
+                decode_block<VFormat>(vbits, v, length);
+                for (std::size_t i = 0; i < length; ++i) v[i] = std::fma(momentum, v[i], g[start + i]);
+                encode_span<VFormat>(v, vbits, length, p, advance(velocity_source, start));
+                decode_block<VFormat>(vbits, v, length);  // the update uses the velocity as stored
+            }
+            float updated[block_size];
+            decode_block<Format>(bits + start, updated, length);
+            for (std::size_t i = 0; i < length; ++i) updated[i] = std::fma(-lr, v[i], updated[i]);
+            encode_block<Format, decltype(mode)::value, decltype(on_overflow)::value>(updated, bits + start, words,
+                                                                                    length, mask);
+        });
+    });
+}
+
+}  // namespace detail
+
+template <low_precision T>
+void sgd_update(std::span<T> w, std::span<const float> g, float lr, policy p = {}, stream s = {})
+{
+    validate(p);
+    require_same_size(w.size(), "w", g.size(), "g");
+    detail::validate_lr(lr);
+    detail::sgd_update_loop(w, g, lr, p, s);
+}
+template <low_precision T>
+void sgd_update(std::span<T> w, std::span<const float> g, float lr, policy p, std::span<const std::uint32_t> words)
+{
+    validate(p);
+    require_same_size(w.size(), "w", g.size(), "g");
+    detail::validate_lr(lr);
+    detail::require_words(w.size(), "w", words, "words");
+    detail::sgd_update_loop(w, g, lr, p, detail::caller_words{words.data()});
+}
+
+template <low_precision T, class V>
+    requires(std::same_as<V, float> || low_precision<V>)
+void sgd_momentum_update(std::span<T> w, std::span<V> velocity, std::span<const float> g, float lr, float momentum,
+                         policy p = {}, stream s = {})
+{
+    validate(p);
+    require_same_size(w.size(), "w", velocity.size(), "velocity");
+    require_same_size(w.size(), "w", g.size(), "g");
+    detail::validate_lr(lr);
+    detail::validate_momentum(momentum);
+    detail::sgd_momentum_loop(w, velocity, g, lr, momentum, p, s, stream{velocity_seed(s), s.offset, s.rng});
+}
+// velocity_words: one word per element for a low-precision velocity; empty for a float one.
+template <low_precision T, class V>
+    requires(std::same_as<V, float> || low_precision<V>)
+void sgd_momentum_update(std::span<T> w, std::span<V> velocity, std::span<const float> g, float lr, float momentum,
+                         policy p, std::span<const std::uint32_t> words,
+                         std::span<const std::uint32_t> velocity_words = {})
+{
+    validate(p);
+    require_same_size(w.size(), "w", velocity.size(), "velocity");
+    require_same_size(w.size(), "w", g.size(), "g");
+    detail::validate_lr(lr);
+    detail::validate_momentum(momentum);
+    detail::require_words(w.size(), "w", words, "words");
+    if constexpr (std::same_as<V, float>) {
+        if (!velocity_words.empty())
+            raise_invalid_argument("velocity_words must be empty for a float velocity (nothing rounds it), got size " +
+                                   std::to_string(velocity_words.size()));
+    } else {
+        detail::require_words(w.size(), "w", velocity_words, "velocity_words");
+    }
+    detail::sgd_momentum_loop(w, velocity, g, lr, momentum, p, detail::caller_words{words.data()},
+                              detail::caller_words{velocity_words.data()});
+}
 
 struct adamw_options {
     float lr = 1e-3f;
