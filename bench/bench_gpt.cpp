@@ -12,11 +12,11 @@
 #include <string>
 #include <vector>
 
-#include <fewbits/sgd.hpp>
+#include <fewbits/training.hpp>
 
 namespace {
 
-using namespace fewbits::sgd;
+using namespace fewbits::training;
 
 void BM_gpt_step(benchmark::State& state)
 {

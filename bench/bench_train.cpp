@@ -1,4 +1,4 @@
-// Training throughput of the SGD layer: a 784-128-10 MLP (ReLU, softmax cross-entropy),
+// Training throughput of the training library: a 784-128-10 MLP (ReLU, softmax cross-entropy),
 // plain SGD, in FP32 and with E4M3 stochastic rounding on the backward pass (x, dy and W for
 // the input gradient; per-tensor power-of-two scaling).
 //   BM_train_step/Q/B/T     one optimizer step (Q: 0 fp32, 1 e4m3 SR backward; batch B; T
@@ -16,12 +16,12 @@
 #include <string>
 #include <vector>
 
-#include <fewbits/sgd.hpp>
-#include <fewbits/sgd/fashion_mnist.hpp>
+#include <fewbits/training.hpp>
+#include <fewbits/data/fashion_mnist.hpp>
 
 namespace {
 
-using namespace fewbits::sgd;
+using namespace fewbits::training;
 
 constexpr std::size_t batch_size = 32;
 constexpr std::size_t train_size = 60000;

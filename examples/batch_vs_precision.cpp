@@ -21,7 +21,7 @@
 // changed in a step (mean over every 8th step of the last epoch) and shows the stagnation.
 //
 // A grid of one run (e.g. --formats bf16 --roundings SR --placements weights --batches 32) can
-// be checkpointed: --checkpoint PATH writes its whole state (fewbits/sgd/checkpoint.hpp) every
+// be checkpointed: --checkpoint PATH writes its whole state (fewbits/io/checkpoint.hpp) every
 // --checkpoint-every steps (default: at the end of each epoch) and at the end; --resume PATH
 // continues it bit for bit (the same options). Such a run ends with "state digest <16 hex>".
 #include <algorithm>

@@ -23,15 +23,16 @@
 #include <tuple>
 #include <vector>
 
-#include <fewbits/sgd.hpp>
-#include <fewbits/sgd/checkpoint.hpp>
+#include <fewbits/training.hpp>
+#include <fewbits/io/checkpoint.hpp>
 #if FEWBITS_EXAMPLE_HAVE_ZLIB
-#include <fewbits/sgd/fashion_mnist.hpp>
+#include <fewbits/data/fashion_mnist.hpp>
 #endif
 
 namespace experiment {
 
-using namespace fewbits::sgd;
+using namespace fewbits::training;
+using namespace fewbits::io;
 
 // A bad command line: main prints the message and the usage, and exits with status 2.
 struct usage_error : std::runtime_error {

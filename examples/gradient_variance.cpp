@@ -3,7 +3,7 @@
 //
 // The state: the Fashion-MNIST MLP 784-128-10 (the synthetic teacher 32-64-4 when the data set
 // is absent) after one FP32 epoch (batch 32, lr 0.05). On the first 2048 (--quick) or 4096
-// (--full) training samples, fewbits::sgd::gradient_variance measures for every batch size b
+// (--full) training samples, fewbits::train::gradient_variance measures for every batch size b
 //   quant_var  = E||g~_B - g_B||^2 / M   (quantized vs exact mini-batch gradient)
 //   sample_var = E||g_B - G||^2 / M      (exact mini-batch vs full-data gradient)
 // where M = mean_i ||g_i||^2 is the mean per-sample squared gradient norm of the exact model:
@@ -33,7 +33,7 @@
 
 namespace {
 
-using namespace fewbits::sgd;
+using namespace fewbits::training;
 
 struct options {
     bool full = false;

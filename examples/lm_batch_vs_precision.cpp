@@ -191,7 +191,7 @@ run_result train_one(const run_spec& s, const text_corpus& corpus, const model_s
     return r;
 }
 
-// The 1/b law on the language model: gradient-variance diagnostics (diagnostics.hpp) of the
+// The 1/b law on the language model: gradient-variance diagnostics (train/gradient_variance.hpp) of the
 // FP32 model trained for `tokens` tokens at the first batch size, for backward and forward-
 // weight rounding in e4m3 and bf16 with SR and RTN.
 void variance_stage(const options& o, const text_corpus& corpus, const model_shape& m, std::uint64_t tokens)

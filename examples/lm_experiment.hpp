@@ -8,12 +8,12 @@
 #include <string>
 #include <vector>
 
-#include <fewbits/sgd.hpp>
-#include <fewbits/sgd/text_corpus.hpp>
+#include <fewbits/training.hpp>
+#include <fewbits/data/text_corpus.hpp>
 
 namespace experiment {
 
-using namespace fewbits::sgd;
+using namespace fewbits::training;
 
 // Mean cross-entropy (nats per byte) on `batches` batches of `sequences` windows of `length`
 // bytes of text, drawn with a seed of their own (the same windows for every model and step),

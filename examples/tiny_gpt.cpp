@@ -1,9 +1,9 @@
-// tiny_gpt: trains the byte-level GPT (fewbits/sgd/gpt.hpp) on the Jargon File with AdamW, in
+// tiny_gpt: trains the byte-level GPT (fewbits/models/gpt.hpp) on the Jargon File with AdamW, in
 // FP32 or with fewer bits, prints progress and the validation loss in bits per byte, and can
 // write text from a prompt; or, with --dump-state, trains the FP32 model and writes the FBLM
-// state of the next batch (fewbits/sgd/lm_state.hpp) for outside tools to check.
+// state of the next batch (fewbits/io/lm_state.hpp) for outside tools to check.
 //
-// Checkpoints: --checkpoint PATH writes the whole training state (fewbits/sgd/checkpoint.hpp)
+// Checkpoints: --checkpoint PATH writes the whole training state (fewbits/io/checkpoint.hpp)
 // every --checkpoint-every steps (default: at each progress line) and at the end; --resume
 // PATH continues such a run bit for bit (the same options; --steps is the total). The last
 // line is "state digest <16 hex digits>", equal for runs that reached the same state.
@@ -29,12 +29,13 @@
 #include "experiment.hpp"
 #include "lm_experiment.hpp"
 
-#include <fewbits/sgd/lm_state.hpp>
-#include <fewbits/sgd/text_corpus.hpp>
+#include <fewbits/data/text_corpus.hpp>
+#include <fewbits/io/lm_state.hpp>
 
 namespace {
 
-using namespace fewbits::sgd;
+using namespace fewbits::training;
+using namespace fewbits::io;
 using experiment::usage_error;
 
 struct options {

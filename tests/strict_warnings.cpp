@@ -1,5 +1,5 @@
 // Instantiates every public header's templates once (every format family, the main rounding
-// modes, the kernels, the SGD layer, the loader) so that the strict warning build, -Wall
+// modes, the kernels, the training library, the loader) so that the strict warning build, -Wall
 // -Wextra -Wconversion -Wshadow -Werror (tests/CMakeLists.txt), and clang-tidy and cppcheck
 // (cmake/static-analysis.sh) see all of the library's code. Compiled, never run.
 #include <cstdint>
@@ -8,10 +8,10 @@
 #include <vector>
 
 #include <fewbits/fewbits.hpp>
-#include <fewbits/sgd.hpp>
-#include <fewbits/sgd/checkpoint.hpp>
+#include <fewbits/training.hpp>
+#include <fewbits/io/checkpoint.hpp>
 #if FEWBITS_STRICT_WITH_ZLIB
-#include <fewbits/sgd/fashion_mnist.hpp>
+#include <fewbits/data/fashion_mnist.hpp>
 #endif
 
 namespace {
@@ -50,7 +50,8 @@ void instantiate_format()
 
 void instantiate_sgd()
 {
-    using namespace fewbits::sgd;
+    using namespace fewbits::training;
+    using namespace fewbits::io;
     mlp_options o;
     o.sizes = {4, 8, 3};
     o.threads = 2;

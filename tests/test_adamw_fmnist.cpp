@@ -9,10 +9,10 @@
 #include <cstdint>
 #include <cstdio>
 
-#include <fewbits/sgd.hpp>
-#include <fewbits/sgd/fashion_mnist.hpp>
+#include <fewbits/training.hpp>
+#include <fewbits/data/fashion_mnist.hpp>
 
-using namespace fewbits::sgd;
+using namespace fewbits::training;
 
 TEST_CASE("fashion-mnist: bf16 weights and bf16 moments with SR reach FP32 AdamW's accuracy within 0.5 points")
 {

@@ -1,4 +1,4 @@
-// Checkpoints (fewbits/sgd/checkpoint.hpp): every storage format, velocity and AdamW moment
+// Checkpoints (fewbits/io/checkpoint.hpp): every storage format, velocity and AdamW moment
 // format round-trips bit for bit (all codes, NaNs included); a run of the MLP and of the GPT
 // saved, restored into a fresh model and continued ends bit-identical to the run that never
 // stopped; every bad checkpoint (missing, truncated at any length, any byte changed, wrong
@@ -21,12 +21,13 @@
 #endif
 
 #include <fewbits/format_names.hpp>
-#include <fewbits/sgd.hpp>
-#include <fewbits/sgd/checkpoint.hpp>
+#include <fewbits/training.hpp>
+#include <fewbits/io/checkpoint.hpp>
 
 namespace {
 
-using namespace fewbits::sgd;
+using namespace fewbits::training;
+using namespace fewbits::io;
 namespace fs = std::filesystem;
 
 // A fresh directory for this process's files, removed at exit.
@@ -124,15 +125,15 @@ std::vector<weight_storage> every_storage()
 TEST_CASE("the checksum is the CRC-32 of zlib and gzip", "[checkpoint]")
 {
     const std::string check = "123456789";  // the standard check input
-    CHECK(fewbits::sgd::detail::crc32_of(std::as_bytes(std::span(check))) == 0xCBF43926u);
-    CHECK(fewbits::sgd::detail::crc32_of({}) == 0u);
+    CHECK(fewbits::io::detail::crc32_of(std::as_bytes(std::span(check))) == 0xCBF43926u);
+    CHECK(fewbits::io::detail::crc32_of({}) == 0u);
 #if defined(FEWBITS_TEST_WITH_ZLIB)
     for (std::size_t n : {1u, 2u, 3u, 7u, 64u, 1000u, 4099u}) {
         const auto w = words(n, n);
         std::vector<std::byte> b(n);
         for (std::size_t i = 0; i < n; ++i) b[i] = static_cast<std::byte>(w[i] >> 13);
         INFO(n << " bytes");
-        CHECK(fewbits::sgd::detail::crc32_of(b) ==
+        CHECK(fewbits::io::detail::crc32_of(b) ==
               static_cast<std::uint32_t>(crc32(crc32(0L, Z_NULL, 0), reinterpret_cast<const Bytef*>(b.data()), static_cast<uInt>(n))));
     }
 #endif

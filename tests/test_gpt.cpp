@@ -12,14 +12,15 @@
 #include <string>
 #include <vector>
 
-#include <fewbits/sgd.hpp>
-#include <fewbits/sgd/gpt.hpp>
-#include <fewbits/sgd/lm_state.hpp>
-#include <fewbits/sgd/text_batch.hpp>
+#include <fewbits/training.hpp>
+#include <fewbits/models/gpt.hpp>
+#include <fewbits/io/lm_state.hpp>
+#include <fewbits/data/text_batch.hpp>
 
 namespace {
 
-using namespace fewbits::sgd;
+using namespace fewbits::training;
+using namespace fewbits::io;
 
 const std::string reference_path = std::string(FEWBITS_TEST_DATA_DIR) + "/gpt_reference.bin";
 

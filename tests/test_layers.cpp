@@ -16,11 +16,11 @@
 #include <vector>
 
 #include <fewbits/fewbits.hpp>
-#include <fewbits/sgd.hpp>
+#include <fewbits/training.hpp>
 
 namespace {
 
-using namespace fewbits::sgd;
+using namespace fewbits::training;
 using fewbits::policy;
 using fewbits::rounding;
 

@@ -1,4 +1,4 @@
-// The SGD layer's unit tests (fast): the GEMM against a double reference and across thread
+// The training library's unit tests (fast): the GEMM against a double reference and across thread
 // counts, layer gradients, losses, quantizer streams and scaling, epoch order, momentum and
 // weight decay, low-precision weight storage, per-sample SR unbiasedness of a linear layer's
 // weight gradient (and the bias RTN keeps), reproducibility and 1 vs N threads, and every
@@ -20,11 +20,11 @@
 #include <vector>
 
 #include <fewbits/fewbits.hpp>
-#include <fewbits/sgd.hpp>
+#include <fewbits/training.hpp>
 
 namespace {
 
-using namespace fewbits::sgd;
+using namespace fewbits::training;
 using fewbits::policy;
 using fewbits::rounding;
 

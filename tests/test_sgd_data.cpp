@@ -17,14 +17,15 @@
 #include <string>
 #include <vector>
 
-#include <fewbits/sgd/fashion_mnist.hpp>
-#include <fewbits/sgd/lm_state.hpp>
-#include <fewbits/sgd/text_corpus.hpp>
+#include <fewbits/data/fashion_mnist.hpp>
+#include <fewbits/io/lm_state.hpp>
+#include <fewbits/data/text_corpus.hpp>
 
 namespace {
 
 namespace fs = std::filesystem;
-using namespace fewbits::sgd;
+using namespace fewbits::data;
+using namespace fewbits::io;
 
 std::vector<unsigned char> be32(std::uint32_t v)
 {

@@ -1,4 +1,4 @@
-// The SGD layer against the theory of docs/paper.md (label long: a minute or so). Fixed seeds;
+// The training library against the theory of docs/paper.md (label long: a minute or so). Fixed seeds;
 // every bound comes from the theory, with the statistical margin stated where it enters.
 //   fact 4  the 1/b law: normalised quantization variance of per-sample backward SR has
 //           log-log slope -1 in b (E4M3, BF16), and for one linear layer stays below the
@@ -18,11 +18,11 @@
 #include <vector>
 
 #include <fewbits/fewbits.hpp>
-#include <fewbits/sgd.hpp>
+#include <fewbits/training.hpp>
 
 namespace {
 
-using namespace fewbits::sgd;
+using namespace fewbits::training;
 using fewbits::policy;
 using fewbits::rounding;
 

@@ -1,4 +1,4 @@
-// How errors leave fewbits, for the library and for code built on it (the SGD layer, a
+// How errors leave fewbits, for the library and for code built on it (the training library, a
 // user's own layers): one function raises every error, one builds every argument-error
 // message, and numbers in messages are printed exactly.
 //

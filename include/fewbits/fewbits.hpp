@@ -1,10 +1,9 @@
 // fewbits' core in one header: formats and value types, every rounding mode including
-// stochastic rounding, the random generators, the bulk kernels and the fused AdamW update,
-// INT8, format names and errors. The training layer (fewbits::sgd) is not included: it is
-// <fewbits/sgd.hpp>, which includes this header too.
+// stochastic rounding, the random generators, the bulk kernels and the fused optimizer
+// updates, INT8, format names and errors. The training library (fewbits::nn, optim, models,
+// data, io, train) is not included: it is <fewbits/training.hpp>, which includes this one too.
 #pragma once
 
-#include "fewbits/updates.hpp"
 #include "fewbits/config.hpp"
 #include "fewbits/error.hpp"
 #include "fewbits/format.hpp"
@@ -16,3 +15,4 @@
 #include "fewbits/random.hpp"
 #include "fewbits/rounding.hpp"
 #include "fewbits/types.hpp"
+#include "fewbits/updates.hpp"

@@ -1,5 +1,5 @@
 // Short names of formats, for command lines, CSV files and messages: one registry that the
-// SGD layer, the examples and users' programs share, so that a name means the same format
+// training library, the examples and users' programs share, so that a name means the same format
 // everywhere.
 //
 //   bf16 bfloat16          fp16 float16           e5m2 float8_e5m2     e4m3 float8_e4m3fn

@@ -30,12 +30,12 @@
 #include <type_traits>
 #include <vector>
 
-#include "fewbits/error.hpp"
 #include "fewbits/detail/decode.hpp"
-#include "fewbits/detail/encode.hpp"
 #include "fewbits/detail/dispatch.hpp"
+#include "fewbits/detail/encode.hpp"
 #include "fewbits/detail/fast_paths.hpp"
 #include "fewbits/detail/simd.hpp"
+#include "fewbits/error.hpp"
 #include "fewbits/int8.hpp"
 #include "fewbits/policy.hpp"
 #include "fewbits/random.hpp"

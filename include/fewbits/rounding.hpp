@@ -33,7 +33,7 @@
 namespace fewbits {
 
 // A fewbits value type (float8_e4m3fn, bfloat16, any minifloat<Format>): what the kernels,
-// convert and the SGD layer's storage accept.
+// convert and the training library's storage accept.
 template <class T>
 concept low_precision = requires(typename T::storage_type s) {
     typename T::format_type;

@@ -58,8 +58,8 @@
 #include <span>
 #include <string>
 
-#include "fewbits/error.hpp"
 #include "fewbits/detail/simd.hpp"
+#include "fewbits/error.hpp"
 #include "fewbits/kernels.hpp"
 #include "fewbits/policy.hpp"
 #include "fewbits/random.hpp"

@@ -1,4 +1,4 @@
-// libFuzzer target for the IDX loader (fewbits/sgd/fashion_mnist.hpp): the input is split
+// libFuzzer target for the IDX loader (fewbits/data/fashion_mnist.hpp): the input is split
 // into an image file and a label file (plain or, if the bytes say so, gzip), written to a
 // private temporary directory and loaded. The loader must return a consistent data set or
 // throw dataset_error; any other outcome aborts, and the sanitizers catch the rest.
@@ -11,7 +11,7 @@
 #include <fstream>
 #include <string>
 
-#include <fewbits/sgd/fashion_mnist.hpp>
+#include <fewbits/data/fashion_mnist.hpp>
 
 namespace {
 
@@ -43,13 +43,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     write(images, data + 2, split);
     write(labels, data + 2 + split, rest - split);
     try {
-        const fewbits::sgd::dataset d = fewbits::sgd::load_idx(images, labels, size % 7);
+        const fewbits::data::dataset d = fewbits::data::load_idx(images, labels, size % 7);
         if (d.labels.size() != d.inputs.rows() || d.classes != 10) std::abort();
         for (int label : d.labels)
             if (label < 0 || label > 9) std::abort();
         for (float x : d.inputs.values())
             if (!(x >= 0.0f && x <= 1.0f)) std::abort();
-    } catch (const fewbits::sgd::dataset_error&) {
+    } catch (const fewbits::data::dataset_error&) {
         // expected for malformed input
     }
     return 0;

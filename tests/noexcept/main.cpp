@@ -7,7 +7,7 @@
 #include <vector>
 
 #include <fewbits/fewbits.hpp>
-#include <fewbits/sgd.hpp>
+#include <fewbits/training.hpp>
 
 namespace {
 std::vector<fewbits::float8_e4m3fn>* watched = nullptr;
@@ -38,9 +38,9 @@ int main(int argc, char** argv)
             std::printf("quantize differs from convert at %zu\n", i);
             return 1;
         }
-    fewbits::sgd::mlp_options o;
+    fewbits::models::mlp_options o;
     o.sizes = {4, 3, 2};
-    fewbits::sgd::mlp model(o);
+    fewbits::models::mlp model(o);
     std::printf("quantized %g %g %g %g; mlp with %zu layers\n", static_cast<double>(static_cast<float>(out[0])),
                 static_cast<double>(static_cast<float>(out[1])), static_cast<double>(static_cast<float>(out[2])),
                 static_cast<double>(static_cast<float>(out[3])), model.layers().size());
