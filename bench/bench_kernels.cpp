@@ -1,5 +1,6 @@
 // Throughput of the fewbits kernels against baselines measured in the same run:
-//   quantize, fake_quantize, dequantize, sgd_update  for BF16, FP16, E4M3, E5M2 and INT8
+//   quantize, fake_quantize, dequantize, sgd_update, sgd_momentum_update (float velocity)
+//   for BF16, FP16, E4M3, E5M2 and INT8
 //   in nearest_even, stochastic with 32 and with 8 random bits (and the Philox generator
 //   beside the default one), at 4 Ki, 16 Ki, 1 Mi and 64 Mi elements;
 //   random_word alone (fill_random_words) for both generators;
@@ -356,6 +357,43 @@ void bm_sgd_update(benchmark::State& state, std::size_t n, mode_info m, std::str
     set_counts(state, n, sizeof(float) + 2 * sizeof(T));
 }
 
+// Momentum with a float velocity (the training layer's default state): w, v and g of n
+// elements, lr = 2^-10, momentum 0.875; checked like sgd_update.
+template <class T>
+void bm_sgd_momentum(benchmark::State& state, std::size_t n, mode_info m, std::string name)
+{
+    const input_set& x = inputs(n);
+    const std::vector<T> start = codes_of<T>(x);
+    std::vector<T> w(start.begin(), start.begin() + static_cast<std::ptrdiff_t>(n));
+    std::vector<float> v(x.array(0), x.array(0) + n);
+    const fewbits::stream s = stream_for(m);
+    constexpr float lr = 0x1p-10f, mu = 0.875f;
+    std::size_t k = 1;
+    for (auto _ : state) {
+        fewbits::sgd_momentum_update<T, float>(w, v, {x.array(k++), n}, lr, mu, m.p, s);
+        benchmark::DoNotOptimize(w.data());
+        benchmark::DoNotOptimize(v.data());
+        benchmark::ClobberMemory();
+    }
+    if (first_time(name)) {
+        std::copy(start.begin(), start.begin() + static_cast<std::ptrdiff_t>(n), w.begin());
+        std::copy(x.array(0), x.array(0) + n, v.begin());
+        const float* g = x.array(1);
+        fewbits::sgd_momentum_update<T, float>(w, v, {g, n}, lr, mu, m.p, s);
+        for (std::size_t i = 0; i < n; i += check_stride(n)) {
+            const float vi = std::fma(mu, x.array(0)[i], g[i]);
+            const T ref = fewbits::convert<T>(std::fma(-lr, vi, static_cast<float>(start[i])), m.p,
+                                              fewbits::random_word(s.rng, s.seed, i));
+            if (w[i].bits() != ref.bits() || std::bit_cast<std::uint32_t>(v[i]) != std::bit_cast<std::uint32_t>(vi)) {
+                state.SkipWithError(
+                    ("sgd_momentum_update differs from the scalar core at element " + std::to_string(i)).c_str());
+                return;
+            }
+        }
+    }
+    set_counts(state, n, 3 * sizeof(float) + 2 * sizeof(T));
+}
+
 // ---- the scalar core in a plain loop -------------------------------------------------
 
 template <class T>
@@ -575,6 +613,8 @@ void register_format(std::size_t n)
             add("fake_quantize" + tail,
                 [=](benchmark::State& st, const std::string& nm) { bm_fake_quantize<T>(st, n, m, nm); });
             add("sgd_update" + tail, [=](benchmark::State& st, const std::string& nm) { bm_sgd_update<T>(st, n, m, nm); });
+            add("sgd_momentum_update" + tail,
+                [=](benchmark::State& st, const std::string& nm) { bm_sgd_momentum<T>(st, n, m, nm); });
         }
     }
     if constexpr (!is_int8<T>) {
