@@ -139,11 +139,6 @@ struct adamw_constants {
 
 template <int N>
 using f32_lanes = typename vec::raw<N>::f32;
-template <int N>
-FEWBITS_ALWAYS_INLINE inline vec::u32<N> as_u32(f32_lanes<N> f) noexcept
-{
-    return vec::u32<N>::of(reinterpret_cast<typename vec::raw<N>::u32>(f));
-}
 
 // fma(a, b, c) exactly rounded to float without an FMA instruction (SSE2): a * b is exact in
 // double (24 + 24 significant bits), s = a * b + c rounded to double and its exact error e
@@ -235,7 +230,7 @@ FEWBITS_ALWAYS_INLINE inline f32_lanes<4> sqrt_sse2(f32_lanes<4> a) noexcept
         for (; i + (lanes) <= n; i += (lanes)) {                                                                     \
             U x;                                                                                                     \
             FEWBITS_UPDATE_LOAD(T, x, w, widen);                                                                     \
-            x = as_u32<lanes>(fma_(neg_lr, FEWBITS_AS_F32(U::load(g + i)), FEWBITS_AS_F32(x)));                      \
+            x.v = reinterpret_cast<typename U::R>(fma_(neg_lr, FEWBITS_AS_F32(U::load(g + i)), FEWBITS_AS_F32(x)));  \
             FEWBITS_UPDATE_STORE(T, x, w, words, narrow)                                                             \
         }                                                                                                            \
         return i;                                                                                                    \
@@ -254,10 +249,10 @@ FEWBITS_ALWAYS_INLINE inline f32_lanes<4> sqrt_sse2(f32_lanes<4> a) noexcept
         for (; i + (lanes) <= n; i += (lanes)) {                                                                     \
             U vel, x;                                                                                                \
             FEWBITS_UPDATE_LOAD(V, vel, v, widen);                                                                   \
-            vel = as_u32<lanes>(fma_(mu, FEWBITS_AS_F32(vel), FEWBITS_AS_F32(U::load(g + i))));                      \
+            vel.v = reinterpret_cast<typename U::R>(fma_(mu, FEWBITS_AS_F32(vel), FEWBITS_AS_F32(U::load(g + i))));  \
             FEWBITS_UPDATE_STORE(V, vel, v, v_words, narrow)                                                         \
             FEWBITS_UPDATE_LOAD(T, x, w, widen);                                                                     \
-            x = as_u32<lanes>(fma_(neg_lr, FEWBITS_AS_F32(vel), FEWBITS_AS_F32(x)));                                 \
+            x.v = reinterpret_cast<typename U::R>(fma_(neg_lr, FEWBITS_AS_F32(vel), FEWBITS_AS_F32(x)));             \
             FEWBITS_UPDATE_STORE(T, x, w, words, narrow)                                                             \
         }                                                                                                            \
         return i;                                                                                                    \
@@ -281,13 +276,13 @@ FEWBITS_ALWAYS_INLINE inline f32_lanes<4> sqrt_sse2(f32_lanes<4> a) noexcept
             U mi, vi, x;                                                                                             \
             FEWBITS_UPDATE_LOAD(S, mi, m, widen);                                                                    \
             FEWBITS_UPDATE_LOAD(S, vi, v, widen);                                                                    \
-            mi = as_u32<lanes>(fma_(b1, FEWBITS_AS_F32(mi), c1 * gi));                                               \
-            vi = as_u32<lanes>(fma_(c2 * gi, gi, b2 * FEWBITS_AS_F32(vi)));                                          \
+            mi.v = reinterpret_cast<typename U::R>(fma_(b1, FEWBITS_AS_F32(mi), c1 * gi));                           \
+            vi.v = reinterpret_cast<typename U::R>(fma_(c2 * gi, gi, b2 * FEWBITS_AS_F32(vi)));                      \
             FEWBITS_UPDATE_STORE(S, mi, m, m_words, narrow)                                                          \
             FEWBITS_UPDATE_STORE(S, vi, v, v_words, narrow)                                                          \
             FEWBITS_UPDATE_LOAD(W, x, w, widen);                                                                     \
             const F denominator = sqrt_(FEWBITS_AS_F32(vi)) / root_bc2 + eps;                                        \
-            x = as_u32<lanes>(fma_(neg_step, FEWBITS_AS_F32(mi) / denominator, FEWBITS_AS_F32(x) * decay));          \
+            x.v = reinterpret_cast<typename U::R>(fma_(neg_step, FEWBITS_AS_F32(mi) / denominator, FEWBITS_AS_F32(x) * decay)); \
             FEWBITS_UPDATE_STORE(W, x, w, w_words, narrow)                                                           \
         }                                                                                                            \
         return i;                                                                                                    \
