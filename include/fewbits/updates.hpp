@@ -114,7 +114,7 @@ cell_t<T>* cells(T* p) noexcept
 inline const std::uint32_t* block_words(const stream& s, std::size_t start, std::size_t n, const policy& p,
                                         std::uint32_t* buffer) noexcept
 {
-    if (p.mode == rounding::stochastic) fill_random_words(advance(s, start), std::span<std::uint32_t>(buffer, n));
+    if (p.mode == rounding::stochastic) fill_random_words(advance(s, start), std::span<std::uint32_t>(buffer, n), p.random_bits);
     return buffer;
 }
 inline const std::uint32_t* block_words(caller_words w, std::size_t start, std::size_t, const policy&,
