@@ -191,7 +191,7 @@ void independence(const word_source& source, int r, std::uint64_t seed, failure_
 {
     const int k = 32 / slice_bits(r);
     const std::size_t group = 16u * static_cast<std::size_t>(k);
-    const std::vector<std::uint32_t> w = source(seed, group << 16, r);  // 2^16 groups: 2^20 pairs per column set
+    const std::vector<std::uint32_t> w = source(seed, group << 16, r);  // 2^16 groups: 2^16 pairs per column
     auto check = [&](std::size_t a, std::size_t b, const std::string& pair) {
         for (int sa : {r - 4, 0})
             for (int sb : {r - 4, 0}) {

@@ -133,7 +133,7 @@ void sgd_case(const std::string& arch, std::uint64_t seed, failure_log& log)
             if (n > 21) w0[19] = std::numeric_limits<float>::quiet_NaN();  // NaN weight, finite gradient
             std::vector<T> w = as<T>(w0);
             const std::vector<T> before = w;
-            const float lr = 0.375f;
+            const float lr = n % 3 == 1 ? 0.0f : 0.375f;  // lr 0: fma(-0, g, -0) is -0
             fewbits::sgd_update<T>(std::span<T>(w), g, lr, p, s);
             for (std::size_t i = 0; i < n; ++i) {
                 const T want = fewbits::convert<T>(std::fma(-lr, g[i], value_of(before[i])), p,
@@ -163,7 +163,7 @@ void momentum_case(const std::string& arch, std::uint64_t seed, failure_log& log
             std::vector<V> v = as<V>(v0);
             const std::vector<T> w_before = w;
             const std::vector<V> v_before = v;
-            const float lr = 0.0625f, mu = 0.875f;
+            const float lr = n % 3 == 1 ? 0.0f : 0.0625f, mu = n % 5 == 2 ? 0.0f : 0.875f;
             fewbits::sgd_momentum_update<T, V>(std::span<T>(w), std::span<V>(v), g, lr, mu, p, s);
             for (std::size_t i = 0; i < n; ++i) {
                 const std::uint64_t c = s.offset + i;

@@ -51,6 +51,7 @@
 #pragma once
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <concepts>
 #include <cstddef>
@@ -146,7 +147,8 @@ using f32_lanes = typename vec::raw<N>::f32;
 // sum was inexact and s's last bit is even, s steps one unit toward e), and a sum rounded to
 // odd in 53 bits rounds to float (24 bits, 53 >= 2 * 24 + 2) exactly as the exact sum does,
 // subnormal results included (they are double normals). Infinite or NaN sums are left as they
-// are, so infinities and NaNs come out as the FMA instruction gives them. Under
+// are and NaN operands win in x86's order (a, b, c), so infinities and NaNs come out as x86's
+// FMA instruction gives them. Under
 // -ffp-contract=fast a compiler may fuse a * b with what follows: a * b is exact, so nothing
 // changes. Assumes MXCSR rounds to nearest, like every float operation of the updates.
 template <int N>
@@ -163,7 +165,14 @@ FEWBITS_ALWAYS_INLINE inline f32_lanes<N> fma_via_double(f32_lanes<N> a, f32_lan
     const d inf = d{} + __builtin_inf();
     const q adjust = (~sb & 1u) & reinterpret_cast<q>((e != 0.0) & (s < inf) & (s > -inf));
     const q toward_zero = (sb ^ reinterpret_cast<q>(e)) >> 63;  // 1: e has the other sign than s
-    const q odd = sb + ((adjust ^ (q{} - toward_zero)) + toward_zero);
+    q odd = sb + ((adjust ^ (q{} - toward_zero)) + toward_zero);
+    // NaNs as x86's FMA (and std::fma there) gives them: a NaN a, else a NaN b, else a NaN c,
+    // even where a * b is 0 * inf (the double product would make that the default NaN).
+    // (Chosen explicitly: a compiler may swap the operands of the commutative + and *.)
+    const q a_nan = reinterpret_cast<q>(x != x), b_nan = reinterpret_cast<q>(y != y) & ~a_nan,
+            c_nan = reinterpret_cast<q>(z != z) & ~a_nan & ~b_nan;
+    odd = (odd & ~(a_nan | b_nan | c_nan)) | (reinterpret_cast<q>(x) & a_nan) | (reinterpret_cast<q>(y) & b_nan) |
+          (reinterpret_cast<q>(z) & c_nan);
     return __builtin_convertvector(reinterpret_cast<d>(odd), f32_lanes<N>);
 }
 
@@ -196,6 +205,8 @@ FEWBITS_ALWAYS_INLINE inline f32_lanes<4> sqrt_sse2(f32_lanes<4> a) noexcept
 
 // The float lanes of u32 lanes x (a GNU vector cast: no instruction).
 #define FEWBITS_AS_F32(x) reinterpret_cast<F>((x).v)
+// Every lane the float x, by its bits (F{} + x would turn -0 into +0).
+#define FEWBITS_SPLAT(x) FEWBITS_AS_F32(U(std::bit_cast<std::uint32_t>(x)))
 
 // Loads lanes values of T at p + i as float bits into x (codes decoded exactly).
 #define FEWBITS_UPDATE_LOAD(T, x, p, widen)                                                                          \
@@ -225,7 +236,7 @@ FEWBITS_ALWAYS_INLINE inline f32_lanes<4> sqrt_sse2(f32_lanes<4> a) noexcept
         using U = vec::u32<lanes>;                                                                                   \
         using F = f32_lanes<lanes>;                                                                                  \
         const U mask_lanes(mask);                                                                                    \
-        const F neg_lr = (F{} + (-lr));                                                                              \
+        const F neg_lr = FEWBITS_SPLAT(-lr);                                                                         \
         std::size_t i = 0;                                                                                           \
         for (; i + (lanes) <= n; i += (lanes)) {                                                                     \
             U x;                                                                                                     \
@@ -244,7 +255,7 @@ FEWBITS_ALWAYS_INLINE inline f32_lanes<4> sqrt_sse2(f32_lanes<4> a) noexcept
         using U = vec::u32<lanes>;                                                                                   \
         using F = f32_lanes<lanes>;                                                                                  \
         const U mask_lanes(mask);                                                                                    \
-        const F neg_lr = (F{} + (-lr)), mu = (F{} + (momentum));                                                     \
+        const F neg_lr = FEWBITS_SPLAT(-lr), mu = FEWBITS_SPLAT(momentum);                                           \
         std::size_t i = 0;                                                                                           \
         for (; i + (lanes) <= n; i += (lanes)) {                                                                     \
             U vel, x;                                                                                                \
@@ -266,10 +277,10 @@ FEWBITS_ALWAYS_INLINE inline f32_lanes<4> sqrt_sse2(f32_lanes<4> a) noexcept
         using U = vec::u32<lanes>;                                                                                   \
         using F = f32_lanes<lanes>;                                                                                  \
         const U mask_lanes(mask);                                                                                    \
-        const F b1 = (F{} + (k.beta1)), b2 = (F{} + (k.beta2)), c1 = (F{} + (k.c1)),                                 \
-                c2 = (F{} + (k.c2)), neg_step = (F{} + (-k.step_size)),                                              \
-                root_bc2 = (F{} + (k.root_bc2)), eps = (F{} + (k.eps)),                                              \
-                decay = (F{} + (k.decay));                                                                           \
+        const F b1 = FEWBITS_SPLAT(k.beta1), b2 = FEWBITS_SPLAT(k.beta2), c1 = FEWBITS_SPLAT(k.c1),                  \
+                c2 = FEWBITS_SPLAT(k.c2), neg_step = FEWBITS_SPLAT(-k.step_size),                                    \
+                root_bc2 = FEWBITS_SPLAT(k.root_bc2), eps = FEWBITS_SPLAT(k.eps),                                    \
+                decay = FEWBITS_SPLAT(k.decay);                                                                      \
         std::size_t i = 0;                                                                                           \
         for (; i + (lanes) <= n; i += (lanes)) {                                                                     \
             const F gi = FEWBITS_AS_F32(U::load(g + i));                                                             \
@@ -293,6 +304,7 @@ FEWBITS_UPDATES_FOR_TARGET(avx512, FEWBITS_TARGET_AVX512, 16, widen_avx512, narr
 #undef FEWBITS_UPDATES_FOR_TARGET
 #undef FEWBITS_UPDATE_STORE
 #undef FEWBITS_UPDATE_LOAD
+#undef FEWBITS_SPLAT
 #undef FEWBITS_AS_F32
 
 // The active target's fused loop; 0 elements on scalar (the caller's loop does them all).
