@@ -122,7 +122,12 @@ template <class W, class S>
 void BM_fused(benchmark::State& state)
 {
     const auto n = static_cast<std::size_t>(state.range(0));
+    // sr: 0 nearest-even, 1 SR with 32 bits (counter_hash), 2 SR with 16 bits (counter_hash_packed:
+    // one word per two elements)
     const auto mode = state.range(1) ? fewbits::rounding::stochastic : fewbits::rounding::nearest_even;
+    const fewbits::policy p{mode, fewbits::overflow::non_saturating, state.range(1) == 2 ? 16 : 32};
+    const fewbits::generator rng =
+        state.range(1) == 2 ? fewbits::generator::counter_hash_packed : fewbits::generator::counter_hash;
     if (!agrees_with_float_loop<W, S>(mode)) {
         state.SkipWithError("adamw_update disagrees with the float loop");
         return;
@@ -139,7 +144,7 @@ void BM_fused(benchmark::State& state)
     const fewbits::adamw_options o;
     std::uint64_t t = 1;
     for (auto _ : state) {
-        fewbits::adamw_update<W, S>(w, m, v, g, o, t, {mode}, {t});
+        fewbits::adamw_update<W, S>(w, m, v, g, o, t, p, {t, 0, rng});
         ++t;
         benchmark::ClobberMemory();
     }
@@ -152,7 +157,7 @@ void sizes(benchmark::internal::Benchmark* b)
 {
     b->ArgNames({"n", "sr"});
     for (std::int64_t n : {std::int64_t(16 * Ki), std::int64_t(64 * Mi)})
-        for (std::int64_t sr : {0, 1}) b->Args({n, sr});
+        for (std::int64_t sr : {0, 1, 2}) b->Args({n, sr});
 }
 
 }  // namespace

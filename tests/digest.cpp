@@ -12,6 +12,10 @@
 // 0 * inf) nor meet two NaNs: which NaN comes out then differs between x86 and ARM.
 // Prints exactly one line, "digest: <16 hex digits>", and returns 0, after computing it once
 // per instruction set the kernels can run here (run-time dispatch): each must give it.
+// With --generator=counter_hash_packed it digests instead a workload of the version-2
+// generator (counter_hash_packed; SR with 1, 7, 8, 9, 12, 16 and 32 random bits through
+// quantize, fake_quantize, sgd_update, sgd_momentum_update, adamw_update and quantize_int8,
+// and its words): the generator's own pinned digest (tests/CMakeLists.txt).
 #include <fewbits/fewbits.hpp>
 
 #include <cmath>
@@ -285,6 +289,107 @@ void random_workload(fnv1a& d) {
 }
 
 
+// The version-2 generator's workload: streams at offsets 0, unaligned, and just before the
+// places where its base counters cross 2^32 (counter 2^34 for 8-bit slices, 2^33 for 16-bit)
+// and where counters wrap past 2^64.
+template <class T>
+void packed_format_workload(fnv1a& d, const std::vector<float>& in, int& k) {
+    static const std::uint64_t offsets[] = {0, 77, (std::uint64_t{1} << 34) - 5003, (std::uint64_t{1} << 33) - 4099,
+                                            std::uint64_t{0} - 3001};
+    const std::size_t n = in.size();
+    std::vector<T> q(n), w0(n);
+    std::vector<float> f(n), g(n), vel(n);
+    fewbits::quantize<T>(in, std::span<T>(w0));
+    for (std::size_t i = 0; i < n; ++i) {
+        float x = in[(i * 7 + 3) % n];  // finite gradients, no NaN against a NaN weight
+        if (!std::isfinite(x)) x = 1.5f;
+        g[i] = x;
+        vel[i] = in[(i * 11 + 5) % n];
+        if (!std::isfinite(vel[i])) vel[i] = -0.25f;
+    }
+    for (int r : {1, 7, 8, 9, 12, 16, 32})
+        for (fewbits::overflow ov : {fewbits::overflow::non_saturating, fewbits::overflow::saturate}) {
+            fewbits::policy p;
+            p.mode = fewbits::rounding::stochastic;
+            p.on_overflow = ov;
+            p.random_bits = r;
+            const fewbits::stream s{0x5EEDull + static_cast<std::uint64_t>(k) * 0x9E3779B97F4A7C15ull,
+                                    offsets[static_cast<std::size_t>(k) % 5], fewbits::generator::counter_hash_packed};
+            ++k;
+            fewbits::quantize<T>(in, std::span<T>(q), p, s);
+            fold(d, std::span<const T>(q));
+            fewbits::fake_quantize<T>(in, std::span<float>(f), p, s);
+            fold(d, std::span<const float>(f));
+            std::vector<T> w = w0;
+            fewbits::sgd_update<T>(std::span<T>(w), g, 0.375f, p, s);
+            fold(d, std::span<const T>(w));
+            w = w0;
+            std::vector<float> v = vel;
+            fewbits::sgd_momentum_update<T, float>(std::span<T>(w), std::span<float>(v), g, 0.125f, 0.875f, p, s);
+            fold(d, std::span<const T>(w));
+            fold(d, std::span<const float>(v));
+        }
+}
+
+std::uint64_t packed_digest() {
+    fnv1a d;
+    const std::vector<float> in = make_input();
+    fold(d, std::span<const float>(in));
+    int k = 0;
+    packed_format_workload<fewbits::float8_e4m3fn>(d, in, k);
+    packed_format_workload<fewbits::float8_e5m2>(d, in, k);
+    packed_format_workload<fewbits::float16>(d, in, k);
+    packed_format_workload<fewbits::bfloat16>(d, in, k);
+    // AdamW with BF16 weights and moments (finite, small inputs: no NaN meets another).
+    {
+        const std::size_t n = in.size();
+        std::vector<fewbits::bfloat16> w(n), m(n), v(n);
+        std::vector<float> g(n);
+        for (std::size_t i = 0; i < n; ++i) {
+            const float x = std::isfinite(in[i]) ? std::fmod(in[i], 64.0f) : 0.5f;
+            w[i] = fewbits::bfloat16(x);
+            m[i] = fewbits::bfloat16(x * 0.01f);
+            v[i] = fewbits::bfloat16(std::fabs(x) * 1e-3f);
+            g[i] = std::isfinite(in[(i * 5 + 1) % n]) ? std::fmod(in[(i * 5 + 1) % n], 8.0f) : -1.0f;
+        }
+        for (int r : {8, 16}) {
+            fewbits::policy p;
+            p.mode = fewbits::rounding::stochastic;
+            p.random_bits = r;
+            fewbits::adamw_update<fewbits::bfloat16, fewbits::bfloat16>(
+                std::span<fewbits::bfloat16>(w), std::span<fewbits::bfloat16>(m), std::span<fewbits::bfloat16>(v), g,
+                {}, 3, p, fewbits::stream{0xADA3ull + static_cast<std::uint64_t>(r), 1000, fewbits::generator::counter_hash_packed});
+            fold(d, std::span<const fewbits::bfloat16>(w));
+            fold(d, std::span<const fewbits::bfloat16>(m));
+            fold(d, std::span<const fewbits::bfloat16>(v));
+        }
+    }
+    // INT8 SR with 8 and 16 random bits.
+    {
+        std::vector<std::int8_t> q(in.size());
+        for (int r : {8, 16}) {
+            fewbits::policy p;
+            p.mode = fewbits::rounding::stochastic;
+            p.random_bits = r;
+            fewbits::quantize_int8(in, std::span<std::int8_t>(q), 0.0123f, p,
+                                   fewbits::stream{0x1E7ull + static_cast<std::uint64_t>(r), 5, fewbits::generator::counter_hash_packed});
+            for (std::int8_t x : q) d.u8(static_cast<std::uint8_t>(x));
+        }
+    }
+    // The words themselves, one at a time and in bulk.
+    std::vector<std::uint32_t> words(3001);
+    for (int r : {1, 8, 9, 16, 17}) {
+        for (std::uint64_t c = 0; c < 1024; ++c) {
+            d.u32(fewbits::random_word(fewbits::generator::counter_hash_packed, mix(c), c, r));
+            d.u32(fewbits::random_word(fewbits::generator::counter_hash_packed, 7, std::uint64_t{0} - 512 + c, r));
+        }
+        fewbits::fill_random_words({0xF111ull, (std::uint64_t{1} << 34) - 1500, fewbits::generator::counter_hash_packed},
+                                   words, r);
+        for (std::uint32_t x : words) d.u32(x);
+    }
+    return d.h;
+}
+
 std::uint64_t digest() {
     fnv1a d;
     const std::vector<float> in = make_input();
@@ -311,13 +416,20 @@ std::uint64_t digest() {
 // The digest once per instruction set this process runs (fewbits::simd_architectures: scalar
 // and every dispatched target up to the CPU's best). All must be equal; each is listed on
 // stderr, and a difference fails the program.
-int main() {
+int main(int argc, char** argv) {
+    bool packed = false;
+    if (argc == 2 && std::strcmp(argv[1], "--generator=counter_hash_packed") == 0) {
+        packed = true;
+    } else if (argc != 1) {
+        std::fprintf(stderr, "usage: fewbits_digest [--generator=counter_hash_packed]\n");
+        return 2;
+    }
     std::uint64_t first = 0;
     bool same = true;
     const std::vector<std::string> archs = fewbits::simd_architectures();
     for (std::size_t a = 0; a < archs.size(); ++a) {
         fewbits::set_simd_architecture(archs[a]);
-        const std::uint64_t h = digest();
+        const std::uint64_t h = packed ? packed_digest() : digest();
         std::fprintf(stderr, "digest[%s]: %016llx\n", archs[a].c_str(), static_cast<unsigned long long>(h));
         if (a == 0) first = h;
         same = same && h == first;

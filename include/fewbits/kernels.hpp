@@ -361,7 +361,7 @@ void for_each_block(std::size_t n, const policy& p, const stream& s, F&& f)
     for (std::size_t start = 0; start < n; start += block_size) {
         const std::size_t length = std::min(block_size, n - start);
         if (p.mode == rounding::stochastic)
-            fill_random_words(advance(s, start), std::span<std::uint32_t>(words, length));
+            fill_random_words(advance(s, start), std::span<std::uint32_t>(words, length), p.random_bits);
         f(start, length, static_cast<const std::uint32_t*>(words));
     }
 }

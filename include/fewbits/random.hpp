@@ -17,6 +17,20 @@
 //   known-answer vectors. Slower (ten rounds of two 32x32->64 multiplies per 4 words, scalar
 //   in bulk) but a standard generator with published crush results: the control.
 //
+// - counter_hash_packed (layout version 2, opt-in): for r <= 16 random bits, one counter_hash
+//   word serves 32/s elements, s = 8 (r <= 8) or 16 (9 <= r <= 16): element c takes the s-bit
+//   slice j of word H(base), placed in the top s bits of its word (the rest zero), where
+//   counters are cut into groups of 16 * 32/s: group q = c / (16 * 32/s), t = c mod that,
+//   base = 16 q + (t mod 16), j = t / 16, and H is counter_hash under a seed of its own
+//   (packed_seed). Sixteen neighbouring counters share a slice position and take sixteen
+//   different words, so a vector of any width up to 16 lanes is one hash per lane and one
+//   shift per output: the layout is the same for every ISA. For r > 16 the words are
+//   counter_hash's own. SR reads only the top r bits of a word, so each element's R is its
+//   slice's top r bits: uniform whenever the hash's output is (over one 2^32 block of base
+//   counters it is a permutation, so exactly uniform there). The words depend on r (the
+//   kernels pass the policy's random_bits); tests/test_packed_random.cpp checks the exact law,
+//   the per-element uniformity and the independence of the elements that share a word.
+//
 // Quality evidence for counter_hash (tests/test_random.cpp, N = 2^22 in the test suite and
 // 2^26 by hand; numbers in the README): per-bit frequency, byte chi-square at each of the 4
 // byte positions, serial correlation, correlation between neighbouring seeds, and a 2D
@@ -24,6 +38,7 @@
 // for the same counter across sequential and derived seeds; plus SR unbiasedness.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -36,7 +51,11 @@ FEWBITS_SIMD_DIAGNOSTICS_PUSH
 
 namespace fewbits {
 
-enum class generator { counter_hash, philox };
+// The generator of a stream, and so its layout version: counter_hash (version 1, the default),
+// philox (the reference), counter_hash_packed (version 2: counter_hash words shared by 32/s
+// elements for r <= 16 random bits). Recorded results stay reproducible with the generator
+// they were made with; the enumerators' values are fixed (stored in checkpoints).
+enum class generator { counter_hash = 0, philox = 1, counter_hash_packed = 2 };
 
 // A position in a random stream: element i of a bulk call uses
 // random_word(rng, seed, offset + i).
@@ -140,15 +159,51 @@ constexpr std::uint32_t counter_hash_word(std::uint64_t seed, std::uint64_t coun
     return detail::counter_hash_mix<std::uint32_t>(detail::lo32(counter), k.a, k.b);
 }
 
+namespace detail {
+
+// The slice width of counter_hash_packed for r random bits: 8, 16, or 32 (no sharing).
+constexpr int packed_slice_bits(int random_bits) noexcept
+{
+    return random_bits <= 8 ? 8 : (random_bits <= 16 ? 16 : 32);
+}
+// The seed of the shared words: not the stream's own, so that no packed word is a
+// counter_hash word of the same stream (a bijection of the seed).
+constexpr std::uint64_t packed_seed(std::uint64_t seed) noexcept { return seed ^ 0x7061636B65642D32ull; }
+
+}  // namespace detail
+
+// counter_hash_packed's word for counter c with r random bits (see the top of this file).
+constexpr std::uint32_t counter_hash_packed_word(std::uint64_t seed, std::uint64_t counter, int random_bits) noexcept
+{
+    const int s = detail::packed_slice_bits(random_bits);
+    if (s == 32) return counter_hash_word(seed, counter);
+    const int log2_group = s == 8 ? 6 : 5;  // 16 columns x 4 or 2 slices
+    const std::uint64_t t = counter & ((std::uint64_t{1} << log2_group) - 1);
+    const std::uint64_t base = ((counter >> log2_group) << 4) + (t & 15);
+    const std::uint32_t h = counter_hash_word(detail::packed_seed(seed), base);
+    return (h >> (s * static_cast<int>(t >> 4))) << (32 - s);
+}
+
 // The default generator: counter_hash.
 constexpr std::uint32_t random_word(std::uint64_t seed, std::uint64_t counter) noexcept
 {
     return counter_hash_word(seed, counter);
 }
 
+// Word counter of generator g for stochastic rounding with random_bits bits (which only
+// counter_hash_packed depends on).
+constexpr std::uint32_t random_word(generator g, std::uint64_t seed, std::uint64_t counter, int random_bits) noexcept
+{
+    switch (g) {
+    case generator::philox: return philox_word(seed, counter);
+    case generator::counter_hash_packed: return counter_hash_packed_word(seed, counter, random_bits);
+    default: return counter_hash_word(seed, counter);
+    }
+}
+// The same for 32 random bits (counter_hash_packed then gives counter_hash's words).
 constexpr std::uint32_t random_word(generator g, std::uint64_t seed, std::uint64_t counter) noexcept
 {
-    return g == generator::philox ? philox_word(seed, counter) : counter_hash_word(seed, counter);
+    return random_word(g, seed, counter, 32);
 }
 
 // A child stream {seed', 0, parent.rng} for per-sample, per-layer or per-thread randomness.
@@ -245,6 +300,98 @@ inline void fill_counter_hash(std::uint64_t seed, std::uint64_t offset, std::uin
     }
 }
 
+// counter_hash_packed, whole groups of 16 * K counters (K = 32 / S slices per word) from base
+// counter lo (a multiple of 16, and lo + 16 * groups within one 2^32 block of base counters):
+// per 16 columns, one hash per lane and K shifted stores.
+template <class U, int S>
+FEWBITS_ALWAYS_INLINE inline void counter_hash_packed_lanes(std::uint32_t lo, counter_hash_keys k, std::uint32_t* out,
+                                                            std::size_t groups) noexcept
+{
+    constexpr int W = static_cast<int>(U::size), K = 32 / S;
+    static_assert(16 % W == 0);
+    const U ka(k.a), kb(k.b), step(static_cast<std::uint32_t>(W));
+    U x = U(lo) + lane_io<U>::load(lane_iota);
+    for (std::size_t q = 0; q < groups; ++q, out += 16 * K) {
+        for (int col = 0; col < 16; col += W) {
+            const U h = counter_hash_mix<U>(x, ka, kb);
+            lane_io<U>::store(h << (32 - S), out + col);
+            for (int j = 1; j < K; ++j) lane_io<U>::store((h >> (S * j)) << (32 - S), out + 16 * j + col);
+            x += step;
+        }
+    }
+}
+
+#if FEWBITS_DISPATCH
+template <int S>
+inline void counter_hash_packed_sse2(std::uint32_t lo, counter_hash_keys k, std::uint32_t* out, std::size_t g) noexcept
+{
+    counter_hash_packed_lanes<vec::u32<4>, S>(lo, k, out, g);
+}
+template <int S>
+FEWBITS_TARGET_AVX2 inline void counter_hash_packed_avx2(std::uint32_t lo, counter_hash_keys k, std::uint32_t* out,
+                                                         std::size_t g) noexcept
+{
+    counter_hash_packed_lanes<vec::u32<8>, S>(lo, k, out, g);
+}
+template <int S>
+FEWBITS_TARGET_AVX512 inline void counter_hash_packed_avx512(std::uint32_t lo, counter_hash_keys k, std::uint32_t* out,
+                                                             std::size_t g) noexcept
+{
+    counter_hash_packed_lanes<vec::u32<16>, S>(lo, k, out, g);
+}
+#endif
+
+// Whole groups on the active target; false if none ran (scalar: the caller does them).
+template <int S>
+inline bool counter_hash_packed_simd(std::uint32_t lo, counter_hash_keys k, std::uint32_t* out, std::size_t g) noexcept
+{
+#if FEWBITS_DISPATCH
+    switch (active_simd_target()) {
+    case simd_target::avx512: counter_hash_packed_avx512<S>(lo, k, out, g); return true;
+    case simd_target::avx2: counter_hash_packed_avx2<S>(lo, k, out, g); return true;
+    case simd_target::sse2: counter_hash_packed_sse2<S>(lo, k, out, g); return true;
+    default: return false;
+    }
+#elif FEWBITS_HAS_XSIMD
+    if constexpr (simd::available && 16 % simd::u32::size == 0)
+        if (active_simd_target() != simd_target::scalar) {
+            counter_hash_packed_lanes<simd::u32, S>(lo, k, out, g);
+            return true;
+        }
+    return false;
+#else
+    (void)lo, (void)k, (void)out, (void)g;
+    return false;
+#endif
+}
+
+template <int S>
+inline void fill_counter_hash_packed(std::uint64_t seed, std::uint64_t offset, std::uint32_t* out, std::size_t n) noexcept
+{
+    constexpr std::uint64_t group = 16 * (32 / S);
+    std::uint64_t counter = offset;
+    // Element by element up to a group boundary, whole groups in vectors, then the rest.
+    while (n > 0 && counter % group != 0) {
+        *out++ = counter_hash_packed_word(seed, counter++, S);
+        --n;
+    }
+    const std::uint64_t key_seed = packed_seed(seed);
+    while (n >= group) {
+        const std::uint64_t base = (counter / group) * 16;
+        const std::uint32_t lo = lo32(base);
+        // Groups up to the end of this 2^32 block of base counters (the keys change there).
+        const std::uint64_t to_boundary = ((std::uint64_t{1} << 32) - lo) / 16;
+        const std::uint64_t groups = std::min<std::uint64_t>(n / group, to_boundary);
+        const counter_hash_keys k = counter_hash_key(key_seed, hi32(base));
+        if (!counter_hash_packed_simd<S>(lo, k, out, static_cast<std::size_t>(groups)))
+            for (std::size_t i = 0; i < groups * group; ++i) out[i] = counter_hash_packed_word(seed, counter + i, S);
+        out += groups * group;
+        n -= static_cast<std::size_t>(groups * group);
+        counter += groups * group;
+    }
+    for (; n > 0; --n) *out++ = counter_hash_packed_word(seed, counter++, S);
+}
+
 // One Philox block per 4 counters, each block computed once.
 inline void fill_philox(std::uint64_t seed, std::uint64_t offset, std::uint32_t* out,
                         std::size_t n) noexcept
@@ -261,13 +408,22 @@ inline void fill_philox(std::uint64_t seed, std::uint64_t offset, std::uint32_t*
 
 }  // namespace detail
 
-// out[i] = random_word(s.rng, s.seed, s.offset + i), vectorised for counter_hash.
-inline void fill_random_words(stream s, std::span<std::uint32_t> out) noexcept
+// out[i] = random_word(s.rng, s.seed, s.offset + i, random_bits), vectorised for counter_hash
+// and counter_hash_packed. The kernels pass their policy's random_bits.
+inline void fill_random_words(stream s, std::span<std::uint32_t> out, int random_bits = 32) noexcept
 {
-    if (s.rng == generator::philox)
-        detail::fill_philox(s.seed, s.offset, out.data(), out.size());
-    else
-        detail::fill_counter_hash(s.seed, s.offset, out.data(), out.size());
+    switch (s.rng) {
+    case generator::philox: detail::fill_philox(s.seed, s.offset, out.data(), out.size()); return;
+    case generator::counter_hash_packed:
+        switch (detail::packed_slice_bits(random_bits)) {
+        case 8: detail::fill_counter_hash_packed<8>(s.seed, s.offset, out.data(), out.size()); return;
+        case 16: detail::fill_counter_hash_packed<16>(s.seed, s.offset, out.data(), out.size()); return;
+        default: break;
+        }
+        break;
+    default: break;
+    }
+    detail::fill_counter_hash(s.seed, s.offset, out.data(), out.size());
 }
 
 }  // namespace fewbits

@@ -51,6 +51,7 @@
 #pragma once
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <concepts>
 #include <cstddef>
@@ -87,6 +88,269 @@ inline void validate_momentum(float momentum)
         raise_invalid_argument("momentum must be in [0, 1), got " + exact_string(momentum));
 }
 
+// Where an update kernel's values live: float arrays as they are, fewbits formats as their codes.
+template <class T>
+struct cell {
+    using type = float;
+};
+template <low_precision T>
+struct cell<T> {
+    using type = storage_of<T>;
+};
+template <class T>
+using cell_t = typename cell<T>::type;
+
+template <class T>
+cell_t<T>* cells(T* p) noexcept
+{
+    if constexpr (std::same_as<T, float>)
+        return p;
+    else
+        return storage_pointer(p);
+}
+
+// The random words of elements [start, start + n) of a source, for one block: generated into
+// buffer from a stream (only when the policy rounds stochastically: otherwise nothing reads
+// them), the caller's own words in place (null for float storage, which has none).
+inline const std::uint32_t* block_words(const stream& s, std::size_t start, std::size_t n, const policy& p,
+                                        std::uint32_t* buffer) noexcept
+{
+    if (p.mode == rounding::stochastic) fill_random_words(advance(s, start), std::span<std::uint32_t>(buffer, n), p.random_bits);
+    return buffer;
+}
+inline const std::uint32_t* block_words(caller_words w, std::size_t start, std::size_t, const policy&,
+                                        std::uint32_t*) noexcept
+{
+    return w.data == nullptr ? nullptr : w.data + start;
+}
+
+// AdamW's per-call constants (adamw_loop), as floats.
+struct adamw_constants {
+    float decay, c1, c2, step_size, root_bc2, beta1, beta2, eps;
+};
+
+#if FEWBITS_DISPATCH
+// ---------------------------------------------------------------------------------------
+// The fused updates on the dispatched targets: one pass over each vector of a block, which
+// loads every array, decodes, updates in float, rounds, stores and decodes the stored moments
+// for the weight step, with no intermediate buffer. Float arithmetic on the u32 lanes' bits:
+// products, quotients and sums are the GNU vectors' own (IEEE, one rounding each, as the
+// scalar code's), fused multiply-adds and square roots the target's instructions (exactly
+// rounded, as std::fma and std::sqrt). SSE2 has no FMA instruction: fma_via_double below.
+
+template <int N>
+using f32_lanes = typename vec::raw<N>::f32;
+
+// fma(a, b, c) exactly rounded to float without an FMA instruction (SSE2): a * b is exact in
+// double (24 + 24 significant bits), s = a * b + c rounded to double and its exact error e
+// (Knuth's TwoSum) are turned into the sum rounded to odd (Boldo and Melquiond 2008: if the
+// sum was inexact and s's last bit is even, s steps one unit toward e), and a sum rounded to
+// odd in 53 bits rounds to float (24 bits, 53 >= 2 * 24 + 2) exactly as the exact sum does,
+// subnormal results included (they are double normals). Infinite or NaN sums are left as they
+// are and NaN operands win in x86's order (a, b, c), so infinities and NaNs come out as x86's
+// FMA instruction gives them. Under
+// -ffp-contract=fast a compiler may fuse a * b with what follows: a * b is exact, so nothing
+// changes. Assumes MXCSR rounds to nearest, like every float operation of the updates.
+template <int N>
+FEWBITS_ALWAYS_INLINE inline f32_lanes<N> fma_via_double(f32_lanes<N> a, f32_lanes<N> b, f32_lanes<N> c) noexcept
+{
+    typedef double d __attribute__((vector_size(8 * N)));
+    typedef std::uint64_t q __attribute__((vector_size(8 * N)));
+    const d x = __builtin_convertvector(a, d), y = __builtin_convertvector(b, d), z = __builtin_convertvector(c, d);
+    const d prod = x * y;
+    const d s = prod + z;
+    const d bb = s - prod;
+    const d e = (prod - (s - bb)) + (z - bb);
+    const q sb = reinterpret_cast<q>(s);
+    const d inf = d{} + __builtin_inf();
+    const q adjust = (~sb & 1u) & reinterpret_cast<q>((e != 0.0) & (s < inf) & (s > -inf));
+    const q toward_zero = (sb ^ reinterpret_cast<q>(e)) >> 63;  // 1: e has the other sign than s
+    q odd = sb + ((adjust ^ (q{} - toward_zero)) + toward_zero);
+    // NaNs as x86's FMA (and std::fma there) gives them: a NaN a, else a NaN b, else a NaN c,
+    // even where a * b is 0 * inf (the double product would make that the default NaN).
+    // (Chosen explicitly: a compiler may swap the operands of the commutative + and *.)
+    const q a_nan = reinterpret_cast<q>(x != x), b_nan = reinterpret_cast<q>(y != y) & ~a_nan,
+            c_nan = reinterpret_cast<q>(z != z) & ~a_nan & ~b_nan;
+    odd = (odd & ~(a_nan | b_nan | c_nan)) | (reinterpret_cast<q>(x) & a_nan) | (reinterpret_cast<q>(y) & b_nan) |
+          (reinterpret_cast<q>(z) & c_nan);
+    return __builtin_convertvector(reinterpret_cast<d>(odd), f32_lanes<N>);
+}
+
+FEWBITS_TARGET_AVX512 FEWBITS_ALWAYS_INLINE inline f32_lanes<16> fma_avx512(f32_lanes<16> a, f32_lanes<16> b,
+                                                                          f32_lanes<16> c) noexcept
+{
+    return f32_lanes<16>(_mm512_fmadd_ps(__m512(a), __m512(b), __m512(c)));
+}
+FEWBITS_TARGET_AVX512 FEWBITS_ALWAYS_INLINE inline f32_lanes<16> sqrt_avx512(f32_lanes<16> a) noexcept
+{
+    return f32_lanes<16>(_mm512_sqrt_ps(__m512(a)));
+}
+FEWBITS_TARGET_AVX2 FEWBITS_ALWAYS_INLINE inline f32_lanes<8> fma_avx2(f32_lanes<8> a, f32_lanes<8> b,
+                                                                     f32_lanes<8> c) noexcept
+{
+    return f32_lanes<8>(_mm256_fmadd_ps(__m256(a), __m256(b), __m256(c)));
+}
+FEWBITS_TARGET_AVX2 FEWBITS_ALWAYS_INLINE inline f32_lanes<8> sqrt_avx2(f32_lanes<8> a) noexcept
+{
+    return f32_lanes<8>(_mm256_sqrt_ps(__m256(a)));
+}
+FEWBITS_ALWAYS_INLINE inline f32_lanes<4> fma_sse2(f32_lanes<4> a, f32_lanes<4> b, f32_lanes<4> c) noexcept
+{
+    return fma_via_double<4>(a, b, c);
+}
+FEWBITS_ALWAYS_INLINE inline f32_lanes<4> sqrt_sse2(f32_lanes<4> a) noexcept
+{
+    return f32_lanes<4>(_mm_sqrt_ps(__m128(a)));
+}
+
+// The float lanes of u32 lanes x (a GNU vector cast: no instruction).
+#define FEWBITS_AS_F32(x) reinterpret_cast<F>((x).v)
+// Every lane the float x, by its bits (F{} + x would turn -0 into +0).
+#define FEWBITS_SPLAT(x) FEWBITS_AS_F32(U(std::bit_cast<std::uint32_t>(x)))
+
+// Loads lanes values of T at p + i as float bits into x (codes decoded exactly).
+#define FEWBITS_UPDATE_LOAD(T, x, p, widen)                                                                          \
+    if constexpr (std::same_as<T, float>)                                                                            \
+        x = U::load((p) + i);                                                                                        \
+    else                                                                                                             \
+        x = decode_to_float_bits<typename T::format_type>(widen((p) + i))
+// Stores the float bits x as T at p + i (rounded with words + i under the policy), and leaves
+// in x the value as stored.
+#define FEWBITS_UPDATE_STORE(T, x, p, words, narrow)                                                                 \
+    if constexpr (std::same_as<T, float>) {                                                                          \
+        x.store((p) + i);                                                                                            \
+    } else {                                                                                                         \
+        U w_(0u);                                                                                                    \
+        if constexpr (Mode == rounding::stochastic) w_ = U::load((words) + i);                                       \
+        const U code_ = encode<typename T::format_type, float, Mode, Overflow>(x, w_, mask_lanes);                   \
+        narrow(code_, (p) + i);                                                                                      \
+        x = decode_to_float_bits<typename T::format_type>(code_);                                                    \
+    }
+
+// Each update's whole vectors of [0, n) for one target; returns how many elements it did.
+#define FEWBITS_UPDATES_FOR_TARGET(name, attribute, lanes, widen, narrow, fma_, sqrt_)                               \
+    template <class T, rounding Mode, overflow Overflow>                                                             \
+    attribute std::size_t sgd_lanes_##name(cell_t<T>* w, const float* g, float lr, const std::uint32_t* words,       \
+                                           std::size_t n, std::uint32_t mask) noexcept                               \
+    {                                                                                                                \
+        using U = vec::u32<lanes>;                                                                                   \
+        using F = f32_lanes<lanes>;                                                                                  \
+        const U mask_lanes(mask);                                                                                    \
+        const F neg_lr = FEWBITS_SPLAT(-lr);                                                                         \
+        std::size_t i = 0;                                                                                           \
+        for (; i + (lanes) <= n; i += (lanes)) {                                                                     \
+            U x;                                                                                                     \
+            FEWBITS_UPDATE_LOAD(T, x, w, widen);                                                                     \
+            x.v = reinterpret_cast<typename U::R>(fma_(neg_lr, FEWBITS_AS_F32(U::load(g + i)), FEWBITS_AS_F32(x)));  \
+            FEWBITS_UPDATE_STORE(T, x, w, words, narrow)                                                             \
+        }                                                                                                            \
+        return i;                                                                                                    \
+    }                                                                                                                \
+    template <class T, class V, rounding Mode, overflow Overflow>                                                    \
+    attribute std::size_t momentum_lanes_##name(cell_t<T>* w, cell_t<V>* v, const float* g, float lr,                \
+                                                float momentum, const std::uint32_t* words,                          \
+                                                const std::uint32_t* v_words, std::size_t n,                         \
+                                                std::uint32_t mask) noexcept                                         \
+    {                                                                                                                \
+        using U = vec::u32<lanes>;                                                                                   \
+        using F = f32_lanes<lanes>;                                                                                  \
+        const U mask_lanes(mask);                                                                                    \
+        const F neg_lr = FEWBITS_SPLAT(-lr), mu = FEWBITS_SPLAT(momentum);                                           \
+        std::size_t i = 0;                                                                                           \
+        for (; i + (lanes) <= n; i += (lanes)) {                                                                     \
+            U vel, x;                                                                                                \
+            FEWBITS_UPDATE_LOAD(V, vel, v, widen);                                                                   \
+            vel.v = reinterpret_cast<typename U::R>(fma_(mu, FEWBITS_AS_F32(vel), FEWBITS_AS_F32(U::load(g + i))));  \
+            FEWBITS_UPDATE_STORE(V, vel, v, v_words, narrow)                                                         \
+            FEWBITS_UPDATE_LOAD(T, x, w, widen);                                                                     \
+            x.v = reinterpret_cast<typename U::R>(fma_(neg_lr, FEWBITS_AS_F32(vel), FEWBITS_AS_F32(x)));             \
+            FEWBITS_UPDATE_STORE(T, x, w, words, narrow)                                                             \
+        }                                                                                                            \
+        return i;                                                                                                    \
+    }                                                                                                                \
+    template <class W, class S, rounding Mode, overflow Overflow>                                                    \
+    attribute std::size_t adamw_lanes_##name(cell_t<W>* w, cell_t<S>* m, cell_t<S>* v, const float* g,               \
+                                             const adamw_constants& k, const std::uint32_t* w_words,                 \
+                                             const std::uint32_t* m_words, const std::uint32_t* v_words,             \
+                                             std::size_t n, std::uint32_t mask) noexcept                             \
+    {                                                                                                                \
+        using U = vec::u32<lanes>;                                                                                   \
+        using F = f32_lanes<lanes>;                                                                                  \
+        const U mask_lanes(mask);                                                                                    \
+        const F b1 = FEWBITS_SPLAT(k.beta1), b2 = FEWBITS_SPLAT(k.beta2), c1 = FEWBITS_SPLAT(k.c1),                  \
+                c2 = FEWBITS_SPLAT(k.c2), neg_step = FEWBITS_SPLAT(-k.step_size),                                    \
+                root_bc2 = FEWBITS_SPLAT(k.root_bc2), eps = FEWBITS_SPLAT(k.eps),                                    \
+                decay = FEWBITS_SPLAT(k.decay);                                                                      \
+        std::size_t i = 0;                                                                                           \
+        for (; i + (lanes) <= n; i += (lanes)) {                                                                     \
+            const F gi = FEWBITS_AS_F32(U::load(g + i));                                                             \
+            U mi, vi, x;                                                                                             \
+            FEWBITS_UPDATE_LOAD(S, mi, m, widen);                                                                    \
+            FEWBITS_UPDATE_LOAD(S, vi, v, widen);                                                                    \
+            mi.v = reinterpret_cast<typename U::R>(fma_(b1, FEWBITS_AS_F32(mi), c1 * gi));                           \
+            vi.v = reinterpret_cast<typename U::R>(fma_(c2 * gi, gi, b2 * FEWBITS_AS_F32(vi)));                      \
+            FEWBITS_UPDATE_STORE(S, mi, m, m_words, narrow)                                                          \
+            FEWBITS_UPDATE_STORE(S, vi, v, v_words, narrow)                                                          \
+            FEWBITS_UPDATE_LOAD(W, x, w, widen);                                                                     \
+            const F denominator = sqrt_(FEWBITS_AS_F32(vi)) / root_bc2 + eps;                                        \
+            x.v = reinterpret_cast<typename U::R>(fma_(neg_step, FEWBITS_AS_F32(mi) / denominator, FEWBITS_AS_F32(x) * decay)); \
+            FEWBITS_UPDATE_STORE(W, x, w, w_words, narrow)                                                           \
+        }                                                                                                            \
+        return i;                                                                                                    \
+    }
+FEWBITS_UPDATES_FOR_TARGET(sse2, FEWBITS_TARGET_SSE2, 4, vec::load_widen<4>, vec::store_narrow, fma_sse2, sqrt_sse2)
+FEWBITS_UPDATES_FOR_TARGET(avx2, FEWBITS_TARGET_AVX2, 8, widen_avx2, narrow_avx2, fma_avx2, sqrt_avx2)
+FEWBITS_UPDATES_FOR_TARGET(avx512, FEWBITS_TARGET_AVX512, 16, widen_avx512, narrow_avx512, fma_avx512, sqrt_avx512)
+#undef FEWBITS_UPDATES_FOR_TARGET
+#undef FEWBITS_UPDATE_STORE
+#undef FEWBITS_UPDATE_LOAD
+#undef FEWBITS_SPLAT
+#undef FEWBITS_AS_F32
+
+// The active target's fused loop; 0 elements on scalar (the caller's loop does them all).
+template <class T, rounding Mode, overflow Overflow>
+std::size_t sgd_fused(cell_t<T>* w, const float* g, float lr, const std::uint32_t* words, std::size_t n,
+                      std::uint32_t mask) noexcept
+{
+    switch (active_simd_target()) {
+    case simd_target::avx512: return sgd_lanes_avx512<T, Mode, Overflow>(w, g, lr, words, n, mask);
+    case simd_target::avx2: return sgd_lanes_avx2<T, Mode, Overflow>(w, g, lr, words, n, mask);
+    case simd_target::sse2: return sgd_lanes_sse2<T, Mode, Overflow>(w, g, lr, words, n, mask);
+    default: return 0;
+    }
+}
+template <class T, class V, rounding Mode, overflow Overflow>
+std::size_t momentum_fused(cell_t<T>* w, cell_t<V>* v, const float* g, float lr, float momentum,
+                           const std::uint32_t* words, const std::uint32_t* v_words, std::size_t n,
+                           std::uint32_t mask) noexcept
+{
+    switch (active_simd_target()) {
+    case simd_target::avx512:
+        return momentum_lanes_avx512<T, V, Mode, Overflow>(w, v, g, lr, momentum, words, v_words, n, mask);
+    case simd_target::avx2:
+        return momentum_lanes_avx2<T, V, Mode, Overflow>(w, v, g, lr, momentum, words, v_words, n, mask);
+    case simd_target::sse2:
+        return momentum_lanes_sse2<T, V, Mode, Overflow>(w, v, g, lr, momentum, words, v_words, n, mask);
+    default: return 0;
+    }
+}
+template <class W, class S, rounding Mode, overflow Overflow>
+std::size_t adamw_fused(cell_t<W>* w, cell_t<S>* m, cell_t<S>* v, const float* g, const adamw_constants& k,
+                        const std::uint32_t* w_words, const std::uint32_t* m_words, const std::uint32_t* v_words,
+                        std::size_t n, std::uint32_t mask) noexcept
+{
+    switch (active_simd_target()) {
+    case simd_target::avx512:
+        return adamw_lanes_avx512<W, S, Mode, Overflow>(w, m, v, g, k, w_words, m_words, v_words, n, mask);
+    case simd_target::avx2:
+        return adamw_lanes_avx2<W, S, Mode, Overflow>(w, m, v, g, k, w_words, m_words, v_words, n, mask);
+    case simd_target::sse2:
+        return adamw_lanes_sse2<W, S, Mode, Overflow>(w, m, v, g, k, w_words, m_words, v_words, n, mask);
+    default: return 0;
+    }
+}
+#endif
+
 template <class T, class Words>
 void sgd_update_loop(std::span<T> w, std::span<const float> g, float lr, const policy& p, const Words& source)
 {
@@ -94,13 +358,20 @@ void sgd_update_loop(std::span<T> w, std::span<const float> g, float lr, const p
     auto* bits = storage_pointer(w.data());
     const std::uint32_t mask = random_mask<float>(p.random_bits);
     with_policy(p, [&](auto mode, auto on_overflow) {
+        constexpr rounding Mode = decltype(mode)::value;
+        constexpr overflow Overflow = decltype(on_overflow)::value;
         for_each_block(w.size(), p, source, [&](std::size_t start, std::size_t length, const std::uint32_t* words) {
+            std::size_t i = 0;
+#if FEWBITS_DISPATCH
+            i = sgd_fused<T, Mode, Overflow>(bits + start, g.data() + start, lr, words, length, mask);
+#endif
+            // The rest (the tail, or everything without dispatch), in the core's block loops.
+            const std::size_t rest = length - i, at = start + i;
             float updated[block_size];
-            decode_block<Format>(bits + start, updated, length);
+            decode_block<Format>(bits + at, updated, rest);
             // Explicit fma: compiler contraction can never change a bit of the update.
-            for (std::size_t i = 0; i < length; ++i) updated[i] = std::fma(-lr, g[start + i], updated[i]);
-            encode_block<Format, decltype(mode)::value, decltype(on_overflow)::value>(updated, bits + start, words,
-                                                                                    length, mask);
+            for (std::size_t k = 0; k < rest; ++k) updated[k] = std::fma(-lr, g[at + k], updated[k]);
+            encode_block<Format, Mode, Overflow>(updated, bits + at, words + i, rest, mask);
         });
     });
 }
@@ -112,26 +383,37 @@ void sgd_momentum_loop(std::span<T> w, std::span<V> velocity, std::span<const fl
 {
     using Format = typename T::format_type;
     auto* bits = storage_pointer(w.data());
+    auto* vcells = cells(velocity.data());
     const std::uint32_t mask = random_mask<float>(p.random_bits);
     with_policy(p, [&](auto mode, auto on_overflow) {
+        constexpr rounding Mode = decltype(mode)::value;
+        constexpr overflow Overflow = decltype(on_overflow)::value;
+        alignas(64) std::uint32_t v_buffer[block_size];
         for_each_block(w.size(), p, source, [&](std::size_t start, std::size_t length, const std::uint32_t* words) {
+            const std::uint32_t* v_words = nullptr;
+            if constexpr (!std::same_as<V, float>) v_words = block_words(velocity_source, start, length, p, v_buffer);
+            std::size_t i = 0;
+#if FEWBITS_DISPATCH
+            i = momentum_fused<T, V, Mode, Overflow>(bits + start, vcells + start, g.data() + start, lr, momentum,
+                                                     words, v_words, length, mask);
+#endif
+            // The rest (the tail, or everything without dispatch), in the core's block loops.
+            const std::size_t rest = length - i, at = start + i;
             float v[block_size];
             if constexpr (std::same_as<V, float>) {
-                for (std::size_t i = 0; i < length; ++i)
-                    v[i] = velocity[start + i] = std::fma(momentum, velocity[start + i], g[start + i]);
+                for (std::size_t k = 0; k < rest; ++k)
+                    v[k] = velocity[at + k] = std::fma(momentum, velocity[at + k], g[at + k]);
             } else {
                 using VFormat = typename V::format_type;
-                auto* vbits = storage_pointer(velocity.data()) + start;
-                decode_block<VFormat>(vbits, v, length);
-                for (std::size_t i = 0; i < length; ++i) v[i] = std::fma(momentum, v[i], g[start + i]);
-                encode_span<VFormat>(v, vbits, length, p, advance(velocity_source, start));
-                decode_block<VFormat>(vbits, v, length);  // the update uses the velocity as stored
+                decode_block<VFormat>(vcells + at, v, rest);
+                for (std::size_t k = 0; k < rest; ++k) v[k] = std::fma(momentum, v[k], g[at + k]);
+                encode_block<VFormat, Mode, Overflow>(v, vcells + at, v_words + i, rest, mask);
+                decode_block<VFormat>(vcells + at, v, rest);  // the update uses the velocity as stored
             }
             float updated[block_size];
-            decode_block<Format>(bits + start, updated, length);
-            for (std::size_t i = 0; i < length; ++i) updated[i] = std::fma(-lr, v[i], updated[i]);
-            encode_block<Format, decltype(mode)::value, decltype(on_overflow)::value>(updated, bits + start, words,
-                                                                                    length, mask);
+            decode_block<Format>(bits + at, updated, rest);
+            for (std::size_t k = 0; k < rest; ++k) updated[k] = std::fma(-lr, v[k], updated[k]);
+            encode_block<Format, Mode, Overflow>(updated, bits + at, words + i, rest, mask);
         });
     });
 }
@@ -241,16 +523,15 @@ void read_values(const T* in, float* out, std::size_t n) noexcept
     }
 }
 
-// Stores values[0, n) into out[start, start + n): as they are for float, else rounded under p
-// with the words of the source (a stream or the caller's words) from element start on. A
-// float store never touches the source (the caller's words are then empty: no null + start).
-template <class T, class Words>
-void store_values(const float* values, T* out, std::size_t start, std::size_t n, const policy& p, const Words& words)
+// Stores values[0, n) into out[0, n): as they are for float, else rounded under p with
+// words[0, n) (read only for stochastic rounding; null for float).
+template <class T>
+void store_values(const float* values, T* out, std::size_t n, const policy& p, const std::uint32_t* words)
 {
     if constexpr (std::same_as<T, float>) {
-        for (std::size_t i = 0; i < n; ++i) out[start + i] = values[i];
+        for (std::size_t i = 0; i < n; ++i) out[i] = values[i];
     } else {
-        encode_span<typename T::format_type>(values, storage_pointer(out) + start, n, p, advance(words, start));
+        encode_span<typename T::format_type>(values, storage_pointer(out), n, p, caller_words{words});
     }
 }
 
@@ -302,26 +583,48 @@ void adamw_loop(std::span<W> w, std::span<S> m, std::span<S> v, std::span<const 
     const float root_bc2 = static_cast<float>(std::sqrt(1.0 - std::pow(static_cast<double>(o.beta2), t)));
     const float b1 = o.beta1, b2 = o.beta2, eps = o.eps;
 
+    const std::uint32_t mask = random_mask<float>(p.random_bits);
+    const adamw_constants k{decay, c1, c2, step_size, root_bc2, b1, b2, eps};
     alignas(64) float wf[block_size], mf[block_size], vf[block_size];
+    alignas(64) std::uint32_t w_buffer[block_size], m_buffer[block_size], v_buffer[block_size];
     for (std::size_t start = 0; start < w.size(); start += block_size) {
-        const std::size_t n = std::min(block_size, w.size() - start);
-        const float* gb = g.data() + start;
-        read_values(m.data() + start, mf, n);
-        read_values(v.data() + start, vf, n);
-        // Explicit fma everywhere: compiler contraction can never change a bit of the update.
-        for (std::size_t i = 0; i < n; ++i) mf[i] = std::fma(b1, mf[i], c1 * gb[i]);
-        for (std::size_t i = 0; i < n; ++i) vf[i] = std::fma(c2 * gb[i], gb[i], b2 * vf[i]);
-        store_values(mf, m.data(), start, n, p, m_words);
-        store_values(vf, v.data(), start, n, p, v_words);
-        if constexpr (!std::same_as<S, float>) {  // the weight step reads the moments as stored
-            read_values(m.data() + start, mf, n);
-            read_values(v.data() + start, vf, n);
+        const std::size_t length = std::min(block_size, w.size() - start);
+        const std::uint32_t *ww = nullptr, *mw = nullptr, *vw = nullptr;
+        if constexpr (!std::same_as<W, float>) ww = block_words(w_words, start, length, p, w_buffer);
+        if constexpr (!std::same_as<S, float>) {
+            mw = block_words(m_words, start, length, p, m_buffer);
+            vw = block_words(v_words, start, length, p, v_buffer);
         }
-        read_values(w.data() + start, wf, n);
+        std::size_t i = 0;
+#if FEWBITS_DISPATCH
+        with_policy(p, [&](auto mode, auto on_overflow) {
+            i = adamw_fused<W, S, decltype(mode)::value, decltype(on_overflow)::value>(
+                cells(w.data()) + start, cells(m.data()) + start, cells(v.data()) + start, g.data() + start, k, ww,
+                mw, vw, length, mask);
+        });
+#else
+        (void)mask;
+        (void)k;
+#endif
+        // The rest (the tail, or everything without dispatch), in the core's block loops.
+        const std::size_t n = length - i, at = start + i;
+        const float* gb = g.data() + at;
+        read_values(m.data() + at, mf, n);
+        read_values(v.data() + at, vf, n);
+        // Explicit fma everywhere: compiler contraction can never change a bit of the update.
+        for (std::size_t e = 0; e < n; ++e) mf[e] = std::fma(b1, mf[e], c1 * gb[e]);
+        for (std::size_t e = 0; e < n; ++e) vf[e] = std::fma(c2 * gb[e], gb[e], b2 * vf[e]);
+        store_values(mf, m.data() + at, n, p, mw == nullptr ? nullptr : mw + i);
+        store_values(vf, v.data() + at, n, p, vw == nullptr ? nullptr : vw + i);
+        if constexpr (!std::same_as<S, float>) {  // the weight step reads the moments as stored
+            read_values(m.data() + at, mf, n);
+            read_values(v.data() + at, vf, n);
+        }
+        read_values(w.data() + at, wf, n);
         sqrt_block(vf, vf, n);  // v is not needed any more, its square root is
-        for (std::size_t i = 0; i < n; ++i)
-            wf[i] = std::fma(-step_size, mf[i] / (vf[i] / root_bc2 + eps), wf[i] * decay);
-        store_values(wf, w.data(), start, n, p, w_words);
+        for (std::size_t e = 0; e < n; ++e)
+            wf[e] = std::fma(-step_size, mf[e] / (vf[e] / root_bc2 + eps), wf[e] * decay);
+        store_values(wf, w.data() + at, n, p, ww == nullptr ? nullptr : ww + i);
     }
 }
 
