@@ -1,0 +1,232 @@
+// The SIMD loops of the block-scaled formats (block_formats.hpp): the largest magnitude of each
+// block, and the multiplication of whole blocks by their power-of-two scale, fused with the
+// decode of element codes for dequantize. Like the rounding core they are written once for any
+// lane type (a dispatched vector, an xsimd batch, or a plain uint32_t for the scalar path) in
+// integer operations only, so every target gives the same bits and FTZ/DAZ change nothing.
+// The rounding of the scaled elements is the existing encode kernels' (kernels.hpp).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <type_traits>
+
+#include "fewbits/config.hpp"
+#include "fewbits/detail/decode.hpp"
+#include "fewbits/detail/dispatch.hpp"
+#include "fewbits/detail/encode.hpp"
+#include "fewbits/kernels.hpp"
+
+FEWBITS_SIMD_DIAGNOSTICS_PUSH
+
+namespace fewbits::detail {
+
+template <class U>
+inline constexpr std::size_t lanes_of = [] {
+    if constexpr (std::is_integral_v<U>)
+        return std::size_t{1};
+    else
+        return std::size_t{U::size};
+}();
+
+template <class U>
+FEWBITS_ALWAYS_INLINE inline U load_lanes(const void* p) noexcept
+{
+    if constexpr (std::is_integral_v<U>) {
+        U v;
+        std::memcpy(&v, p, sizeof v);
+        return v;
+    } else {
+        return lane_io<U>::load(p);
+    }
+}
+template <class U>
+FEWBITS_ALWAYS_INLINE inline void store_lanes(const U& v, void* p) noexcept
+{
+    if constexpr (std::is_integral_v<U>)
+        std::memcpy(p, &v, sizeof v);
+    else
+        lane_io<U>::store(v, p);
+}
+
+// The float bits of x * 2^k, given t_normal = 256 + k and t_subnormal = 107 + k (k in
+// -160..160). Exact wherever the product is a normal float, zero or infinite (overflow gives
+// inf, as the correctly rounded product does); inf and NaN pass unchanged. A product below
+// float's normal range is truncated to the subnormal grid: exact for every use here (an
+// element times its scale always fits, see dequantize), and for quantize a value below 2^-126
+// is under 2^-110 of the smallest element step, where truncation and the exact value round
+// alike in every mode MX allows (nearest, toward zero, stochastic with up to 32 bits).
+template <class U>
+FEWBITS_ALWAYS_INLINE inline U times_power_of_two(U x, U t_normal, U t_subnormal) noexcept
+{
+    const U sign = x & U(0x80000000u);
+    const U a = x & U(0x7FFFFFFFu);
+    const auto subnormal = (a >> 23) == U(0u);
+    // A subnormal m * 2^-149 as the exact float m (an integer conversion: no DAZ), whose
+    // exponent field is then 149 too high; t_subnormal takes that off.
+    const U norm = select(subnormal, lane_ops<U>::int_to_float_bits(a), a);
+    const U t = (norm >> 23) + select(subnormal, t_subnormal, t_normal);  // new exponent field + 256
+    const U mantissa = norm & U(0x7FFFFFu);
+    const U normal = ((t - U(256u)) << 23) | mantissa;
+    const U tiny = (mantissa | U(0x800000u)) >> lane_min(U(257u) - t, U(31u));
+    U r = select(t > U(256u), normal, tiny);
+    r = select(t > U(256u + 254u), U(0x7F800000u), r);
+    r = select(a == U(0u), U(0u), r);
+    r = select(a > U(0x7F7FFFFFu), a, r);
+    return sign | r;
+}
+
+// out[b] = the largest magnitude bits (sign cleared) of block b: an integer max, under which
+// NaN > inf > every finite magnitude.
+template <class U>
+FEWBITS_ALWAYS_INLINE inline void block_amax_lanes(const float* in, std::size_t blocks, std::size_t block,
+                                                   std::uint32_t* out) noexcept
+{
+    constexpr std::size_t W = lanes_of<U>;
+    for (std::size_t b = 0; b < blocks; ++b) {
+        const float* x = in + b * block;
+        U m(0u);
+        for (std::size_t j = 0; j < block; j += W) m = lane_max(m, load_lanes<U>(x + j) & U(0x7FFFFFFFu));
+        std::uint32_t lanes[W];
+        store_lanes<U>(m, lanes);
+        std::uint32_t r = 0;
+        for (std::size_t k = 0; k < W; ++k) r = lanes[k] > r ? lanes[k] : r;
+        out[b] = r;
+    }
+}
+
+// Block b of in times 2^k with k = direction * (codes[b] - 127) + offset, into out (may be
+// in); a block whose code is 0xFF (NaN) is filled with the bits nan_fill.
+template <class U>
+FEWBITS_ALWAYS_INLINE inline void scale_blocks_lanes(const float* in, float* out, const std::uint8_t* codes,
+                                                     std::size_t blocks, std::size_t block, int direction,
+                                                     int offset, std::uint32_t nan_fill) noexcept
+{
+    constexpr std::size_t W = lanes_of<U>;
+    for (std::size_t b = 0; b < blocks; ++b) {
+        float* o = out + b * block;
+        if (codes[b] == 0xFF) {
+            for (std::size_t j = 0; j < block; ++j) std::memcpy(o + j, &nan_fill, sizeof nan_fill);
+            continue;
+        }
+        const int k = direction * (static_cast<int>(codes[b]) - 127) + offset;
+        const U tn(static_cast<std::uint32_t>(256 + k)), ts(static_cast<std::uint32_t>(107 + k));
+        const float* x = in + b * block;
+        for (std::size_t j = 0; j < block; j += W) store_lanes<U>(times_power_of_two(load_lanes<U>(x + j), tn, ts), o + j);
+    }
+}
+
+// Dequantize of whole blocks of element codes: decode, then times 2^(codes[b] - 127); a NaN
+// scale gives a NaN block. The loop is spelled out per lane type (and in the per-target macro
+// below) because the widening load must be called from the target's own function.
+#define FEWBITS_DECODE_SCALE_BLOCKS_BODY(U, W, widen)                                                        \
+    for (std::size_t b = 0; b < blocks; ++b) {                                                                \
+        float* o = out + b * block;                                                                           \
+        if (codes[b] == 0xFF) {                                                                               \
+            const std::uint32_t nan = 0x7FC00000u;                                                            \
+            for (std::size_t j = 0; j < block; ++j) std::memcpy(o + j, &nan, sizeof nan);                     \
+            continue;                                                                                         \
+        }                                                                                                     \
+        const int k = static_cast<int>(codes[b]) - 127;                                                       \
+        const U tn(static_cast<std::uint32_t>(256 + k)), ts(static_cast<std::uint32_t>(107 + k));             \
+        const auto* c = in + b * block;                                                                       \
+        for (std::size_t j = 0; j < block; j += (W))                                                          \
+            store_lanes<U>(times_power_of_two(decode_to_float_bits<Format>(widen(c + j)), tn, ts), o + j);    \
+    }
+
+template <class S>
+FEWBITS_ALWAYS_INLINE inline std::uint32_t widen_scalar(const S* p) noexcept
+{
+    return std::uint32_t(*p);
+}
+
+#if FEWBITS_DISPATCH
+#define FEWBITS_BLOCK_KERNELS_FOR_TARGET(name, attribute, lanes, widen)                                              \
+    attribute inline void block_amax_##name(const float* in, std::size_t blocks, std::size_t block,                 \
+                                            std::uint32_t* out) noexcept                                             \
+    {                                                                                                                \
+        block_amax_lanes<vec::u32<lanes>>(in, blocks, block, out);                                                   \
+    }                                                                                                                \
+    attribute inline void scale_blocks_##name(const float* in, float* out, const std::uint8_t* codes,               \
+                                              std::size_t blocks, std::size_t block, int direction, int offset,      \
+                                              std::uint32_t nan_fill) noexcept                                       \
+    {                                                                                                                \
+        scale_blocks_lanes<vec::u32<lanes>>(in, out, codes, blocks, block, direction, offset, nan_fill);             \
+    }                                                                                                                \
+    template <class Format>                                                                                          \
+    attribute void decode_scale_blocks_##name(const typename Format::storage_type* in, float* out,                   \
+                                              const std::uint8_t* codes, std::size_t blocks,                         \
+                                              std::size_t block) noexcept                                            \
+    {                                                                                                                \
+        using U = vec::u32<lanes>;                                                                                   \
+        FEWBITS_DECODE_SCALE_BLOCKS_BODY(U, lanes, widen)                                                            \
+    }
+FEWBITS_BLOCK_KERNELS_FOR_TARGET(sse2, FEWBITS_TARGET_SSE2, 4, vec::load_widen<4>)
+FEWBITS_BLOCK_KERNELS_FOR_TARGET(avx2, FEWBITS_TARGET_AVX2, 8, widen_avx2)
+FEWBITS_BLOCK_KERNELS_FOR_TARGET(avx512, FEWBITS_TARGET_AVX512, 16, widen_avx512)
+#undef FEWBITS_BLOCK_KERNELS_FOR_TARGET
+#endif
+
+// The dispatchers: the active target's loop, else the same lane code on plain integers.
+inline void block_amax(const float* in, std::size_t blocks, std::size_t block, std::uint32_t* out) noexcept
+{
+#if FEWBITS_DISPATCH
+    switch (active_simd_target()) {
+    case simd_target::avx512: return block_amax_avx512(in, blocks, block, out);
+    case simd_target::avx2: return block_amax_avx2(in, blocks, block, out);
+    case simd_target::sse2: return block_amax_sse2(in, blocks, block, out);
+    default: break;
+    }
+#elif FEWBITS_HAS_XSIMD
+    if constexpr (simd::available)
+        if (active_simd_target() != simd_target::scalar) return block_amax_lanes<simd::u32>(in, blocks, block, out);
+#endif
+    block_amax_lanes<std::uint32_t>(in, blocks, block, out);
+}
+
+inline void scale_blocks(const float* in, float* out, const std::uint8_t* codes, std::size_t blocks, std::size_t block,
+                         int direction, int offset, std::uint32_t nan_fill) noexcept
+{
+#if FEWBITS_DISPATCH
+    switch (active_simd_target()) {
+    case simd_target::avx512: return scale_blocks_avx512(in, out, codes, blocks, block, direction, offset, nan_fill);
+    case simd_target::avx2: return scale_blocks_avx2(in, out, codes, blocks, block, direction, offset, nan_fill);
+    case simd_target::sse2: return scale_blocks_sse2(in, out, codes, blocks, block, direction, offset, nan_fill);
+    default: break;
+    }
+#elif FEWBITS_HAS_XSIMD
+    if constexpr (simd::available)
+        if (active_simd_target() != simd_target::scalar)
+            return scale_blocks_lanes<simd::u32>(in, out, codes, blocks, block, direction, offset, nan_fill);
+#endif
+    scale_blocks_lanes<std::uint32_t>(in, out, codes, blocks, block, direction, offset, nan_fill);
+}
+
+template <class Format>
+void decode_scale_blocks(const typename Format::storage_type* in, float* out, const std::uint8_t* codes,
+                         std::size_t blocks, std::size_t block) noexcept
+{
+#if FEWBITS_DISPATCH
+    switch (active_simd_target()) {
+    case simd_target::avx512: return decode_scale_blocks_avx512<Format>(in, out, codes, blocks, block);
+    case simd_target::avx2: return decode_scale_blocks_avx2<Format>(in, out, codes, blocks, block);
+    case simd_target::sse2: return decode_scale_blocks_sse2<Format>(in, out, codes, blocks, block);
+    default: break;
+    }
+#elif FEWBITS_HAS_XSIMD
+    if constexpr (simd::available) {
+        if (active_simd_target() != simd_target::scalar) {
+            using U = simd::u32;
+            FEWBITS_DECODE_SCALE_BLOCKS_BODY(U, U::size, lane_io<U>::template load_widen)
+            return;
+        }
+    }
+#endif
+    FEWBITS_DECODE_SCALE_BLOCKS_BODY(std::uint32_t, 1, widen_scalar)
+}
+
+#undef FEWBITS_DECODE_SCALE_BLOCKS_BODY
+
+}  // namespace fewbits::detail
+
+FEWBITS_SIMD_DIAGNOSTICS_POP
