@@ -347,16 +347,15 @@ void nvfp4_quantize_loop(const float* in, std::uint8_t* packed, std::uint8_t* sc
             block_amax(x, blocks, nvfp4_block_size, amax);
             alignas(64) float scaled[block_size];
             for (std::size_t b = 0; b < blocks; ++b) {
-                float c = 0.0f;  // a NaN block: NaN scale, +0 elements
-                if (amax[b] >= 0x7F800000u) {
+                float* y = scaled + b * nvfp4_block_size;
+                if (amax[b] >= 0x7F800000u) {  // NaN or inf in the block: NaN scale, +0 elements
                     scales[start / nvfp4_block_size + b] = static_cast<std::uint8_t>(e4m3fn_format::quiet_nan_bits);
-                } else {
-                    const nvfp4_block s = nvfp4_block_scale(std::bit_cast<float>(amax[b]), tensor_amax, o.scale);
-                    scales[start / nvfp4_block_size + b] = s.scale;
-                    c = s.coefficient;
+                    for (std::size_t j = 0; j < nvfp4_block_size; ++j) y[j] = 0.0f;
+                    continue;
                 }
-                for (std::size_t j = 0; j < nvfp4_block_size; ++j)
-                    scaled[b * nvfp4_block_size + j] = x[b * nvfp4_block_size + j] * c;
+                const nvfp4_block s = nvfp4_block_scale(std::bit_cast<float>(amax[b]), tensor_amax, o.scale);
+                scales[start / nvfp4_block_size + b] = s.scale;
+                for (std::size_t j = 0; j < nvfp4_block_size; ++j) y[j] = x[b * nvfp4_block_size + j] * s.coefficient;
             }
             std::uint8_t codes[block_size];
             encode_block<e2m1fn_format, decltype(mode)::value, decltype(on_overflow)::value>(scaled, codes, words, length,
