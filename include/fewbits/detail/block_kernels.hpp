@@ -1,6 +1,5 @@
 // The SIMD loops of the block-scaled formats (block_formats.hpp): the largest magnitude of each
-// block, and the multiplication of whole blocks by their power-of-two scale, fused with the
-// decode of element codes for dequantize. Like the rounding core they are written once for any
+// block, and the multiplication of whole blocks by their power-of-two scale. Like the rounding core they are written once for any
 // lane type (a dispatched vector, an xsimd batch, or a plain uint32_t for the scalar path) in
 // integer operations only, so every target gives the same bits and FTZ/DAZ change nothing.
 // The rounding of the scaled elements is the existing encode kernels' (kernels.hpp).
@@ -8,6 +7,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <bit>
 #include <cstring>
 #include <type_traits>
 
@@ -116,32 +116,8 @@ FEWBITS_ALWAYS_INLINE inline void scale_blocks_lanes(const float* in, float* out
     }
 }
 
-// Dequantize of whole blocks of element codes: decode, then times 2^(codes[b] - 127); a NaN
-// scale gives a NaN block. The loop is spelled out per lane type (and in the per-target macro
-// below) because the widening load must be called from the target's own function.
-#define FEWBITS_DECODE_SCALE_BLOCKS_BODY(U, W, widen)                                                        \
-    for (std::size_t b = 0; b < blocks; ++b) {                                                                \
-        float* o = out + b * block;                                                                           \
-        if (codes[b] == 0xFF) {                                                                               \
-            const std::uint32_t nan = 0x7FC00000u;                                                            \
-            for (std::size_t j = 0; j < block; ++j) std::memcpy(o + j, &nan, sizeof nan);                     \
-            continue;                                                                                         \
-        }                                                                                                     \
-        const int k = static_cast<int>(codes[b]) - 127;                                                       \
-        const U tn(static_cast<std::uint32_t>(256 + k)), ts(static_cast<std::uint32_t>(107 + k));             \
-        const auto* c = in + b * block;                                                                       \
-        for (std::size_t j = 0; j < block; j += (W))                                                          \
-            store_lanes<U>(times_power_of_two(decode_to_float_bits<Format>(widen(c + j)), tn, ts), o + j);    \
-    }
-
-template <class S>
-FEWBITS_ALWAYS_INLINE inline std::uint32_t widen_scalar(const S* p) noexcept
-{
-    return std::uint32_t(*p);
-}
-
 #if FEWBITS_DISPATCH
-#define FEWBITS_BLOCK_KERNELS_FOR_TARGET(name, attribute, lanes, widen)                                              \
+#define FEWBITS_BLOCK_KERNELS_FOR_TARGET(name, attribute, lanes)                                              \
     attribute inline void block_amax_##name(const float* in, std::size_t blocks, std::size_t block,                 \
                                             std::uint32_t* out) noexcept                                             \
     {                                                                                                                \
@@ -152,18 +128,10 @@ FEWBITS_ALWAYS_INLINE inline std::uint32_t widen_scalar(const S* p) noexcept
                                               std::uint32_t nan_fill) noexcept                                       \
     {                                                                                                                \
         scale_blocks_lanes<vec::u32<lanes>>(in, out, codes, blocks, block, direction, offset, nan_fill);             \
-    }                                                                                                                \
-    template <class Format>                                                                                          \
-    attribute void decode_scale_blocks_##name(const typename Format::storage_type* in, float* out,                   \
-                                              const std::uint8_t* codes, std::size_t blocks,                         \
-                                              std::size_t block) noexcept                                            \
-    {                                                                                                                \
-        using U = vec::u32<lanes>;                                                                                   \
-        FEWBITS_DECODE_SCALE_BLOCKS_BODY(U, lanes, widen)                                                            \
     }
-FEWBITS_BLOCK_KERNELS_FOR_TARGET(sse2, FEWBITS_TARGET_SSE2, 4, vec::load_widen<4>)
-FEWBITS_BLOCK_KERNELS_FOR_TARGET(avx2, FEWBITS_TARGET_AVX2, 8, widen_avx2)
-FEWBITS_BLOCK_KERNELS_FOR_TARGET(avx512, FEWBITS_TARGET_AVX512, 16, widen_avx512)
+FEWBITS_BLOCK_KERNELS_FOR_TARGET(sse2, FEWBITS_TARGET_SSE2, 4)
+FEWBITS_BLOCK_KERNELS_FOR_TARGET(avx2, FEWBITS_TARGET_AVX2, 8)
+FEWBITS_BLOCK_KERNELS_FOR_TARGET(avx512, FEWBITS_TARGET_AVX512, 16)
 #undef FEWBITS_BLOCK_KERNELS_FOR_TARGET
 #endif
 
@@ -202,30 +170,36 @@ inline void scale_blocks(const float* in, float* out, const std::uint8_t* codes,
     scale_blocks_lanes<std::uint32_t>(in, out, codes, blocks, block, direction, offset, nan_fill);
 }
 
-template <class Format>
-void decode_scale_blocks(const typename Format::storage_type* in, float* out, const std::uint8_t* codes,
-                         std::size_t blocks, std::size_t block) noexcept
+// Dequantize of whole blocks: the dispatched decode (kernels.hpp), then each block times
+// 2^(codes[b] - 127 + offset). Where that power of two and every product of a nonzero element
+// with it are normal floats (k in k_lo..k_hi), a float multiply is exact and meets no subnormal
+// that FTZ/DAZ could flush; other blocks take the integer times_power_of_two. A NaN scale gives
+// a NaN block.
+inline void multiply_blocks(float* out, const std::uint8_t* codes, std::size_t blocks, std::size_t block, int offset,
+                            int k_lo, int k_hi) noexcept
 {
-#if FEWBITS_DISPATCH
-    switch (active_simd_target()) {
-    case simd_target::avx512: return decode_scale_blocks_avx512<Format>(in, out, codes, blocks, block);
-    case simd_target::avx2: return decode_scale_blocks_avx2<Format>(in, out, codes, blocks, block);
-    case simd_target::sse2: return decode_scale_blocks_sse2<Format>(in, out, codes, blocks, block);
-    default: break;
-    }
-#elif FEWBITS_HAS_XSIMD
-    if constexpr (simd::available) {
-        if (active_simd_target() != simd_target::scalar) {
-            using U = simd::u32;
-            FEWBITS_DECODE_SCALE_BLOCKS_BODY(U, U::size, lane_io<U>::template load_widen)
-            return;
+    for (std::size_t b = 0; b < blocks; ++b) {
+        float* o = out + b * block;
+        const int k = static_cast<int>(codes[b]) - 127 + offset;
+        if (codes[b] != 0xFF && k >= k_lo && k <= k_hi) {
+            const float f = std::bit_cast<float>(static_cast<std::uint32_t>(k + 127) << 23);
+            for (std::size_t j = 0; j < block; ++j) o[j] *= f;
+        } else {
+            scale_blocks(o, o, codes + b, 1, block, 1, offset, 0x7FC00000u);
         }
     }
-#endif
-    FEWBITS_DECODE_SCALE_BLOCKS_BODY(std::uint32_t, 1, widen_scalar)
 }
 
-#undef FEWBITS_DECODE_SCALE_BLOCKS_BODY
+template <class Format>
+void dequantize_blocks(const typename Format::storage_type* in, float* out, const std::uint8_t* codes,
+                       std::size_t blocks, std::size_t block) noexcept
+{
+    decode_block<Format>(in, out, blocks * block);
+    // Nonzero elements lie in [2^(min_exponent - M), 2^(max_exponent + 1)).
+    constexpr int k_lo = -126 - (Format::min_exponent - Format::mantissa_bits);
+    constexpr int k_hi = 126 - Format::max_exponent;
+    multiply_blocks(out, codes, blocks, block, 0, k_lo, k_hi);
+}
 
 }  // namespace fewbits::detail
 
