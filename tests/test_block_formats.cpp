@@ -761,8 +761,10 @@ TEST_CASE("nvfp4: dequantize is (e2m1 * block scale) * tensor scale; the edge ca
     std::vector<u8> packed(x.size() / 2);
     std::vector<float8_e4m3fn> scales(x.size() / 16);
     std::vector<float> d(x.size());
-    SECTION("dequantize and the NaN blocks")
+    SECTION("dequantize and the NaN blocks, on every instruction set")
     {
+        for_each_simd([&](const std::string& arch) {
+        INFO(arch);
         for (const auto chain : {nvfp4_scale_rule::transformer_engine, nvfp4_scale_rule::torchao}) {
             nvfp4_options o;
             o.scale = chain;
@@ -784,6 +786,7 @@ TEST_CASE("nvfp4: dequantize is (e2m1 * block scale) * tensor scale; the edge ca
                 }
             }
         }
+        });
     }
     SECTION("a zero tensor amax: tensor scale 1, zero block scales, zeros")
     {
@@ -937,3 +940,39 @@ TEST_CASE("bad arguments throw invalid_argument naming the argument and the valu
     for (const float v : x) REQUIRE(v == 1.0f);
     for (const float v : d) REQUIRE(v == -7.0f);
 }
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <xmmintrin.h>
+
+TEST_CASE("with FTZ and DAZ set, mx and mxfp4 quantize and dequantize give the same bits on every instruction set",
+          "[block][mxcsr]")
+{
+    // Subnormal inputs, tiny elements beside huge ones, scales at 2^-127: every place a float
+    // multiply would meet a subnormal.
+    const std::vector<float> x = block_inputs(40, 0xF72u);
+    const mx_options o{mx_scale_rule::floor, {rounding::stochastic, overflow::saturate, 32}};
+    std::vector<float8_e5m2> q0(x.size()), q(x.size());
+    std::vector<float8_e8m0fnu> s0(x.size() / 32), s(x.size() / 32);
+    std::vector<float> d0(x.size()), d(x.size()), f0(x.size()), f(x.size());
+    std::vector<u8> p0(x.size() / 2), p(x.size() / 2);
+    for_each_simd([&](const std::string& arch) {
+        mx_quantize<float8_e5m2>(x, q0, s0, o, stream{3});
+        mx_dequantize<float8_e5m2>(q0, s0, d0);
+        mxfp4_quantize(x, p0, s0, o, stream{3});
+        mxfp4_dequantize(p0, s0, f0);
+        const unsigned saved = _mm_getcsr();
+        _mm_setcsr(saved | 0x8040u);  // FTZ (bit 15) and DAZ (bit 6)
+        mx_quantize<float8_e5m2>(x, q, s, o, stream{3});
+        mx_dequantize<float8_e5m2>(q, s, d);
+        mxfp4_quantize(x, p, s, o, stream{3});
+        mxfp4_dequantize(p, s, f);
+        _mm_setcsr(saved);
+        failure_log log;
+        for (std::size_t i = 0; i < x.size(); ++i)
+            if (q[i].bits() != q0[i].bits() || bits_of(d[i]) != bits_of(d0[i]) || bits_of(f[i]) != bits_of(f0[i]) ||
+                p[i / 2] != p0[i / 2])
+                log.add(arch + " element " + std::to_string(i) + " " + show(x[i]) + ": " + show(d[i]) + " vs " + show(d0[i]));
+        FEWBITS_REQUIRE_CLEAN(log);
+    });
+}
+#endif

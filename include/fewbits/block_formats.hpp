@@ -275,12 +275,23 @@ inline void mxfp4_dequantize(std::span<const std::uint8_t> packed, std::span<con
     detail::require_packed(out.size(), "out", packed.size(), "packed");
     require_same_size(out.size() / mx_block_size, "out / 32", scales.size(), "scales");
     const auto* scale_bits = detail::storage_pointer(scales.data());
+    const bool lookup = detail::has_fp4_lookup();
     for (std::size_t start = 0; start < out.size(); start += detail::block_size) {
         const std::size_t length = std::min(detail::block_size, out.size() - start);
+        const std::size_t blocks = length / mx_block_size;
+        if (lookup) {
+            alignas(64) float tables[16 * (detail::block_size / mx_block_size)];
+            float factors[detail::block_size / mx_block_size];
+            for (std::size_t b = 0; b < blocks; ++b)
+                factors[b] = detail::mx_fp4_factor(scale_bits[start / mx_block_size + b], tables + 16 * b);
+            detail::fp4_lookup(packed.data() + start / 2, factors, 1.0f, tables, out.data() + start, length / 16,
+                               mx_block_size / 16);
+            continue;
+        }
         std::uint8_t codes[detail::block_size];
         detail::unpack_nibbles(packed.data() + start / 2, codes, length / 2);
-        detail::dequantize_blocks<e2m1fn_format>(codes, out.data() + start, scale_bits + start / mx_block_size,
-                                                 length / mx_block_size, mx_block_size);
+        detail::dequantize_blocks<e2m1fn_format>(codes, out.data() + start, scale_bits + start / mx_block_size, blocks,
+                                                 mx_block_size);
     }
 }
 
@@ -413,8 +424,23 @@ inline void nvfp4_dequantize(std::span<const std::uint8_t> packed, std::span<con
     detail::require_blocks(out.size(), "out", nvfp4_block_size);
     detail::require_packed(out.size(), "out", packed.size(), "packed");
     require_same_size(out.size() / nvfp4_block_size, "out / 16", scales.size(), "scales");
+    const bool lookup = detail::has_fp4_lookup();
     for (std::size_t start = 0; start < out.size(); start += detail::block_size) {
         const std::size_t length = std::min(detail::block_size, out.size() - start);
+        if (lookup) {
+            // Each table holds (value * d) * tensor_scale: the very products of the loop below (a NaN
+            // scale d gives a NaN table either way).
+            float factors[detail::block_size / nvfp4_block_size];
+            for (std::size_t b = 0; b < length / nvfp4_block_size; ++b) {
+                factors[b] = static_cast<float>(scales[start / nvfp4_block_size + b]);
+                if (factors[b] != factors[b]) factors[b] = std::numeric_limits<float>::quiet_NaN();
+            }
+            alignas(64) float tables[16 * (detail::block_size / nvfp4_block_size)];
+            for (float& t : tables) t = std::numeric_limits<float>::quiet_NaN();
+            detail::fp4_lookup(packed.data() + start / 2, factors, tensor_scale, tables, out.data() + start,
+                               length / 16, 1);
+            continue;
+        }
         std::uint8_t codes[detail::block_size];
         detail::unpack_nibbles(packed.data() + start / 2, codes, length / 2);
         detail::decode_block<e2m1fn_format>(codes, out.data() + start, length);

@@ -117,6 +117,47 @@ FEWBITS_ALWAYS_INLINE inline void scale_blocks_lanes(const float* in, float* out
 }
 
 #if FEWBITS_DISPATCH
+// The same by a float multiply, which is exact wherever the input and the product are normal
+// floats or zero (and then FTZ/DAZ have nothing to flush). Every lane is checked: false when
+// some nonzero input or its product was not a normal float (a subnormal input, which DAZ would
+// read as zero; a product below 2^-126, which FTZ would flush) or 2^k is no normal float;
+// the caller then does the whole call again by the integer path (in and out must differ).
+template <class U, class F>
+FEWBITS_ALWAYS_INLINE inline bool multiply_blocks_lanes(const float* in, float* out, const std::uint8_t* codes,
+                                                        std::size_t blocks, std::size_t block, int direction,
+                                                        int offset, std::uint32_t nan_fill) noexcept
+{
+    constexpr std::size_t W = lanes_of<U>;
+    const U exponent(0x7F800000u), magnitude(0x7FFFFFFFu), none(0u), all(~0u);
+    U bad(0u);
+    for (std::size_t b = 0; b < blocks; ++b) {
+        float* o = out + b * block;
+        if (codes[b] == 0xFF) {
+            for (std::size_t j = 0; j < block; ++j) std::memcpy(o + j, &nan_fill, sizeof nan_fill);
+            continue;
+        }
+        const int k = direction * (static_cast<int>(codes[b]) - 127) + offset;
+        if (k < -126 || k > 127) return false;
+        const F f = F{} + std::bit_cast<float>(static_cast<std::uint32_t>(k + 127) << 23);
+        const float* x = in + b * block;
+        for (std::size_t j = 0; j < block; j += W) {
+            const U v = U::load(x + j);
+            const U y = U::of(reinterpret_cast<typename U::R>(reinterpret_cast<F>(v.v) * f));
+            const U a = v & magnitude;
+            bad = bad | select(a != none, select((v & exponent) == none, all, none) | select((y & exponent) == none, all, none),
+                               none);
+            y.store(o + j);
+        }
+    }
+    std::uint32_t lanes[W];
+    bad.store(lanes);
+    std::uint32_t any = 0;
+    for (std::size_t i = 0; i < W; ++i) any |= lanes[i];
+    return any == 0;
+}
+#endif
+
+#if FEWBITS_DISPATCH
 #define FEWBITS_BLOCK_KERNELS_FOR_TARGET(name, attribute, lanes)                                              \
     attribute inline void block_amax_##name(const float* in, std::size_t blocks, std::size_t block,                 \
                                             std::uint32_t* out) noexcept                                             \
@@ -127,7 +168,11 @@ FEWBITS_ALWAYS_INLINE inline void scale_blocks_lanes(const float* in, float* out
                                               std::size_t blocks, std::size_t block, int direction, int offset,      \
                                               std::uint32_t nan_fill) noexcept                                       \
     {                                                                                                                \
-        scale_blocks_lanes<vec::u32<lanes>>(in, out, codes, blocks, block, direction, offset, nan_fill);             \
+        using U = vec::u32<lanes>;                                                                                   \
+        if (in != out && multiply_blocks_lanes<U, typename vec::raw<lanes>::f32>(in, out, codes, blocks, block,       \
+                                                                                direction, offset, nan_fill))        \
+            return;                                                                                                  \
+        scale_blocks_lanes<U>(in, out, codes, blocks, block, direction, offset, nan_fill);                           \
     }
 FEWBITS_BLOCK_KERNELS_FOR_TARGET(sse2, FEWBITS_TARGET_SSE2, 4)
 FEWBITS_BLOCK_KERNELS_FOR_TARGET(avx2, FEWBITS_TARGET_AVX2, 8)
@@ -199,6 +244,113 @@ void dequantize_blocks(const typename Format::storage_type* in, float* out, cons
     constexpr int k_lo = -126 - (Format::min_exponent - Format::mantissa_bits);
     constexpr int k_hi = 126 - Format::max_exponent;
     multiply_blocks(out, codes, blocks, block, 0, k_lo, k_hi);
+}
+
+
+// ---- packed E2M1 through a per-block table -------------------------------------------------
+// Dequantize of packed E2M1 looks every code up in its block's table of the 16 values (decoded
+// and scaled exactly as the generic path does): AVX-512 permutes a 16-float table in one
+// instruction, AVX2 two 8-float halves. Other targets unpack, decode and scale.
+
+alignas(64) inline constexpr float e2m1_values[16] = {0.0f,  0.5f,  1.0f,  1.5f,  2.0f,  3.0f,  4.0f,  6.0f,
+                                                      -0.0f, -0.5f, -1.0f, -1.5f, -2.0f, -3.0f, -4.0f, -6.0f};
+
+// out[16 g + i] = table_t[nibble i of packed[8 g .. 8 g + 8)] for g < groups, with t = g /
+// groups_per_table and table_t = (e2m1_values * factors[t]) * last, or tables[16 t ..] where
+// factors[t] is NaN (the caller's own table: a block the multiply would not give exactly).
+// Returns how many groups it did: all of them, or 0 without a fast target.
+#if FEWBITS_DISPATCH
+FEWBITS_TARGET_AVX512 inline std::size_t fp4_lookup_avx512(const std::uint8_t* packed, const float* factors, float last,
+                                                           const float* tables, float* out, std::size_t groups,
+                                                           std::size_t groups_per_table) noexcept
+{
+    const __m512i shifts = _mm512_set_epi32(4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0);
+    const __m512i low4 = _mm512_set1_epi32(15);
+    const __m512 values = _mm512_loadu_ps(e2m1_values);
+    __m512 table = values;
+    for (std::size_t g = 0; g < groups; ++g) {
+        if (g % groups_per_table == 0) {
+            const std::size_t t = g / groups_per_table;
+            table = factors[t] == factors[t]
+                        ? _mm512_mul_ps(_mm512_mul_ps(values, _mm512_set1_ps(factors[t])), _mm512_set1_ps(last))
+                        : _mm512_loadu_ps(tables + 16 * t);
+        }
+        const __m128i bytes = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(packed + 8 * g));
+        const __m128i twice = _mm_unpacklo_epi8(bytes, bytes);  // b0 b0 b1 b1 ... b7 b7
+        const __m512i idx = _mm512_and_si512(_mm512_srlv_epi32(_mm512_cvtepu8_epi32(twice), shifts), low4);
+        _mm512_storeu_ps(out + 16 * g, _mm512_permutexvar_ps(idx, table));
+    }
+    return groups;
+}
+FEWBITS_TARGET_AVX2 inline std::size_t fp4_lookup_avx2(const std::uint8_t* packed, const float* factors, float last,
+                                                       const float* tables, float* out, std::size_t groups,
+                                                       std::size_t groups_per_table) noexcept
+{
+    const __m256i shifts = _mm256_set_epi32(4, 0, 4, 0, 4, 0, 4, 0);
+    const __m256i low4 = _mm256_set1_epi32(15);
+    const __m256 values_lo = _mm256_loadu_ps(e2m1_values), values_hi = _mm256_loadu_ps(e2m1_values + 8);
+    __m256 lo = values_lo, hi = values_hi;
+    for (std::size_t g = 0; g < groups; ++g) {
+        if (g % groups_per_table == 0) {
+            const std::size_t t = g / groups_per_table;
+            if (factors[t] == factors[t]) {
+                const __m256 f = _mm256_set1_ps(factors[t]), l = _mm256_set1_ps(last);
+                lo = _mm256_mul_ps(_mm256_mul_ps(values_lo, f), l);
+                hi = _mm256_mul_ps(_mm256_mul_ps(values_hi, f), l);
+            } else {
+                lo = _mm256_loadu_ps(tables + 16 * t);
+                hi = _mm256_loadu_ps(tables + 16 * t + 8);
+            }
+        }
+        const __m128i bytes = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(packed + 8 * g));
+        const __m128i twice = _mm_unpacklo_epi8(bytes, bytes);
+        for (int half = 0; half < 2; ++half) {
+            const __m128i part = half == 0 ? twice : _mm_srli_si128(twice, 8);
+            const __m256i idx = _mm256_and_si256(_mm256_srlv_epi32(_mm256_cvtepu8_epi32(part), shifts), low4);
+            // permutevar8x32 reads the low 3 bits; bit 3 (the negative half) picks the table half.
+            const __m256 v = _mm256_blendv_ps(_mm256_permutevar8x32_ps(lo, idx), _mm256_permutevar8x32_ps(hi, idx),
+                                              _mm256_castsi256_ps(_mm256_slli_epi32(idx, 28)));
+            _mm256_storeu_ps(out + 16 * g + 8 * half, v);
+        }
+    }
+    return groups;
+}
+#endif
+
+inline std::size_t fp4_lookup(const std::uint8_t* packed, const float* factors, float last, const float* tables,
+                              float* out, std::size_t groups, std::size_t groups_per_table) noexcept
+{
+#if FEWBITS_DISPATCH
+    switch (active_simd_target()) {
+    case simd_target::avx512: return fp4_lookup_avx512(packed, factors, last, tables, out, groups, groups_per_table);
+    case simd_target::avx2: return fp4_lookup_avx2(packed, factors, last, tables, out, groups, groups_per_table);
+    default: break;
+    }
+#endif
+    (void)packed, (void)factors, (void)last, (void)tables, (void)out, (void)groups, (void)groups_per_table;
+    return 0;
+}
+
+inline bool has_fp4_lookup() noexcept
+{
+#if FEWBITS_DISPATCH
+    return active_simd_target() == simd_target::avx512 || active_simd_target() == simd_target::avx2;
+#else
+    return false;
+#endif
+}
+
+// The lookup's factor for an MX block, 2^(code - 127) where e2m1_values times it is exact (the
+// multiply of dequantize_blocks); else NaN, and table gets the values by the integer scaling
+// (NaN for a NaN scale), as dequantize_blocks gives them.
+inline float mx_fp4_factor(std::uint8_t code, float* table) noexcept
+{
+    constexpr int k_lo = -126 - (e2m1fn_format::min_exponent - e2m1fn_format::mantissa_bits);
+    constexpr int k_hi = 126 - e2m1fn_format::max_exponent;
+    const int k = static_cast<int>(code) - 127;
+    if (code != 0xFF && k >= k_lo && k <= k_hi) return std::bit_cast<float>(static_cast<std::uint32_t>(k + 127) << 23);
+    scale_blocks(e2m1_values, table, &code, 1, 16, 1, 0, 0x7FC00000u);
+    return std::bit_cast<float>(0x7FC00000u);
 }
 
 }  // namespace fewbits::detail
