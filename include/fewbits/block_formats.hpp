@@ -116,11 +116,13 @@ void mx_quantize_loop(const float* in, E* out, std::uint8_t* scales, std::size_t
         for_each_block(n, o.elements, source, [&](std::size_t start, std::size_t length, const std::uint32_t* words) {
             const std::size_t blocks = length / mx_block_size;
             const float* x = in + start;
-            alignas(64) float scaled[block_size];
+            // (zero-filled: GCC cannot see that the loop covers what is read)
+            alignas(64) float prescaled[block_size] = {};
             if (o.pre_scale != 1.0f) {
-                for (std::size_t i = 0; i < length; ++i) scaled[i] = x[i] * o.pre_scale;
-                x = scaled;
+                for (std::size_t i = 0; i < length; ++i) prescaled[i] = x[i] * o.pre_scale;
+                x = prescaled;
             }
+            alignas(64) float scaled[block_size];
             std::uint32_t amax[block_size / mx_block_size];
             block_amax(x, blocks, mx_block_size, amax);
             std::uint8_t* codes = scales + start / mx_block_size;
