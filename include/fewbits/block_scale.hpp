@@ -20,6 +20,7 @@
 
 #include "fewbits/detail/decode.hpp"
 #include "fewbits/e8m0.hpp"
+#include "fewbits/int8.hpp"
 #include "fewbits/rounding.hpp"
 
 namespace fewbits {
@@ -60,11 +61,9 @@ struct normalised_float {
 };
 constexpr normalised_float normalise(std::uint32_t magnitude_bits) noexcept
 {
-    const std::uint32_t field = magnitude_bits >> 23;
-    const std::uint32_t mantissa = magnitude_bits & 0x7FFFFFu;
-    if (field != 0) return {mantissa | 0x800000u, static_cast<int>(field) - 150};
-    const int shift = 24 - std::bit_width(mantissa);
-    return {mantissa << shift, -149 - shift};
+    const float_parts p = split_float(magnitude_bits);
+    const int shift = 24 - std::bit_width(p.significand);
+    return {p.significand << shift, p.exponent - shift};
 }
 
 // The E8M0 code of a block whose largest magnitude has the bits amax_bits (sign cleared).

@@ -75,35 +75,45 @@ inline void flip_signs(float* x, const std::uint32_t* signs, std::size_t n) noex
 
 }  // namespace detail
 
+namespace detail {
+
+// Calls f(x, signs) for every block x of every row, with the signs of its positions.
+template <class F>
+void for_each_hadamard_block(std::span<float> data, std::size_t row_length, std::size_t block, stream s, F&& f)
+{
+    validate_hadamard(data.size(), row_length, block);
+    const std::vector<std::uint32_t> signs = hadamard_signs(row_length, s);
+    for (std::size_t row = 0; row < data.size(); row += row_length)
+        for (std::size_t k = 0; k < row_length; k += block) f(data.data() + row + k, signs.data() + k);
+}
+
+inline void normalise_block(float* x, std::size_t block) noexcept
+{
+    const float norm = inverse_sqrt_of_power_of_two(block);
+    for (std::size_t j = 0; j < block; ++j) x[j] *= norm;
+}
+
+}  // namespace detail
+
 // data <- each block x of each row becomes H (D x) / sqrt(block).
 inline void random_hadamard_transform(std::span<float> data, std::size_t row_length, std::size_t block, stream s = {})
 {
-    detail::validate_hadamard(data.size(), row_length, block);
-    const std::vector<std::uint32_t> signs = detail::hadamard_signs(row_length, s);
-    const float norm = detail::inverse_sqrt_of_power_of_two(block);
-    for (std::size_t row = 0; row < data.size(); row += row_length)
-        for (std::size_t k = 0; k < row_length; k += block) {
-            float* x = data.data() + row + k;
-            detail::flip_signs(x, signs.data() + k, block);
-            detail::walsh_hadamard(x, block);
-            for (std::size_t j = 0; j < block; ++j) x[j] *= norm;
-        }
+    detail::for_each_hadamard_block(data, row_length, block, s, [block](float* x, const std::uint32_t* signs) {
+        detail::flip_signs(x, signs, block);
+        detail::walsh_hadamard(x, block);
+        detail::normalise_block(x, block);
+    });
 }
 
 // The inverse: each block y becomes D (H y) / sqrt(block).
 inline void inverse_random_hadamard_transform(std::span<float> data, std::size_t row_length, std::size_t block,
                                               stream s = {})
 {
-    detail::validate_hadamard(data.size(), row_length, block);
-    const std::vector<std::uint32_t> signs = detail::hadamard_signs(row_length, s);
-    const float norm = detail::inverse_sqrt_of_power_of_two(block);
-    for (std::size_t row = 0; row < data.size(); row += row_length)
-        for (std::size_t k = 0; k < row_length; k += block) {
-            float* x = data.data() + row + k;
-            detail::walsh_hadamard(x, block);
-            for (std::size_t j = 0; j < block; ++j) x[j] *= norm;
-            detail::flip_signs(x, signs.data() + k, block);
-        }
+    detail::for_each_hadamard_block(data, row_length, block, s, [block](float* x, const std::uint32_t* signs) {
+        detail::walsh_hadamard(x, block);
+        detail::normalise_block(x, block);
+        detail::flip_signs(x, signs, block);
+    });
 }
 
 }  // namespace fewbits

@@ -95,6 +95,19 @@ FEWBITS_ALWAYS_INLINE inline void block_amax_lanes(const float* in, std::size_t 
     }
 }
 
+// Block b's exponent k = direction * (code - 127) + offset, or, for a NaN scale (code 0xFF),
+// false after filling the block with the bits nan_fill.
+inline bool block_exponent(std::uint8_t code, int direction, int offset, float* o, std::size_t block,
+                           std::uint32_t nan_fill, int& k) noexcept
+{
+    if (code == 0xFF) {
+        for (std::size_t j = 0; j < block; ++j) std::memcpy(o + j, &nan_fill, sizeof nan_fill);
+        return false;
+    }
+    k = direction * (static_cast<int>(code) - 127) + offset;
+    return true;
+}
+
 // Block b of in times 2^k with k = direction * (codes[b] - 127) + offset, into out (may be
 // in); a block whose code is 0xFF (NaN) is filled with the bits nan_fill.
 template <class U>
@@ -105,11 +118,8 @@ FEWBITS_ALWAYS_INLINE inline void scale_blocks_lanes(const float* in, float* out
     constexpr std::size_t W = lanes_of<U>;
     for (std::size_t b = 0; b < blocks; ++b) {
         float* o = out + b * block;
-        if (codes[b] == 0xFF) {
-            for (std::size_t j = 0; j < block; ++j) std::memcpy(o + j, &nan_fill, sizeof nan_fill);
-            continue;
-        }
-        const int k = direction * (static_cast<int>(codes[b]) - 127) + offset;
+        int k = 0;
+        if (!block_exponent(codes[b], direction, offset, o, block, nan_fill, k)) continue;
         const U tn(static_cast<std::uint32_t>(256 + k)), ts(static_cast<std::uint32_t>(107 + k));
         const float* x = in + b * block;
         for (std::size_t j = 0; j < block; j += W) store_lanes<U>(times_power_of_two(load_lanes<U>(x + j), tn, ts), o + j);
@@ -132,11 +142,8 @@ FEWBITS_ALWAYS_INLINE inline bool multiply_blocks_lanes(const float* in, float* 
     U bad(0u);
     for (std::size_t b = 0; b < blocks; ++b) {
         float* o = out + b * block;
-        if (codes[b] == 0xFF) {
-            for (std::size_t j = 0; j < block; ++j) std::memcpy(o + j, &nan_fill, sizeof nan_fill);
-            continue;
-        }
-        const int k = direction * (static_cast<int>(codes[b]) - 127) + offset;
+        int k = 0;
+        if (!block_exponent(codes[b], direction, offset, o, block, nan_fill, k)) continue;
         if (k < -126 || k > 127) return false;
         const F f = F{} + std::bit_cast<float>(static_cast<std::uint32_t>(k + 127) << 23);
         const float* x = in + b * block;
