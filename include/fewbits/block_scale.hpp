@@ -62,7 +62,7 @@ struct normalised_float {
 constexpr normalised_float normalise(std::uint32_t magnitude_bits) noexcept
 {
     const float_parts p = split_float(magnitude_bits);
-    const int shift = 24 - std::bit_width(p.significand);
+    const int shift = 24 - static_cast<int>(std::bit_width(p.significand));
     return {p.significand << shift, p.exponent - shift};
 }
 
