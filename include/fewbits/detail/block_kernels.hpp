@@ -166,11 +166,6 @@ FEWBITS_ALWAYS_INLINE inline bool multiply_blocks_lanes(const float* in, float* 
 
 #if FEWBITS_DISPATCH
 #define FEWBITS_BLOCK_KERNELS_FOR_TARGET(name, attribute, lanes)                                              \
-    attribute inline void block_amax_##name(const float* in, std::size_t blocks, std::size_t block,                 \
-                                            std::uint32_t* out) noexcept                                             \
-    {                                                                                                                \
-        block_amax_lanes<vec::u32<lanes>>(in, blocks, block, out);                                                   \
-    }                                                                                                                \
     attribute inline void scale_blocks_##name(const float* in, float* out, const std::uint8_t* codes,               \
                                               std::size_t blocks, std::size_t block, int direction, int offset,      \
                                               std::uint32_t nan_fill) noexcept                                       \
@@ -180,7 +175,60 @@ FEWBITS_ALWAYS_INLINE inline bool multiply_blocks_lanes(const float* in, float* 
                                                                                 direction, offset, nan_fill))        \
             return;                                                                                                  \
         scale_blocks_lanes<U>(in, out, codes, blocks, block, direction, offset, nan_fill);                           \
+    }                                                                                                                \
+    /* out's blocks times 2^(codes[b] - 127 + offset) in place: see multiply_blocks */                               \
+    attribute inline void multiply_blocks_##name(float* out, const std::uint8_t* codes, std::size_t blocks,         \
+                                                 std::size_t block, int offset, int k_lo, int k_hi) noexcept         \
+    {                                                                                                                \
+        using F = typename vec::raw<lanes>::f32;                                                                     \
+        for (std::size_t b = 0; b < blocks; ++b) {                                                                   \
+            float* o = out + b * block;                                                                              \
+            const int k = static_cast<int>(codes[b]) - 127 + offset;                                                 \
+            if (codes[b] == 0xFF || k < k_lo || k > k_hi) {                                                          \
+                scale_blocks_lanes<vec::u32<lanes>>(o, o, codes + b, 1, block, 1, offset, 0x7FC00000u);              \
+                continue;                                                                                            \
+            }                                                                                                        \
+            const F f = F{} + std::bit_cast<float>(static_cast<std::uint32_t>(k + 127) << 23);                       \
+            for (std::size_t j = 0; j < block; j += (lanes)) {                                                       \
+                F v;                                                                                                 \
+                std::memcpy(&v, o + j, sizeof v);                                                                    \
+                v = v * f;                                                                                           \
+                std::memcpy(o + j, &v, sizeof v);                                                                    \
+            }                                                                                                        \
+        }                                                                                                            \
     }
+// Block maxima with the horizontal maximum in intrinsics (blocks are 16 or 32 floats).
+inline void block_amax_sse2(const float* in, std::size_t blocks, std::size_t block, std::uint32_t* out) noexcept
+{
+    block_amax_lanes<vec::u32<4>>(in, blocks, block, out);
+}
+FEWBITS_TARGET_AVX2 inline void block_amax_avx2(const float* in, std::size_t blocks, std::size_t block,
+                                                std::uint32_t* out) noexcept
+{
+    const __m256i magnitude = _mm256_set1_epi32(0x7FFFFFFF);
+    for (std::size_t b = 0; b < blocks; ++b) {
+        __m256i m = _mm256_setzero_si256();
+        for (std::size_t j = 0; j < block; j += 8)
+            m = _mm256_max_epu32(m, _mm256_and_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(in + b * block + j)),
+                                                     magnitude));
+        __m128i r = _mm_max_epu32(_mm256_castsi256_si128(m), _mm256_extracti128_si256(m, 1));
+        r = _mm_max_epu32(r, _mm_shuffle_epi32(r, 0x4E));
+        r = _mm_max_epu32(r, _mm_shuffle_epi32(r, 0xB1));
+        out[b] = static_cast<std::uint32_t>(_mm_cvtsi128_si32(r));
+    }
+}
+FEWBITS_TARGET_AVX512 inline void block_amax_avx512(const float* in, std::size_t blocks, std::size_t block,
+                                                    std::uint32_t* out) noexcept
+{
+    const __m512i magnitude = _mm512_set1_epi32(0x7FFFFFFF);
+    for (std::size_t b = 0; b < blocks; ++b) {
+        __m512i m = _mm512_setzero_si512();
+        for (std::size_t j = 0; j < block; j += 16)
+            m = _mm512_max_epu32(m, _mm512_and_si512(_mm512_loadu_si512(in + b * block + j), magnitude));
+        out[b] = _mm512_reduce_max_epu32(m);
+    }
+}
+
 FEWBITS_BLOCK_KERNELS_FOR_TARGET(sse2, FEWBITS_TARGET_SSE2, 4)
 FEWBITS_BLOCK_KERNELS_FOR_TARGET(avx2, FEWBITS_TARGET_AVX2, 8)
 FEWBITS_BLOCK_KERNELS_FOR_TARGET(avx512, FEWBITS_TARGET_AVX512, 16)
@@ -230,6 +278,14 @@ inline void scale_blocks(const float* in, float* out, const std::uint8_t* codes,
 inline void multiply_blocks(float* out, const std::uint8_t* codes, std::size_t blocks, std::size_t block, int offset,
                             int k_lo, int k_hi) noexcept
 {
+#if FEWBITS_DISPATCH
+    switch (active_simd_target()) {
+    case simd_target::avx512: return multiply_blocks_avx512(out, codes, blocks, block, offset, k_lo, k_hi);
+    case simd_target::avx2: return multiply_blocks_avx2(out, codes, blocks, block, offset, k_lo, k_hi);
+    case simd_target::sse2: return multiply_blocks_sse2(out, codes, blocks, block, offset, k_lo, k_hi);
+    default: break;
+    }
+#endif
     for (std::size_t b = 0; b < blocks; ++b) {
         float* o = out + b * block;
         const int k = static_cast<int>(codes[b]) - 127 + offset;
@@ -262,8 +318,8 @@ void dequantize_blocks(const typename Format::storage_type* in, float* out, cons
 alignas(64) inline constexpr float e2m1_values[16] = {0.0f,  0.5f,  1.0f,  1.5f,  2.0f,  3.0f,  4.0f,  6.0f,
                                                       -0.0f, -0.5f, -1.0f, -1.5f, -2.0f, -3.0f, -4.0f, -6.0f};
 
-// out[16 g + i] = table_t[nibble i of packed[8 g .. 8 g + 8)] for g < groups, with t = g /
-// groups_per_table and table_t = (e2m1_values * factors[t]) * last, or tables[16 t ..] where
+// out[16 g + i] = table_t[nibble i of packed[8 g .. 8 g + 8)] for g < groups (a multiple of
+// groups_per_table), with t = g / groups_per_table and table_t = (e2m1_values * factors[t]) * last, or tables[16 t ..] where
 // factors[t] is NaN (the caller's own table: a block the multiply would not give exactly).
 // Returns how many groups it did: all of them, or 0 without a fast target.
 #if FEWBITS_DISPATCH
@@ -274,18 +330,16 @@ FEWBITS_TARGET_AVX512 inline std::size_t fp4_lookup_avx512(const std::uint8_t* p
     const __m512i shifts = _mm512_set_epi32(4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0);
     const __m512i low4 = _mm512_set1_epi32(15);
     const __m512 values = _mm512_loadu_ps(e2m1_values);
-    __m512 table = values;
-    for (std::size_t g = 0; g < groups; ++g) {
-        if (g % groups_per_table == 0) {
-            const std::size_t t = g / groups_per_table;
-            table = factors[t] == factors[t]
-                        ? _mm512_mul_ps(_mm512_mul_ps(values, _mm512_set1_ps(factors[t])), _mm512_set1_ps(last))
-                        : _mm512_loadu_ps(tables + 16 * t);
+    for (std::size_t t = 0; t * groups_per_table < groups; ++t) {
+        const __m512 table = factors[t] == factors[t]
+                                 ? _mm512_mul_ps(_mm512_mul_ps(values, _mm512_set1_ps(factors[t])), _mm512_set1_ps(last))
+                                 : _mm512_loadu_ps(tables + 16 * t);
+        for (std::size_t g = t * groups_per_table; g < (t + 1) * groups_per_table; ++g) {
+            const __m128i bytes = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(packed + 8 * g));
+            const __m128i twice = _mm_unpacklo_epi8(bytes, bytes);  // b0 b0 b1 b1 ... b7 b7
+            const __m512i idx = _mm512_and_si512(_mm512_srlv_epi32(_mm512_cvtepu8_epi32(twice), shifts), low4);
+            _mm512_storeu_ps(out + 16 * g, _mm512_permutexvar_ps(idx, table));
         }
-        const __m128i bytes = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(packed + 8 * g));
-        const __m128i twice = _mm_unpacklo_epi8(bytes, bytes);  // b0 b0 b1 b1 ... b7 b7
-        const __m512i idx = _mm512_and_si512(_mm512_srlv_epi32(_mm512_cvtepu8_epi32(twice), shifts), low4);
-        _mm512_storeu_ps(out + 16 * g, _mm512_permutexvar_ps(idx, table));
     }
     return groups;
 }
@@ -296,28 +350,27 @@ FEWBITS_TARGET_AVX2 inline std::size_t fp4_lookup_avx2(const std::uint8_t* packe
     const __m256i shifts = _mm256_set_epi32(4, 0, 4, 0, 4, 0, 4, 0);
     const __m256i low4 = _mm256_set1_epi32(15);
     const __m256 values_lo = _mm256_loadu_ps(e2m1_values), values_hi = _mm256_loadu_ps(e2m1_values + 8);
-    __m256 lo = values_lo, hi = values_hi;
-    for (std::size_t g = 0; g < groups; ++g) {
-        if (g % groups_per_table == 0) {
-            const std::size_t t = g / groups_per_table;
-            if (factors[t] == factors[t]) {
-                const __m256 f = _mm256_set1_ps(factors[t]), l = _mm256_set1_ps(last);
-                lo = _mm256_mul_ps(_mm256_mul_ps(values_lo, f), l);
-                hi = _mm256_mul_ps(_mm256_mul_ps(values_hi, f), l);
-            } else {
-                lo = _mm256_loadu_ps(tables + 16 * t);
-                hi = _mm256_loadu_ps(tables + 16 * t + 8);
-            }
+    for (std::size_t t = 0; t * groups_per_table < groups; ++t) {
+        __m256 lo, hi;
+        if (factors[t] == factors[t]) {
+            const __m256 f = _mm256_set1_ps(factors[t]), l = _mm256_set1_ps(last);
+            lo = _mm256_mul_ps(_mm256_mul_ps(values_lo, f), l);
+            hi = _mm256_mul_ps(_mm256_mul_ps(values_hi, f), l);
+        } else {
+            lo = _mm256_loadu_ps(tables + 16 * t);
+            hi = _mm256_loadu_ps(tables + 16 * t + 8);
         }
-        const __m128i bytes = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(packed + 8 * g));
-        const __m128i twice = _mm_unpacklo_epi8(bytes, bytes);
-        for (int half = 0; half < 2; ++half) {
-            const __m128i part = half == 0 ? twice : _mm_srli_si128(twice, 8);
-            const __m256i idx = _mm256_and_si256(_mm256_srlv_epi32(_mm256_cvtepu8_epi32(part), shifts), low4);
-            // permutevar8x32 reads the low 3 bits; bit 3 (the negative half) picks the table half.
-            const __m256 v = _mm256_blendv_ps(_mm256_permutevar8x32_ps(lo, idx), _mm256_permutevar8x32_ps(hi, idx),
-                                              _mm256_castsi256_ps(_mm256_slli_epi32(idx, 28)));
-            _mm256_storeu_ps(out + 16 * g + 8 * half, v);
+        for (std::size_t g = t * groups_per_table; g < (t + 1) * groups_per_table; ++g) {
+            const __m128i bytes = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(packed + 8 * g));
+            const __m128i twice = _mm_unpacklo_epi8(bytes, bytes);
+            for (int half = 0; half < 2; ++half) {
+                const __m128i part = half == 0 ? twice : _mm_srli_si128(twice, 8);
+                const __m256i idx = _mm256_and_si256(_mm256_srlv_epi32(_mm256_cvtepu8_epi32(part), shifts), low4);
+                // permutevar8x32 reads the low 3 bits; bit 3 (the negative half) picks the table half.
+                const __m256 v = _mm256_blendv_ps(_mm256_permutevar8x32_ps(lo, idx), _mm256_permutevar8x32_ps(hi, idx),
+                                                  _mm256_castsi256_ps(_mm256_slli_epi32(idx, 28)));
+                _mm256_storeu_ps(out + 16 * g + 8 * half, v);
+            }
         }
     }
     return groups;
