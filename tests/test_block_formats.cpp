@@ -19,6 +19,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 using namespace fewbits;
@@ -188,8 +189,8 @@ void check_mx_against_core()
                 for (std::size_t b = 0; b < scales.size(); ++b) {
                     float amax = 0.0f;
                     bool special = false;
-                    for (std::size_t j = 0; j < 32; ++j) {
-                        const float v = x[b * 32 + j] * pre;
+                    for (std::size_t j = 0; j < 32; ++j) {  // the scale comes from the unscaled inputs
+                        const float v = x[b * 32 + j];
                         special = special || !std::isfinite(v);
                         amax = std::max(amax, std::fabs(v));
                     }
@@ -542,40 +543,59 @@ TEST_CASE("sr in mx: every output is one of the two bracketing grid points and, 
     check(float6_e2m3fn{}, 0.75f);
 }
 
-TEST_CASE("sr in mx is unbiased: the mean over n seeds converges to the input at every element, its error "
-          "falling as 1/sqrt(n)",
+TEST_CASE("sr in mx is unbiased: the mean over n seeds converges to the input (rceil) or to 3/4 of it (floor with the "
+          "3/4 pre-scale) at every element, its error falling as 1/sqrt(n)",
           "[block][mx][sr][stats]")
 {
-    const std::vector<float> base = block_inputs(3, 0xAB5u);
-    const std::vector<float> x(base.begin() + 64, base.begin() + 96);  // a narrow block
-    const policy sr{rounding::stochastic, overflow::saturate, 32};
-    std::vector<float4_e2m1fn> q(32);
-    std::vector<float8_e8m0fnu> s(1);
-    std::vector<float> d(32);
-    std::vector<double> sum(32, 0.0);
-    double rms_small = 0.0, rms_large = 0.0;
-    const int small = 64, large = 16384;
-    for (int k = 1; k <= large; ++k) {
-        mx_quantize<float4_e2m1fn>(x, q, s, {mx_scale_rule::rceil, sr}, stream{static_cast<std::uint64_t>(k), 0});
-        mx_dequantize<float4_e2m1fn>(q, s, d);
-        for (std::size_t j = 0; j < 32; ++j) sum[j] += d[j];
-        if (k == small || k == large) {
-            double rms = 0.0;
-            for (std::size_t j = 0; j < 32; ++j) {
-                const double e = sum[j] / k - x[j];
-                rms += e * e;
-                if (k == large) {
-                    // sd of one rounding <= half the step; the step here is at most 2 * 2^scale
-                    const double bound = 5.0 * std::ldexp(1.0, s[0].exponent()) / std::sqrt(static_cast<double>(k));
-                    INFO("element " << j << " x " << x[j] << " mean " << sum[j] / k);
-                    REQUIRE(std::fabs(sum[j] / k - x[j]) <= bound);
-                }
-            }
-            (k == small ? rms_small : rms_large) = std::sqrt(rms / 32);
-        }
+    const std::vector<float> base = block_inputs(4, 0xAB5u);
+    std::vector<float> x(base.begin() + 64, base.begin() + 128);  // a narrow and a wide block
+    // Block maxima with mantissas 1.875 and 1.25: floor clips the first without the pre-scale;
+    // the pre-scale must come after the scale is chosen, or 3/4 of the second drops a binade and
+    // its scaled maximum (6 x 1.25) clips instead.
+    for (std::size_t b = 0; b < 2; ++b) {
+        float amax = 0.0f;
+        for (std::size_t j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(x[32 * b + j]));
+        x[32 * b + 7] = std::ldexp(b == 0 ? 1.875f : 1.25f, floor_log2(amax) + 1);
     }
-    INFO("rms error of the mean: " << rms_small << " at n = 64, " << rms_large << " at n = 16384 (1/sqrt(n): 16x less)");
-    REQUIRE(rms_large < rms_small / 8);
+    const policy sr{rounding::stochastic, overflow::saturate, 32};
+    for (const auto& [rule, pre] : {std::pair{mx_scale_rule::rceil, 1.0f}, std::pair{mx_scale_rule::floor, 0.75f}}) {
+        std::vector<float4_e2m1fn> q(64);
+        std::vector<float8_e8m0fnu> s(2);
+        std::vector<float> d(64);
+        std::vector<double> sum(64, 0.0);
+        double rms_small = 0.0, rms_large = 0.0;
+        const int small = 64, large = 16384;
+        for (int k = 1; k <= large; ++k) {
+            mx_quantize<float4_e2m1fn>(x, q, s, {rule, sr, pre}, stream{static_cast<std::uint64_t>(k), 0});
+            mx_dequantize<float4_e2m1fn>(q, s, d);
+            for (std::size_t j = 0; j < 64; ++j) sum[j] += d[j];
+            if (k == small || k == large) {
+                double rms = 0.0;
+                for (std::size_t j = 0; j < 64; ++j) {
+                    const double target = static_cast<double>(x[j] * pre);
+                    const double e = sum[j] / k - target;
+                    rms += e * e / (std::ldexp(1.0, 2 * s[j / 32].exponent()));  // in units of the block's 2^s
+                    if (k == large) {
+                        // the sd of one rounding is at most half the step, at most 2 x 2^s here
+                        const double bound =
+                            5.0 * std::ldexp(1.0, s[j / 32].exponent()) / std::sqrt(static_cast<double>(k));
+                        INFO("rule " << static_cast<int>(rule) << " element " << j << " x " << x[j] << " mean "
+                                     << sum[j] / k << " target " << target);
+                        REQUIRE(std::fabs(sum[j] / k - target) <= bound);
+                    }
+                }
+                (k == small ? rms_small : rms_large) = std::sqrt(rms / 64);
+            }
+        }
+        INFO("rms error of the mean, in units of 2^s: " << rms_small << " at n = 64, " << rms_large
+                                                        << " at n = 16384 (1/sqrt(n): 16x less)");
+        REQUIRE(rms_large < rms_small / 8);
+    }
+    // Without the pre-scale, floor clips the first maximum: it saturates to 6 x 2^s.
+    std::vector<float4_e2m1fn> q(64);
+    std::vector<float8_e8m0fnu> s(2);
+    mx_quantize<float4_e2m1fn>(x, q, s, {mx_scale_rule::floor, sr}, stream{1, 0});
+    REQUIRE((q[7].bits() & 7u) == 7u);
 }
 
 TEST_CASE("mx results do not depend on chunking: two calls at offsets equal one call", "[block][mx][chunks]")
@@ -919,7 +939,9 @@ TEST_CASE("bad arguments throw invalid_argument naming the argument and the valu
            "random_bits must be in 1..32, got 0");
     throws([&] { mx_quantize<float8_e4m3fn>(x, q, s, {static_cast<mx_scale_rule>(7)}); }, "options.scale");
     throws([&] { mx_quantize<float8_e4m3fn>(x, q, s, {mx_scale_rule::floor, {}, 0.0f}); },
-           "options.pre_scale must be positive and finite, got 0");
+           "options.pre_scale must be in (0, 1], got 0");
+    throws([&] { mx_quantize<float8_e4m3fn>(x, q, s, {mx_scale_rule::floor, {}, 1.5f}); },
+           "options.pre_scale must be in (0, 1], got 1.5");
     throws([&] { mx_quantize<float8_e4m3fn>(x, q, s, {mx_scale_rule::floor, {}, NAN}); }, "options.pre_scale");
     std::vector<u32> words(63);
     throws([&] { mx_quantize<float8_e4m3fn>(x, q, s, {}, words); }, "words.size() (63)");

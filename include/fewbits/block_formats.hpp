@@ -16,9 +16,10 @@
 // word_i = random_word(s.rng, s.seed, s.offset + i), one word per element as in every kernel,
 // so the bits never depend on ISA, chunking or threads; chunks must start on a block boundary.
 // Element modes: nearest_even, nearest_away (microxcaling's "nearest"), toward_zero and
-// stochastic (random_bits 1..32). options.pre_scale multiplies every input first, rounded
-// to float once (0.75 is Tseng et al.'s guard against clipping under SR; dequantize does not
-// undo it).
+// stochastic (random_bits 1..32). options.pre_scale (in (0, 1]) multiplies every input after
+// the block's scale is chosen from the unscaled inputs, rounded to float once: 0.75 is Tseng et
+// al.'s guard against clipping under SR (a floor-scaled block maximum below 8 x 2^s becomes one
+// below 6 x 2^s); dequantize does not undo it.
 //
 // NVFP4: blocks of 16 E2M1 elements, each with an E4M3 scale, under one float tensor scale;
 // two E2M1 codes per byte, the element with the lower index in the low nibble. Two scale chains:
@@ -26,7 +27,7 @@
 //
 // Errors (std::invalid_argument naming the argument and the value, nothing written): sizes not
 // a multiple of the block, mismatched spans, an invalid policy or rule, an element mode other
-// than the four above, a pre_scale or tensor_amax that is not positive and finite.
+// than the four above, a pre_scale outside (0, 1], a tensor_amax that is negative or not finite.
 #pragma once
 
 #include <bit>
@@ -57,7 +58,7 @@ inline constexpr std::size_t nvfp4_block_size = 16;
 struct mx_options {
     mx_scale_rule scale = mx_scale_rule::floor;
     policy elements = {rounding::nearest_even, overflow::saturate};
-    float pre_scale = 1.0f;  // every input is multiplied by this first (Tseng et al.: 0.75 with SR)
+    float pre_scale = 1.0f;  // in (0, 1]: elements are rounded from in[i] * pre_scale (Tseng et al.: 0.75 with SR)
 };
 
 namespace detail {
@@ -92,7 +93,8 @@ inline void validate_mx_options(const mx_options& o)
         raise_invalid_argument("options.scale must be a fewbits::mx_scale_rule (0..2), got " +
                                std::to_string(static_cast<int>(o.scale)));
     validate_block_policy(o.elements, "options");
-    validate_positive_finite(o.pre_scale, "options.pre_scale");
+    if (!(o.pre_scale > 0.0f && o.pre_scale <= 1.0f))
+        raise_invalid_argument("options.pre_scale must be in (0, 1], got " + exact_string(o.pre_scale));
 }
 
 template <class E>
@@ -116,17 +118,19 @@ void mx_quantize_loop(const float* in, E* out, std::uint8_t* scales, std::size_t
         for_each_block(n, o.elements, source, [&](std::size_t start, std::size_t length, const std::uint32_t* words) {
             const std::size_t blocks = length / mx_block_size;
             const float* x = in + start;
-            // (zero-filled: GCC cannot see that the loop covers what is read)
+            std::uint32_t amax[block_size / mx_block_size];
+            block_amax(x, blocks, mx_block_size, amax);
+            std::uint8_t* codes = scales + start / mx_block_size;
+            for (std::size_t b = 0; b < blocks; ++b) codes[b] = mx_scale_code(amax[b], o.scale, info);
+            // The pre-scale applies after the scale is chosen from the unscaled maximum (so that 3/4
+            // keeps a floor-scaled E2M1 block below 6). Zero-filled: GCC cannot see that the loop
+            // covers what is read.
             alignas(64) float prescaled[block_size] = {};
             if (o.pre_scale != 1.0f) {
                 for (std::size_t i = 0; i < length; ++i) prescaled[i] = x[i] * o.pre_scale;
                 x = prescaled;
             }
             alignas(64) float scaled[block_size];
-            std::uint32_t amax[block_size / mx_block_size];
-            block_amax(x, blocks, mx_block_size, amax);
-            std::uint8_t* codes = scales + start / mx_block_size;
-            for (std::size_t b = 0; b < blocks; ++b) codes[b] = mx_scale_code(amax[b], o.scale, info);
             if constexpr (std::is_same_v<E, std::int8_t>) {
                 // q = round(x * 2^(6 - s)): the INT8 kernel with scale 1 on the exactly scaled inputs.
                 scale_blocks(x, scaled, codes, blocks, mx_block_size, -1, 6, 0u);
