@@ -954,6 +954,8 @@ TEST_CASE("bad arguments throw invalid_argument naming the argument and the valu
     nvfp4_options bad;
     bad.tensor_amax = -1.0f;
     throws([&] { nvfp4_quantize(x, packed, ns, bad); }, "options.tensor_amax must be finite and not negative, got -1");
+    bad.tensor_amax = INFINITY;
+    throws([&] { nvfp4_quantize(x, packed, ns, bad); }, "options.tensor_amax must be finite and not negative, got inf");
     for (const u8 v : packed) REQUIRE(v == 0x55);
     throws([&] { random_hadamard_transform(x, 64, 24); }, "block must be a power of two in 16..256, got 24");
     throws([&] { random_hadamard_transform(x, 64, 512); }, "got 512");
