@@ -107,6 +107,7 @@ void instantiate_mx()
     std::vector<float8_e8m0fnu> scales(2);
     mx_quantize<E>(in, q, scales, {mx_scale_rule::rceil, {rounding::stochastic, overflow::saturate, 8}}, stream{1});
     mx_dequantize<E>(q, scales, out);
+    mx_fake_quantize<E>(in, out, {mx_scale_rule::floor, {rounding::toward_zero, overflow::saturate}, 0.75f});
     (void)mx_block_scale<E>(3.0f, mx_scale_rule::even);
 }
 
@@ -126,6 +127,7 @@ void instantiate_block_formats()
     std::vector<float8_e4m3fn> nv(4);
     const float t = nvfp4_quantize(in, packed, nv);
     nvfp4_dequantize(packed, nv, t, out);
+    (void)nvfp4_fake_quantize(in, out);
     random_hadamard_transform(in, 64, 32, stream{2});
     inverse_random_hadamard_transform(in, 64, 32, stream{2});
 }

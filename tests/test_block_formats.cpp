@@ -618,6 +618,31 @@ TEST_CASE("mx results do not depend on chunking: two calls at offsets equal one 
     for (std::size_t i = 0; i < x.size(); ++i) REQUIRE(whole[i].bits() == parts[i].bits());
 }
 
+TEST_CASE("mx_fake_quantize and nvfp4_fake_quantize equal quantize then dequantize, in place too", "[block][fake]")
+{
+    const std::vector<float> x = block_inputs(21, 0xFA4Eu);
+    const mx_options o{mx_scale_rule::rceil, {rounding::stochastic, overflow::saturate, 8}, 0.75f};
+    std::vector<float8_e5m2> q(x.size());
+    std::vector<float8_e8m0fnu> s(x.size() / 32);
+    std::vector<float> want(x.size()), got(x.size());
+    mx_quantize<float8_e5m2>(x, q, s, o, stream{8, 3});
+    mx_dequantize<float8_e5m2>(q, s, want);
+    mx_fake_quantize<float8_e5m2>(x, got, o, stream{8, 3});
+    for (std::size_t i = 0; i < x.size(); ++i) REQUIRE(bits_of(got[i]) == bits_of(want[i]));
+    got = x;
+    mx_fake_quantize<float8_e5m2>(got, got, o, stream{8, 3});
+    for (std::size_t i = 0; i < x.size(); ++i) REQUIRE(bits_of(got[i]) == bits_of(want[i]));
+    std::vector<u8> packed(x.size() / 2);
+    std::vector<float8_e4m3fn> ns(x.size() / 16);
+    nvfp4_options no;
+    no.elements = {rounding::stochastic, overflow::saturate, 16};
+    const float t = nvfp4_quantize(x, packed, ns, no, stream{2});
+    nvfp4_dequantize(packed, ns, t, want);
+    got = x;
+    REQUIRE(nvfp4_fake_quantize(got, got, no, stream{2}) == t);
+    for (std::size_t i = 0; i < x.size(); ++i) REQUIRE(bits_of(got[i]) == bits_of(want[i]));
+}
+
 TEST_CASE("packed fp4: low nibble first, mxfp4_quantize/dequantize equal mx_quantize<e2m1> plus pack_fp4", "[block][fp4]")
 {
     const std::vector<float> x = block_inputs(19, 0xF4u);

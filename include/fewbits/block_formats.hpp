@@ -40,6 +40,7 @@
 #include <span>
 #include <string>
 #include <type_traits>
+#include <vector>
 
 #include "fewbits/block_scale.hpp"
 #include "fewbits/detail/block_kernels.hpp"
@@ -203,6 +204,23 @@ void mx_dequantize(std::span<const E> in, std::span<const float8_e8m0fnu> scales
 {
     detail::check_mx_sizes<E>(in.size(), out.size(), scales.size());
     detail::mx_dequantize_loop(in.data(), detail::storage_pointer(scales.data()), out.data(), in.size());
+}
+
+// out[i] = the value mx_dequantize gives for element i of mx_quantize(in): the block format's
+// grid, in float (for simulation). in and out may be the same array.
+template <mx_element E>
+void mx_fake_quantize(std::span<const float> in, std::span<float> out, const mx_options& o = {}, stream s = {})
+{
+    detail::validate_mx_options(o);
+    detail::require_blocks(in.size(), "in", mx_block_size);
+    require_same_size(in.size(), "in", out.size(), "out");
+    for (std::size_t start = 0; start < in.size(); start += detail::block_size) {
+        const std::size_t length = std::min(detail::block_size, in.size() - start);
+        E codes[detail::block_size];
+        std::uint8_t scales[detail::block_size / mx_block_size];
+        detail::mx_quantize_loop(in.data() + start, codes, scales, length, o, detail::advance(s, start));
+        detail::mx_dequantize_loop(static_cast<const E*>(codes), scales, out.data() + start, length);
+    }
 }
 
 // ---- packed FP4 ---------------------------------------------------------------------------
@@ -456,6 +474,19 @@ inline void nvfp4_dequantize(std::span<const std::uint8_t> packed, std::span<con
             for (std::size_t j = 0; j < nvfp4_block_size; ++j) o[j] = (o[j] * d) * tensor_scale;
         }
     }
+}
+
+// out[i] = the value nvfp4_dequantize gives for element i of nvfp4_quantize(in) (in and out may
+// be the same array). Returns the tensor scale.
+inline float nvfp4_fake_quantize(std::span<const float> in, std::span<float> out, const nvfp4_options& o = {},
+                                 stream s = {})
+{
+    require_same_size(in.size(), "in", out.size(), "out");
+    std::vector<std::uint8_t> packed(in.size() / 2);
+    std::vector<float8_e4m3fn> scales(in.size() / nvfp4_block_size);
+    const float t = nvfp4_quantize(in, packed, scales, o, s);
+    nvfp4_dequantize(packed, scales, t, out);
+    return t;
 }
 
 }  // namespace fewbits
