@@ -798,7 +798,7 @@ TEST_CASE("golden vectors: microxcaling's _quantize_mx (run) and torchao's to_mx
     FEWBITS_REQUIRE_CLEAN(log);
 }
 
-TEST_CASE("nvfp4: dequantize is (e2m1 * block scale) * tensor scale; the edge cases; every instruction set agrees",
+TEST_CASE("nvfp4: dequantize is (e2m1 * block scale) * tensor scale, the edge cases, and every instruction set agrees",
           "[block][nvfp4]")
 {
     const std::vector<float> base = block_inputs(8, 0x4F4u);
