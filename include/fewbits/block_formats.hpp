@@ -455,12 +455,12 @@ inline void nvfp4_dequantize(std::span<const std::uint8_t> packed, std::span<con
             // Each table holds (value * d) * tensor_scale: the very products of the loop below (a NaN
             // scale d gives a NaN table either way).
             float factors[detail::block_size / nvfp4_block_size];
+            alignas(64) float tables[16 * (detail::block_size / nvfp4_block_size)];
             for (std::size_t b = 0; b < length / nvfp4_block_size; ++b) {
                 factors[b] = static_cast<float>(scales[start / nvfp4_block_size + b]);
-                if (factors[b] != factors[b]) factors[b] = std::numeric_limits<float>::quiet_NaN();
+                if (factors[b] != factors[b])  // a NaN scale: the lookup takes this table
+                    for (std::size_t c = 0; c < 16; ++c) tables[16 * b + c] = factors[b];
             }
-            alignas(64) float tables[16 * (detail::block_size / nvfp4_block_size)];
-            for (float& t : tables) t = std::numeric_limits<float>::quiet_NaN();
             detail::fp4_lookup(packed.data() + start / 2, factors, tensor_scale, tables, out.data() + start,
                                length / 16, 1);
             continue;
