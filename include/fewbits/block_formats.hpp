@@ -349,30 +349,46 @@ inline float finite_amax(std::span<const float> in) noexcept
     return std::bit_cast<float>(m);
 }
 
-struct nvfp4_block {
-    std::uint8_t scale;  // E4M3 bits
-    float coefficient;   // what the block's elements are multiplied by
-};
-
-inline nvfp4_block nvfp4_block_scale(float block_amax, float tensor_amax, nvfp4_scale_rule rule) noexcept
+// The E4M3 scale codes and the element coefficients of `blocks` blocks with the given maxima
+// (bits, sign cleared; inf or NaN: the NaN scale 0x7F and coefficient 0), the chains' float
+// steps in plain loops over the blocks, the E4M3 rounding through the encode kernel.
+inline void nvfp4_block_scales(const std::uint32_t* amax_bits, std::size_t blocks, float tensor_amax,
+                               nvfp4_scale_rule rule, std::uint8_t* codes, float* coefficients) noexcept
 {
     constexpr float flt_max = std::numeric_limits<float>::max();
-    const policy e4m3 = {rounding::nearest_even, overflow::saturate};
-    if (rule == nvfp4_scale_rule::torchao) {
-        const float t = tensor_amax == 0.0f ? 1.0f : tensor_amax / 2688.0f;
-        float bs = (block_amax / 6.0f) / t;
-        bs = bs < 0x1p-6f ? 0x1p-6f : (bs > 448.0f ? 448.0f : bs);
-        const float8_e4m3fn d = convert<float8_e4m3fn>(bs, e4m3);
-        return {d.bits(), (1.0f / t) / static_cast<float>(d)};
-    }
-    float s = 2688.0f / tensor_amax;
+    constexpr std::size_t most = block_size / nvfp4_block_size;
+    float raw[most];
+    float s = 2688.0f / tensor_amax;  // transformer_engine's encode scale
     s = s < flt_max ? s : flt_max;
     if (tensor_amax == 0.0f || s == 0.0f) s = 1.0f;
-    float bd = block_amax * (s * (1.0f / 6.0f));
-    bd = bd < 448.0f ? bd : 448.0f;
-    const float8_e4m3fn d = convert<float8_e4m3fn>(bd, e4m3);
-    const float c = 1.0f / (static_cast<float>(d) * (1.0f / s));
-    return {d.bits(), c < flt_max ? c : flt_max};
+    const float t = tensor_amax == 0.0f ? 1.0f : tensor_amax / 2688.0f;  // torchao's tensor scale
+    for (std::size_t b = 0; b < blocks; ++b) {
+        const float a = amax_bits[b] >= 0x7F800000u ? 0.0f : std::bit_cast<float>(amax_bits[b]);
+        if (rule == nvfp4_scale_rule::torchao) {
+            const float bs = (a / 6.0f) / t;
+            raw[b] = bs < 0x1p-6f ? 0x1p-6f : (bs > 448.0f ? 448.0f : bs);
+        } else {
+            const float bd = a * (s * (1.0f / 6.0f));
+            raw[b] = bd < 448.0f ? bd : 448.0f;
+        }
+    }
+    encode_block<e4m3fn_format, rounding::nearest_even, overflow::saturate>(raw, codes, nullptr, blocks, 0u);
+    float d[most];
+    decode_block<e4m3fn_format>(codes, d, blocks);
+    for (std::size_t b = 0; b < blocks; ++b) {
+        float c;
+        if (rule == nvfp4_scale_rule::torchao) {
+            c = (1.0f / t) / d[b];
+        } else {
+            c = 1.0f / (d[b] * (1.0f / s));
+            c = c < flt_max ? c : flt_max;
+        }
+        coefficients[b] = c;
+        if (amax_bits[b] >= 0x7F800000u) {
+            codes[b] = static_cast<std::uint8_t>(e4m3fn_format::quiet_nan_bits);
+            coefficients[b] = 0.0f;
+        }
+    }
 }
 
 inline float nvfp4_tensor_scale(float tensor_amax, nvfp4_scale_rule rule) noexcept
@@ -395,17 +411,18 @@ void nvfp4_quantize_loop(const float* in, std::uint8_t* packed, std::uint8_t* sc
             const float* x = in + start;
             std::uint32_t amax[block_size / nvfp4_block_size];
             block_amax(x, blocks, nvfp4_block_size, amax);
+            float coefficients[block_size / nvfp4_block_size];
+            nvfp4_block_scales(amax, blocks, tensor_amax, o.scale, scales + start / nvfp4_block_size, coefficients);
             alignas(64) float scaled[block_size];
             for (std::size_t b = 0; b < blocks; ++b) {
+                // A NaN block (coefficient 0) stores +0 elements, whatever its inputs.
                 float* y = scaled + b * nvfp4_block_size;
-                if (amax[b] >= 0x7F800000u) {  // NaN or inf in the block: NaN scale, +0 elements
-                    scales[start / nvfp4_block_size + b] = static_cast<std::uint8_t>(e4m3fn_format::quiet_nan_bits);
+                const float c = coefficients[b];
+                if (c == 0.0f && scales[start / nvfp4_block_size + b] == e4m3fn_format::quiet_nan_bits) {
                     for (std::size_t j = 0; j < nvfp4_block_size; ++j) y[j] = 0.0f;
                     continue;
                 }
-                const nvfp4_block s = nvfp4_block_scale(std::bit_cast<float>(amax[b]), tensor_amax, o.scale);
-                scales[start / nvfp4_block_size + b] = s.scale;
-                for (std::size_t j = 0; j < nvfp4_block_size; ++j) y[j] = x[b * nvfp4_block_size + j] * s.coefficient;
+                for (std::size_t j = 0; j < nvfp4_block_size; ++j) y[j] = x[b * nvfp4_block_size + j] * c;
             }
             std::uint8_t codes[block_size];
             encode_block<e2m1fn_format, decltype(mode)::value, decltype(on_overflow)::value>(scaled, codes, words, length,
