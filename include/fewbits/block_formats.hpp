@@ -107,20 +107,35 @@ auto* element_pointer(E* p) noexcept
         return storage_pointer(p);
 }
 
+// Calls f(mode, on_overflow, start, length, words, amax) for each chunk of n elements (with the
+// policy's mode and overflow as compile-time constants, the chunk's random words, and the
+// largest magnitude bits of each of its blocks of Block elements).
+template <std::size_t Block, class Words, class F>
+void for_each_chunk_with_maxima(const float* in, std::size_t n, const policy& p, const Words& source, F&& f)
+{
+    static_assert(block_size % Block == 0);
+    with_policy(p, [&](auto mode, auto on_overflow) {
+        for_each_block(n, p, source, [&](std::size_t start, std::size_t length, const std::uint32_t* words) {
+            std::uint32_t amax[block_size / Block];
+            block_amax(in + start, length / Block, Block, amax);
+            f(mode, on_overflow, start, length, words, static_cast<const std::uint32_t*>(amax));
+        });
+    });
+}
+
 // MX quantize of n elements (n a multiple of 32), block by block of random words.
 template <class E, class Words>
 void mx_quantize_loop(const float* in, E* out, std::uint8_t* scales, std::size_t n, const mx_options& o,
                       const Words& source)
 {
-    static_assert(block_size % mx_block_size == 0);
     constexpr mx_element_info info = mx_element_info_of<E>();
     const std::uint32_t mask = random_mask<float>(o.elements.random_bits);
-    with_policy(o.elements, [&](auto mode, auto on_overflow) {
-        for_each_block(n, o.elements, source, [&](std::size_t start, std::size_t length, const std::uint32_t* words) {
+    for_each_chunk_with_maxima<mx_block_size>(
+        in, n, o.elements, source,
+        [&](auto mode, auto on_overflow, std::size_t start, std::size_t length, const std::uint32_t* words,
+            const std::uint32_t* amax) {
             const std::size_t blocks = length / mx_block_size;
             const float* x = in + start;
-            std::uint32_t amax[block_size / mx_block_size];
-            block_amax(x, blocks, mx_block_size, amax);
             std::uint8_t* codes = scales + start / mx_block_size;
             for (std::size_t b = 0; b < blocks; ++b) codes[b] = mx_scale_code(amax[b], o.scale, info);
             // The pre-scale applies after the scale is chosen from the unscaled maximum (so that 3/4
@@ -145,7 +160,6 @@ void mx_quantize_loop(const float* in, E* out, std::uint8_t* scales, std::size_t
                     scaled, storage_pointer(out + start), words, length, mask);
             }
         });
-    });
 }
 
 template <class E>
@@ -405,12 +419,12 @@ void nvfp4_quantize_loop(const float* in, std::uint8_t* packed, std::uint8_t* sc
                          const nvfp4_options& o, const Words& source)
 {
     const std::uint32_t mask = random_mask<float>(o.elements.random_bits);
-    with_policy(o.elements, [&](auto mode, auto on_overflow) {
-        for_each_block(n, o.elements, source, [&](std::size_t start, std::size_t length, const std::uint32_t* words) {
+    for_each_chunk_with_maxima<nvfp4_block_size>(
+        in, n, o.elements, source,
+        [&](auto mode, auto on_overflow, std::size_t start, std::size_t length, const std::uint32_t* words,
+            const std::uint32_t* amax) {
             const std::size_t blocks = length / nvfp4_block_size;
             const float* x = in + start;
-            std::uint32_t amax[block_size / nvfp4_block_size];
-            block_amax(x, blocks, nvfp4_block_size, amax);
             float coefficients[block_size / nvfp4_block_size];
             nvfp4_block_scales(amax, blocks, tensor_amax, o.scale, scales + start / nvfp4_block_size, coefficients);
             alignas(64) float scaled[block_size];
@@ -429,7 +443,6 @@ void nvfp4_quantize_loop(const float* in, std::uint8_t* packed, std::uint8_t* sc
                                                                                            mask);
             pack_nibbles(codes, packed + start / 2, length / 2);
         });
-    });
 }
 
 }  // namespace detail
