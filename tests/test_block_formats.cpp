@@ -616,6 +616,16 @@ TEST_CASE("mx results do not depend on chunking: two calls at offsets equal one 
     fill_random_words(stream{9, 100}, words);
     mx_quantize<float8_e4m3fn>(x, parts, sp, o, words);
     for (std::size_t i = 0; i < x.size(); ++i) REQUIRE(whole[i].bits() == parts[i].bits());
+    // Packed MXFP4 and NVFP4 too: the caller's words give the stream's bytes.
+    std::vector<u8> p1(x.size() / 2), p2(x.size() / 2);
+    mxfp4_quantize(x, p1, sw, o, stream{9, 100});
+    mxfp4_quantize(x, p2, sp, o, words);
+    REQUIRE(p1 == p2);
+    std::vector<float8_e4m3fn> n1(x.size() / 16), n2(x.size() / 16);
+    nvfp4_options no;
+    no.elements = o.elements;
+    REQUIRE(nvfp4_quantize(x, p1, n1, no, stream{9, 100}) == nvfp4_quantize(x, p2, n2, no, words));
+    REQUIRE(p1 == p2);
 }
 
 TEST_CASE("mx_fake_quantize and nvfp4_fake_quantize equal quantize then dequantize, in place too", "[block][fake]")

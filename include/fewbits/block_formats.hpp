@@ -289,21 +289,42 @@ inline void unpack_fp4(std::span<const std::uint8_t> in, std::span<float4_e2m1fn
 
 // MXFP4 with packed storage: the bits of mx_quantize<float4_e2m1fn> followed by pack_fp4
 // (packed.size() == in.size() / 2).
+namespace detail {
+template <class Words>
+void mxfp4_quantize_chunks(std::span<const float> in, std::span<std::uint8_t> packed, std::span<float8_e8m0fnu> scales,
+                           const mx_options& o, const Words& source)
+{
+    auto* scale_bits = storage_pointer(scales.data());
+    for (std::size_t start = 0; start < in.size(); start += block_size) {
+        const std::size_t length = std::min(block_size, in.size() - start);
+        std::uint8_t codes[block_size];
+        mx_quantize_loop(in.data() + start, reinterpret_cast<float4_e2m1fn*>(codes), scale_bits + start / mx_block_size,
+                         length, o, advance(source, start));
+        pack_nibbles(codes, packed.data() + start / 2, length / 2);
+    }
+}
+inline void check_mxfp4_quantize(const mx_options& o, std::size_t in, std::size_t packed, std::size_t scales)
+{
+    validate_mx_options(o);
+    require_blocks(in, "in", mx_block_size);
+    require_packed(in, "in", packed, "packed");
+    require_same_size(in / mx_block_size, "in / 32", scales, "scales");
+}
+}  // namespace detail
+
 inline void mxfp4_quantize(std::span<const float> in, std::span<std::uint8_t> packed,
                            std::span<float8_e8m0fnu> scales, const mx_options& o = {}, stream s = {})
 {
-    detail::validate_mx_options(o);
-    detail::require_blocks(in.size(), "in", mx_block_size);
-    detail::require_packed(in.size(), "in", packed.size(), "packed");
-    require_same_size(in.size() / mx_block_size, "in / 32", scales.size(), "scales");
-    auto* scale_bits = detail::storage_pointer(scales.data());
-    for (std::size_t start = 0; start < in.size(); start += detail::block_size) {
-        const std::size_t length = std::min(detail::block_size, in.size() - start);
-        std::uint8_t codes[detail::block_size];
-        detail::mx_quantize_loop(in.data() + start, reinterpret_cast<float4_e2m1fn*>(codes),
-                                 scale_bits + start / mx_block_size, length, o, detail::advance(s, start));
-        detail::pack_nibbles(codes, packed.data() + start / 2, length / 2);
-    }
+    detail::check_mxfp4_quantize(o, in.size(), packed.size(), scales.size());
+    detail::mxfp4_quantize_chunks(in, packed, scales, o, s);
+}
+// The same with the caller's random words, one per element.
+inline void mxfp4_quantize(std::span<const float> in, std::span<std::uint8_t> packed,
+                           std::span<float8_e8m0fnu> scales, const mx_options& o, std::span<const std::uint32_t> words)
+{
+    detail::check_mxfp4_quantize(o, in.size(), packed.size(), scales.size());
+    detail::require_words(in.size(), "in", words, "words");
+    detail::mxfp4_quantize_chunks(in, packed, scales, o, detail::caller_words{words.data()});
 }
 
 inline void mxfp4_dequantize(std::span<const std::uint8_t> packed, std::span<const float8_e8m0fnu> scales,
@@ -450,24 +471,42 @@ void nvfp4_quantize_loop(const float* in, std::uint8_t* packed, std::uint8_t* sc
 // NVFP4 quantize: in.size() a multiple of 16, packed.size() == in.size() / 2, scales.size() ==
 // in.size() / 16. Returns the tensor scale that nvfp4_dequantize takes. A block holding NaN or
 // +-inf gets the E4M3 NaN scale (and +0 elements); the tensor amax skips such values.
-inline float nvfp4_quantize(std::span<const float> in, std::span<std::uint8_t> packed,
-                            std::span<float8_e4m3fn> scales, const nvfp4_options& o = {}, stream s = {})
+namespace detail {
+inline float check_nvfp4_quantize(std::span<const float> in, std::size_t packed, std::size_t scales,
+                                  const nvfp4_options& o)
 {
     if (static_cast<unsigned>(o.scale) > static_cast<unsigned>(nvfp4_scale_rule::torchao))
         raise_invalid_argument("options.scale must be a fewbits::nvfp4_scale_rule (0..1), got " +
                                std::to_string(static_cast<int>(o.scale)));
-    detail::validate_block_policy(o.elements, "options");
+    validate_block_policy(o.elements, "options");
     if (o.tensor_amax) {
         const float a = *o.tensor_amax;
         const std::uint32_t bits = std::bit_cast<std::uint32_t>(a);
         if (bits >= 0x7F800000u)  // negative, inf or NaN (zero is allowed)
             raise_invalid_argument("options.tensor_amax must be finite and not negative, got " + exact_string(a));
     }
-    detail::require_blocks(in.size(), "in", nvfp4_block_size);
-    detail::require_packed(in.size(), "in", packed.size(), "packed");
-    require_same_size(in.size() / nvfp4_block_size, "in / 16", scales.size(), "scales");
-    const float amax = o.tensor_amax ? *o.tensor_amax : detail::finite_amax(in);
+    require_blocks(in.size(), "in", nvfp4_block_size);
+    require_packed(in.size(), "in", packed, "packed");
+    require_same_size(in.size() / nvfp4_block_size, "in / 16", scales, "scales");
+    return o.tensor_amax ? *o.tensor_amax : finite_amax(in);  // the tensor amax A
+}
+}  // namespace detail
+
+inline float nvfp4_quantize(std::span<const float> in, std::span<std::uint8_t> packed,
+                            std::span<float8_e4m3fn> scales, const nvfp4_options& o = {}, stream s = {})
+{
+    const float amax = detail::check_nvfp4_quantize(in, packed.size(), scales.size(), o);
     detail::nvfp4_quantize_loop(in.data(), packed.data(), detail::storage_pointer(scales.data()), in.size(), amax, o, s);
+    return detail::nvfp4_tensor_scale(amax, o.scale);
+}
+// The same with the caller's random words, one per element.
+inline float nvfp4_quantize(std::span<const float> in, std::span<std::uint8_t> packed,
+                            std::span<float8_e4m3fn> scales, const nvfp4_options& o, std::span<const std::uint32_t> words)
+{
+    const float amax = detail::check_nvfp4_quantize(in, packed.size(), scales.size(), o);
+    detail::require_words(in.size(), "in", words, "words");
+    detail::nvfp4_quantize_loop(in.data(), packed.data(), detail::storage_pointer(scales.data()), in.size(), amax, o,
+                                detail::caller_words{words.data()});
     return detail::nvfp4_tensor_scale(amax, o.scale);
 }
 
