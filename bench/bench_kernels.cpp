@@ -41,6 +41,7 @@
 #include <string_view>
 #include <vector>
 
+#include <fewbits/block_formats.hpp>
 #include <fewbits/fewbits.hpp>
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -601,6 +602,8 @@ void add(const std::string& name, F f)
         ->UseRealTime();
 }
 
+#include "bench_block_formats.inc"
+
 template <class T>
 void register_format(std::size_t n)
 {
@@ -665,6 +668,7 @@ void register_all()
         register_format<fewbits::float8_e5m2>(n);
         register_format<int8_tag>(n);
         if (n == 16 * Ki) register_format<int8_general_tag>(n);
+        register_block_formats(n);
     }
 }
 
@@ -817,6 +821,15 @@ int print_report(const collecting_reporter& rep, int repetitions)
     for (const char* fmt : {"bf16", "fp16", "e4m3", "e5m2", "int8"})
         targets.push_back({std::string("dequantize ") + fmt + " vs float copy", "dequantize/" + std::string(fmt) + "/-/16Ki",
                            "memcpy/float/-/16Ki", 0.8, std::nullopt});
+
+    // Block-scaled formats: dequantize against the float copy, SR quantize MXFP8 against SR
+    // quantize into plain E4M3 (both 16 Ki, log-uniform inputs).
+    targets.push_back({"dequantize MXFP8 (E4M3) vs float copy", "mx_dequantize/mxfp8-e4m3/-/16Ki", "memcpy/float/-/16Ki",
+                       0.5, std::nullopt});
+    targets.push_back({"dequantize MXFP4 (packed) vs float copy", "mx_dequantize/mxfp4-packed/-/16Ki",
+                       "memcpy/float/-/16Ki", 0.5, std::nullopt});
+    targets.push_back({"SR32 quantize MXFP8 (E4M3) vs SR32 quantize into E4M3", "mx_quantize/mxfp8-e4m3/sr32/16Ki",
+                       "quantize/e4m3/sr32/16Ki", 0.5, std::nullopt});
 
     std::printf("\n| target | needs | measured | |\n|---|---:|---:|---|\n");
     int missed = 0;

@@ -288,6 +288,43 @@ void random_workload(fnv1a& d) {
     for (std::uint64_t c = 0; c < 1024; ++c) d.u32(fewbits::random_word(mix(c), c));
 }
 
+// The block-scaled formats: MX (E4M3, E2M1 packed, INT8) under each scale rule, nearest-even
+// and SR with 8 bits, NVFP4 in both chains, and the Hadamard transform.
+void block_workload(fnv1a& d, const std::vector<float>& all) {
+    const std::span<const float> in(all.data(), all.size() / 32 * 32);
+    std::vector<fewbits::float8_e4m3fn> q(in.size());
+    std::vector<std::int8_t> qi(in.size());
+    std::vector<std::uint8_t> packed(in.size() / 2);
+    std::vector<fewbits::float8_e8m0fnu> scales(in.size() / 32);
+    std::vector<fewbits::float8_e4m3fn> nv(in.size() / 16);
+    std::vector<float> out(in.size());
+    for (auto rule : {fewbits::mx_scale_rule::floor, fewbits::mx_scale_rule::rceil, fewbits::mx_scale_rule::even})
+        for (fewbits::policy p : {fewbits::policy{fewbits::rounding::nearest_even, fewbits::overflow::saturate},
+                                  fewbits::policy{fewbits::rounding::stochastic, fewbits::overflow::saturate, 8}}) {
+            const fewbits::mx_options o{rule, p, 0.75f};
+            fewbits::mx_quantize<fewbits::float8_e4m3fn>(in, q, scales, o, {5, 9});
+            fewbits::mx_dequantize<fewbits::float8_e4m3fn>(q, scales, out);
+            fold(d, std::span<const float>(out));
+            fewbits::mxfp4_quantize(in, packed, scales, o, {6, 9});
+            fewbits::mxfp4_dequantize(packed, scales, out);
+            fold(d, std::span<const float>(out));
+            fewbits::mx_quantize<std::int8_t>(in, qi, scales, o, {7, 9});
+            fewbits::mx_dequantize<std::int8_t>(qi, scales, out);
+            fold(d, std::span<const float>(out));
+        }
+    for (auto chain : {fewbits::nvfp4_scale_rule::transformer_engine, fewbits::nvfp4_scale_rule::torchao}) {
+        fewbits::nvfp4_options o;
+        o.scale = chain;
+        o.elements = {fewbits::rounding::stochastic, fewbits::overflow::saturate, 8};
+        const float t = fewbits::nvfp4_quantize(in, packed, nv, o, {8, 0});
+        fewbits::nvfp4_dequantize(packed, nv, t, out);
+        fold(d, std::span<const float>(out));
+    }
+    std::vector<float> h(in.begin(), in.begin() + 4096);
+    for (float& x : h) x = std::isfinite(x) ? x * 1e-30f : 0.0f;
+    fewbits::random_hadamard_transform(h, 1024, 64, {9, 0});
+    fold(d, std::span<const float>(h));
+}
 
 // The version-2 generator's workload: streams at offsets 0, unaligned, and just before the
 // places where its base counters cross 2^32 (counter 2^34 for 8-bit slices, 2^33 for 16-bit)
@@ -408,6 +445,7 @@ std::uint64_t digest() {
     format_workload<fewbits::minifloat<fewbits::format<4, 1, fewbits::encoding::ieee>>>(d, in, k);
     int8_workload(d, k);
     random_workload(d);
+    block_workload(d, in);
     return d.h;
 }
 

@@ -99,6 +99,40 @@ void instantiate_sgd()
 #endif
 }
 
+// The block-scaled formats: every MX element type, packed FP4, NVFP4, the Hadamard transform.
+template <class E>
+void instantiate_mx()
+{
+    std::vector<float> in(64, 1.0f), out(64);
+    std::vector<E> q(64);
+    std::vector<float8_e8m0fnu> scales(2);
+    mx_quantize<E>(in, q, scales, {mx_scale_rule::rceil, {rounding::stochastic, overflow::saturate, 8}}, stream{1});
+    mx_dequantize<E>(q, scales, out);
+    mx_fake_quantize<E>(in, out, {mx_scale_rule::floor, {rounding::toward_zero, overflow::saturate}, 0.75f});
+    (void)mx_block_scale<E>(3.0f, mx_scale_rule::even);
+}
+
+void instantiate_block_formats()
+{
+    instantiate_mx<float8_e4m3fn>();
+    instantiate_mx<float8_e5m2>();
+    instantiate_mx<float6_e3m2fn>();
+    instantiate_mx<float6_e2m3fn>();
+    instantiate_mx<float4_e2m1fn>();
+    instantiate_mx<std::int8_t>();
+    std::vector<float> in(64, 1.0f), out(64);
+    std::vector<std::uint8_t> packed(32);
+    std::vector<float8_e8m0fnu> scales(2);
+    mxfp4_quantize(in, packed, scales);
+    mxfp4_dequantize(packed, scales, out);
+    std::vector<float8_e4m3fn> nv(4);
+    const float t = nvfp4_quantize(in, packed, nv);
+    nvfp4_dequantize(packed, nv, t, out);
+    (void)nvfp4_fake_quantize(in, out);
+    random_hadamard_transform(in, 64, 32, stream{2});
+    inverse_random_hadamard_transform(in, 64, 32, stream{2});
+}
+
 }  // namespace
 
 int main()
@@ -122,6 +156,7 @@ try {
     fill_random_words(stream{1, 0, generator::philox}, words);
     (void)random_word(generator::counter_hash, 1, 2);
     instantiate_sgd();
+    instantiate_block_formats();
     return 0;
 } catch (const std::exception&) {
     return 1;
