@@ -93,7 +93,7 @@ void sgd_update_loop(std::span<T> w, std::span<const float> g, float lr, const p
     using Format = typename T::format_type;
     auto* bits = storage_pointer(w.data());
     const std::uint32_t mask = random_mask<float>(p.random_bits);
-    with_policy(p, [&](auto mode, auto on_overflow) {
+    with_policy<Format::has_nan>(p, [&](auto mode, auto on_overflow) {
         for_each_block(w.size(), p, source, [&](std::size_t start, std::size_t length, const std::uint32_t* words) {
             float updated[block_size];
             decode_block<Format>(bits + start, updated, length);
@@ -113,7 +113,7 @@ void sgd_momentum_loop(std::span<T> w, std::span<V> velocity, std::span<const fl
     using Format = typename T::format_type;
     auto* bits = storage_pointer(w.data());
     const std::uint32_t mask = random_mask<float>(p.random_bits);
-    with_policy(p, [&](auto mode, auto on_overflow) {
+    with_policy<Format::has_nan>(p, [&](auto mode, auto on_overflow) {
         for_each_block(w.size(), p, source, [&](std::size_t start, std::size_t length, const std::uint32_t* words) {
             float v[block_size];
             if constexpr (std::same_as<V, float>) {
