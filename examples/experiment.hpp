@@ -29,6 +29,8 @@
 #include <fewbits/data/fashion_mnist.hpp>
 #endif
 
+#include "formats.hpp"
+
 namespace experiment {
 
 using namespace fewbits::training;
@@ -172,63 +174,17 @@ inline experiment_data load_data(data_choice choice, std::size_t max_train, std:
     return synthetic_data(synthetic_train, seed);
 }
 
-// ---- Formats ------------------------------------------------------------------------------------
-
-// The formats the grids name: fp32, every name of fewbits' format registry
-// (fewbits/format_names.hpp), and int8.
-inline const std::vector<std::string>& format_names()
-{
-    static const std::vector<std::string> names = [] {
-        std::vector<std::string> v{"fp32"};
-        v.insert(v.end(), fewbits::format_names.begin(), fewbits::format_names.end());
-        v.emplace_back("int8");
-        return v;
-    }();
-    return names;
-}
-
-// fn(T{}) for the minifloat T named f (a registry name).
-template <class F>
-auto with_format(const std::string& f, F&& fn)
-{
-    std::optional<decltype(fn(fewbits::bfloat16{}))> result;
-    if (!fewbits::visit_format(f, [&](auto t) { result.emplace(fn(t)); }))
-        throw std::invalid_argument("no minifloat named '" + f + "'");
-    return std::move(*result);
-}
-
-// Significand bits p (mantissa bits + 1) of a named format; 24 for fp32, 8 for int8 (nominal).
-inline int significand_bits(const std::string& f)
-{
-    if (f == "fp32") return 24;
-    if (f == "int8") return 8;
-    return with_format(f, [](auto t) { return decltype(t)::format_type::mantissa_bits + 1; });
-}
-
-// A quantizer for activations and gradients: per-tensor power-of-two scaling for every format
-// narrower than bf16 (their range cannot hold a gradient unscaled), none for bf16 and fp16.
-inline quantizer make_quantizer(const std::string& f, fewbits::rounding mode)
-{
-    const fewbits::policy p{mode};
-    if (f == "fp32") return quantizer{};
-    if (f == "int8") return quantizer::int8(p);
-    const scaling s = f == "bf16" || f == "fp16" ? scaling::none : scaling::power_of_two;
-    return with_format(f, [&](auto t) { return quantizer::to<decltype(t)>(p, s); });
-}
-
-inline weight_storage make_storage(const std::string& f)
-{
-    if (f == "fp32") return weight_storage::fp32();
-    if (f == "int8") throw std::invalid_argument("int8 weight storage is not offered (it needs a scale)");
-    return with_format(f, [](auto t) { return weight_storage::stored_as<decltype(t)>(); });
-}
-
-inline fewbits::rounding parse_rounding(const std::string& r)
-{
-    return r == "SR" ? fewbits::rounding::stochastic : fewbits::rounding::nearest_even;
-}
-
 // ---- Output -------------------------------------------------------------------------------------
+
+// Creates the directory that will hold the file at path, when missing (a fresh build tree has
+// none of the result directories the tests write into).
+inline void create_parent_directory(const std::string& path)
+{
+    const auto dir = std::filesystem::path(path).parent_path();
+    std::error_code ec;
+    if (!dir.empty()) std::filesystem::create_directories(dir, ec);
+    if (ec) throw std::runtime_error("cannot create the directory " + dir.string() + " for " + path + ": " + ec.message());
+}
 
 // A CSV written to PATH.partial and renamed to PATH by finish(): an interrupted run never leaves
 // a file that looks complete. The directory is created when missing.
@@ -238,9 +194,7 @@ public:
     csv_file(const std::string& path, const std::string& header) : path_(path)
     {
         if (path_.empty()) return;
-        const auto dir = std::filesystem::path(path_).parent_path();
-        std::error_code ec;
-        if (!dir.empty()) std::filesystem::create_directories(dir, ec);
+        create_parent_directory(path_);
         out_.open(path_ + ".partial", std::ios::trunc);
         if (!out_) throw std::runtime_error("cannot write " + path_ + ".partial");
         out_ << header << '\n';

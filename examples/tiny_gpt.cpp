@@ -202,6 +202,8 @@ std::string run_configuration(const options& o, const text_corpus& corpus)
 
 int run(const options& o)
 {
+    // Before training, so that a path that cannot be written fails in a second, not after the run.
+    if (!o.dump_state.empty()) experiment::create_parent_directory(o.dump_state);
     text_corpus corpus;
     if (std::filesystem::exists(o.data) || o.dump_state.empty()) {
         corpus = experiment::load_corpus(o.data);

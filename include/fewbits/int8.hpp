@@ -97,7 +97,7 @@ inline std::int8_t convert_int8(float x, float scale, policy p = {}, std::uint32
     validate(p);
     detail::validate_scale(scale);
     const std::uint32_t mask = detail::random_mask<float>(p.random_bits);
-    return detail::with_policy(p, [&](auto mode, auto) {
+    return detail::with_policy<false>(p, [&](auto mode, auto) {
         return detail::round_int8<decltype(mode)::value>(x, scale, p.int8, random_word, mask);
     });
 }

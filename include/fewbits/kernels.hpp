@@ -385,7 +385,7 @@ template <class Format, class Words>
 void encode_span(const float* in, typename Format::storage_type* out, std::size_t n, const policy& p, const Words& source)
 {
     const std::uint32_t mask = random_mask<float>(p.random_bits);
-    with_policy(p, [&](auto mode, auto on_overflow) {
+    with_policy<Format::has_nan>(p, [&](auto mode, auto on_overflow) {
         for_each_block(n, p, source, [&](std::size_t start, std::size_t length, const std::uint32_t* words) {
             encode_block<Format, decltype(mode)::value, decltype(on_overflow)::value>(in + start, out + start, words,
                                                                                     length, mask);
@@ -405,7 +405,7 @@ void fake_quantize_loop(std::span<const float> in, std::span<float> out, const p
 {
     using Format = typename T::format_type;
     const std::uint32_t mask = random_mask<float>(p.random_bits);
-    with_policy(p, [&](auto mode, auto on_overflow) {
+    with_policy<Format::has_nan>(p, [&](auto mode, auto on_overflow) {
         for_each_block(in.size(), p, source, [&](std::size_t start, std::size_t length, const std::uint32_t* words) {
             typename Format::storage_type encoded[block_size];
             encode_block<Format, decltype(mode)::value, decltype(on_overflow)::value>(in.data() + start, encoded, words,
@@ -425,7 +425,7 @@ void quantize_int8_loop(std::span<const float> in, std::span<std::int8_t> out, f
     const int8_divisor divisor = make_int8_divisor(scale);
     const std::uint32_t k_plus_150 = int8_power_of_two_scale(scale);
 #endif
-    with_policy(p, [&](auto mode, auto) {
+    with_policy<false>(p, [&](auto mode, auto) {
         for_each_block(in.size(), p, source, [&](std::size_t start, std::size_t length, const std::uint32_t* words) {
             std::size_t i = 0;
 #if FEWBITS_DISPATCH

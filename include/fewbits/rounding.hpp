@@ -44,13 +44,18 @@ namespace detail {
 
 // Calls f(mode_constant, overflow_constant) with the policy's runtime values as
 // compile-time constants, so that each (mode, overflow) pair gets its own branch-free code.
-template <class F>
+// OverflowMatters = false (a format without NaN, which always saturates, or INT8) passes
+// overflow::saturate whatever the policy says: one instantiation per mode instead of two
+// identical ones, which is compile time saved in every program that uses those kernels.
+template <bool OverflowMatters = true, class F>
 constexpr decltype(auto) with_policy(const policy& p, F&& f)
 {
     auto with_overflow = [&](auto mode) -> decltype(auto) {
-        if (p.on_overflow == overflow::saturate)
-            return f(mode, std::integral_constant<overflow, overflow::saturate>{});
-        return f(mode, std::integral_constant<overflow, overflow::non_saturating>{});
+        if constexpr (OverflowMatters) {
+            if (p.on_overflow == overflow::non_saturating)
+                return f(mode, std::integral_constant<overflow, overflow::non_saturating>{});
+        }
+        return f(mode, std::integral_constant<overflow, overflow::saturate>{});
     };
     switch (p.mode) {
     case rounding::nearest_away:
@@ -79,7 +84,7 @@ constexpr typename Format::storage_type convert_bits(Source x, const policy& p, 
     const U bits = std::bit_cast<U>(x);
     const U random = random_lane<Source>(random_word);
     const U mask = random_mask<Source>(p.random_bits);
-    return with_policy(p, [&](auto mode, auto on_overflow) {
+    return with_policy<Format::has_nan>(p, [&](auto mode, auto on_overflow) {
         return static_cast<typename Format::storage_type>(
             encode<Format, Source, decltype(mode)::value, decltype(on_overflow)::value>(bits, random, mask));
     });

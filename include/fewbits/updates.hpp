@@ -357,7 +357,7 @@ void sgd_update_loop(std::span<T> w, std::span<const float> g, float lr, const p
     using Format = typename T::format_type;
     auto* bits = storage_pointer(w.data());
     const std::uint32_t mask = random_mask<float>(p.random_bits);
-    with_policy(p, [&](auto mode, auto on_overflow) {
+    with_policy<Format::has_nan>(p, [&](auto mode, auto on_overflow) {
         constexpr rounding Mode = decltype(mode)::value;
         constexpr overflow Overflow = decltype(on_overflow)::value;
         for_each_block(w.size(), p, source, [&](std::size_t start, std::size_t length, const std::uint32_t* words) {
@@ -385,7 +385,7 @@ void sgd_momentum_loop(std::span<T> w, std::span<V> velocity, std::span<const fl
     auto* bits = storage_pointer(w.data());
     auto* vcells = cells(velocity.data());
     const std::uint32_t mask = random_mask<float>(p.random_bits);
-    with_policy(p, [&](auto mode, auto on_overflow) {
+    with_policy<Format::has_nan>(p, [&](auto mode, auto on_overflow) {
         constexpr rounding Mode = decltype(mode)::value;
         constexpr overflow Overflow = decltype(on_overflow)::value;
         alignas(64) std::uint32_t v_buffer[block_size];

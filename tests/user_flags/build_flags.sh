@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# ctest build_flags (label unit): compiles main.cpp, a program that calls every kernel, the
+# ctest build_flags (label matrix): compiles main.cpp, a program that calls every kernel, the
 # ways users build: g++ and clang++, at -O0 -g and -O2, with -march=native, -march=x86-64-v3
 # and no -march (plus g++ -march=native without run-time dispatch, at -O0 and -O2), always
 # with -Wall -Wextra -Werror; runs each binary, which checks every result against the scalar

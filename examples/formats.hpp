@@ -1,0 +1,34 @@
+// The named formats of the experiment programs' grids, and the quantizers and weight storages
+// they build from a name. Declared here and compiled once in formats.cpp: building a quantizer
+// or a storage for every format instantiates the library's kernels for 14 formats on every
+// instruction set, which took about a minute of compilation in each program that included it.
+// Example code, not library API.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <fewbits/nn/parameter.hpp>
+#include <fewbits/nn/quantizer.hpp>
+#include <fewbits/policy.hpp>
+
+namespace experiment {
+
+// The formats the grids name: fp32, every name of fewbits' format registry
+// (fewbits/format_names.hpp), and int8.
+const std::vector<std::string>& format_names();
+
+// Significand bits p (mantissa bits + 1) of a named format; 24 for fp32, 8 for int8 (nominal).
+int significand_bits(const std::string& format);
+
+// A quantizer for activations and gradients: per-tensor power-of-two scaling for every format
+// narrower than bf16 (their range cannot hold a gradient unscaled), none for bf16 and fp16.
+fewbits::nn::quantizer make_quantizer(const std::string& format, fewbits::rounding mode);
+
+// Weight storage in the named format (fp32 or a registry name; int8 is refused: it needs a scale).
+fewbits::nn::weight_storage make_storage(const std::string& format);
+
+// "SR" -> stochastic, anything else (the grids' "RTN") -> nearest-even.
+fewbits::rounding parse_rounding(const std::string& rounding);
+
+}  // namespace experiment
