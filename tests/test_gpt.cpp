@@ -161,8 +161,10 @@ TEST_CASE("gpt: every parameter tensor's gradient matches finite differences of 
     pass_context ctx;
     (void)model.compute_gradients(s.inputs, s.targets, s.batch, ctx);
     std::vector<double> flat;
-    for (parameter* p : model.parameters())
-        for (float v : p->value().values()) flat.push_back(v);
+    for (parameter* p : model.parameters()) {
+        const tensor value = p->value();
+        for (float v : value.values()) flat.push_back(v);
+    }
     const auto& names = model.parameter_names();
     const auto params = model.parameters();
     std::size_t offset = 0;

@@ -35,6 +35,7 @@
 #include "fewbits/optim/adamw.hpp"
 #include "fewbits/optim/optimizer.hpp"
 #include "fewbits/optim/sgd.hpp"
+#include "fewbits/optim/update_in_backward.hpp"
 #include "fewbits/train/epoch.hpp"
 #include "fewbits/train/gradient_variance.hpp"
 

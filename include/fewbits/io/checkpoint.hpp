@@ -105,11 +105,22 @@ inline void copy_bytes(void* to, const void* from, std::size_t n) noexcept
     if (n > 0) std::memcpy(to, from, n);
 }
 
+// Collects the bytes of a checkpoint, or only hashes them (keep = false: a digest of a large
+// model's state costs no copy of it).
 class byte_writer {
 public:
     std::vector<std::byte> bytes;
+    bool keep = true;
+    std::uint64_t fnv1a = 0xCBF29CE484222325ull;  // FNV-1a 64 of every byte put
 
-    void put(std::span<const std::byte> b) { bytes.insert(bytes.end(), b.begin(), b.end()); }
+    void put(std::span<const std::byte> b)
+    {
+        for (std::byte x : b) {
+            fnv1a ^= static_cast<std::uint8_t>(x);
+            fnv1a *= 0x100000001B3ull;
+        }
+        if (keep) bytes.insert(bytes.end(), b.begin(), b.end());
+    }
     template <class T>
     void put_value(T v)
     {
@@ -197,8 +208,8 @@ inline void put_parameters(byte_writer& w, std::span<nn::parameter* const> param
         w.put_string(p->name());
         w.put_value(p->layer());
         w.put_value(p->key());
-        w.put_value(static_cast<std::uint64_t>(p->value().rows()));
-        w.put_value(static_cast<std::uint64_t>(p->value().cols()));
+        w.put_value(static_cast<std::uint64_t>(p->rows()));
+        w.put_value(static_cast<std::uint64_t>(p->cols()));
         w.put_string(p->storage_name());
         w.put_value(static_cast<std::uint32_t>(p->store().bytes_per_value()));
         w.put(p->store().raw());
@@ -292,14 +303,10 @@ inline std::vector<std::byte> read_whole_file(const std::string& path)
 inline std::uint64_t state_digest(std::span<nn::parameter* const> params, const run_state& state)
 {
     detail::byte_writer w;
+    w.keep = false;
     detail::put_named(w, state.counters);
     detail::put_parameters(w, params);
-    std::uint64_t h = 0xCBF29CE484222325ull;
-    for (std::byte b : w.bytes) {
-        h ^= static_cast<std::uint8_t>(b);
-        h *= 0x100000001B3ull;
-    }
-    return h;
+    return w.fnv1a;
 }
 
 // Writes the checkpoint of params and state to path, atomically (checkpoint_error on failure;
@@ -379,8 +386,8 @@ inline run_state load_checkpoint(const std::string& path, std::span<nn::paramete
         const auto cols = r.value<std::uint64_t>("a column count");
         const std::string storage = r.string("a storage format");
         const auto bytes_per_value = r.value<std::uint32_t>("a value size");
-        if (name != p.name() || layer != p.layer() || key != p.key() || rows != p.value().rows() ||
-            cols != p.value().cols() || storage != p.storage_name() || bytes_per_value != p.store().bytes_per_value()) {
+        if (name != p.name() || layer != p.layer() || key != p.key() || rows != p.rows() ||
+            cols != p.cols() || storage != p.storage_name() || bytes_per_value != p.store().bytes_per_value()) {
             // "w (layer 0) 4x6 stored as bf16", appended piece by piece.
             auto describe = [](std::string d, std::uint64_t in_layer, std::uint64_t n_rows, std::uint64_t n_cols,
                                const std::string& f) {
@@ -395,7 +402,7 @@ inline run_state load_checkpoint(const std::string& path, std::span<nn::paramete
                 return d;
             };
             std::string why = "a checkpoint of another model or format: parameter " + std::to_string(i) + " is ";
-            why += describe(p.name(), p.layer(), p.value().rows(), p.value().cols(), p.storage_name());
+            why += describe(p.name(), p.layer(), p.rows(), p.cols(), p.storage_name());
             why += " in this model and ";
             why += describe(name, layer, rows, cols, storage);
             why += " in the checkpoint";
@@ -435,7 +442,6 @@ inline run_state load_checkpoint(const std::string& path, std::span<nn::paramete
         nn::parameter& p = *params[i];
         detail::parameter_record& rec = records[i];
         detail::copy_bytes(p.store().raw().data(), rec.stored.data(), rec.stored.size());
-        p.refresh();
         p.velocity = std::move(rec.velocity);
         p.moments = std::move(rec.moments);
     }
