@@ -18,7 +18,10 @@
 //
 // Memory (docs/memory.md): --update-in-backward updates each parameter as soon as its gradient
 // is complete (train/lm_step.hpp; the same bits, no gradient buffer for the whole model);
-// --clip-grad-norm X clips the global gradient norm (only with the updates after backward).
+// --clip-grad-norm X clips the global gradient norm (only with the updates after backward);
+// --accumulate K runs K micro-batches of --batch sequences per step (a step's batch is K x B),
+// their gradients summed in FP32 or, with --accumulator bf16, in BF16 with SR
+// (train/gradient_accumulator.hpp).
 // At the end the program prints the memory it holds by category and its peak resident memory;
 // when an allocation fails it says what did not fit and exits with status 1, before writing
 // any checkpoint of the step it was in.
@@ -60,6 +63,8 @@ struct options {
     std::string update = "SR";
     bool update_in_backward = false;
     float clip_grad_norm = 0.0f;
+    std::size_t accumulate = 1;
+    std::string accumulator = "fp32";
     experiment::checkpoint_options checkpoint;
 };
 
@@ -76,6 +81,8 @@ void print_usage(std::FILE* to, const char* prog)
                 "  --update-in-backward   update each parameter as soon as its gradient is complete\n"
                 "                         (same bits; no gradient buffer for the whole model)\n"
                 "  --clip-grad-norm X     clip the global gradient norm to X (not with --update-in-backward)\n"
+                "  --accumulate K         K micro-batches of --batch sequences per step (default 1)\n"
+                "  --accumulator fp32|bf16  the sum of the micro-batch gradients: FP32, or BF16 with SR\n"
                 "  --data PATH            text file, gzip or plain (default the Jargon File)\n"
                 "  --log-every K          progress and validation every K steps (default 25)\n"
                 "  --sample BYTES         afterwards, write BYTES bytes after --prompt TEXT\n"
@@ -130,6 +137,8 @@ options parse(int argc, char** argv)
         else if (a == "--moments") o.moments = value();
         else if (a == "--update") o.update = value();
         else if (a == "--update-in-backward") o.update_in_backward = true;
+        else if (a == "--accumulate") o.accumulate = count(1, 4096);
+        else if (a == "--accumulator") o.accumulator = value();
         else if (a == "--clip-grad-norm") {
             const std::string text = value();
             char* end = nullptr;
@@ -156,6 +165,8 @@ options parse(int argc, char** argv)
         throw usage_error("--moments needs bf16 or fp16, got '" + *o.moments + "'");
     if (o.weights) (void)parse_format_rounding("--weights", *o.weights + ":SR");
     if (o.backward) (void)parse_format_rounding("--backward", *o.backward);
+    if (o.accumulator != "fp32" && o.accumulator != "bf16")
+        throw usage_error("--accumulator needs fp32 or bf16, got '" + o.accumulator + "'");
     if (o.update_in_backward && o.clip_grad_norm > 0.0f)
         throw usage_error("--clip-grad-norm needs every gradient before the first update, and --update-in-backward "
                           "updates each parameter before the next gradient exists: use one or the other");
@@ -223,17 +234,19 @@ std::runtime_error out_of_memory(const std::string& what, const std::string& hel
 
 std::string megabytes(double bytes) { return experiment::fmt("%.1f MB", bytes / 1e6); }
 
-memory_usage memory_of(gpt& model)
+// The gradients include the accumulator's sums (--accumulate).
+memory_usage memory_of(gpt& model, const gradient_accumulator& acc)
 {
     memory_usage m = parameter_memory(model.parameters());
+    m.gradients += acc.bytes();
     m.activations = model.activation_bytes();
     return m;
 }
 
 // The model's memory by category, in one line.
-std::string memory_held(gpt& model)
+std::string memory_held(gpt& model, const gradient_accumulator& acc)
 {
-    const memory_usage m = memory_of(model);
+    const memory_usage m = memory_of(model, acc);
     return "parameters " + megabytes(double(m.parameters)) + ", optimizer state " + megabytes(double(m.optimizer_state)) +
            ", gradients " + megabytes(double(m.gradients)) + ", activations " + megabytes(double(m.activations)) +
            ", buffers " + megabytes(double(m.buffers));
@@ -247,6 +260,9 @@ std::string step_needs(const options& o, const adamw_optimizer& opt, std::size_t
                     " for " + std::to_string(parameters) + " parameters, allocated at the first step)";
     if (!o.update_in_backward)
         s += ", the gradients of every parameter (fp32, " + megabytes(4.0 * double(parameters)) + ")";
+    if (o.accumulate > 1)
+        s += ", the accumulated gradients (" + o.accumulator + ", " +
+             megabytes((o.accumulator == "fp32" ? 4.0 : 2.0) * double(parameters)) + ")";
     return s + " and the activations of " + std::to_string(o.batch) + " x " + std::to_string(o.seq) + " tokens";
 }
 
@@ -261,9 +277,9 @@ gpt build_model(const options& o)
 
 // The memory the model holds by category (bytes and bytes per parameter), and the process's
 // peak resident memory (getrusage).
-void print_memory(gpt& model, std::size_t parameters)
+void print_memory(gpt& model, const gradient_accumulator& acc, std::size_t parameters)
 {
-    const memory_usage m = memory_of(model);
+    const memory_usage m = memory_of(model, acc);
     const double n = double(parameters);
     auto line = [&](const char* what, double bytes) {
         std::printf("memory %-16s %12.0f bytes %9.1f MB %7.2f bytes/parameter\n", what, bytes, bytes / 1e6, bytes / n);
@@ -291,6 +307,7 @@ std::string run_configuration(const options& o, const text_corpus& corpus)
     c.add("backward", o.backward.value_or("fp32")).add("weights", o.weights.value_or("fp32"));
     c.add("moments", o.moments.value_or("fp32")).add("update", o.update);
     if (o.clip_grad_norm > 0.0f) c.add("clip_grad_norm", experiment::fmt("%.9g", double(o.clip_grad_norm)));
+    if (o.accumulate > 1) c.add("accumulate", std::to_string(o.accumulate) + " " + o.accumulator);
     c.add("data", std::to_string(text.size()) + " bytes, fnv1a " + experiment::hex64(experiment::fnv1a(text)));
     return c.text();
 }
@@ -318,6 +335,8 @@ int run(const options& o)
     lm_step_options step_options;
     step_options.timing = o.update_in_backward ? update_timing::in_backward : update_timing::after_backward;
     step_options.clip_grad_norm = o.clip_grad_norm;
+    step_options.accumulate = o.accumulate;
+    gradient_accumulator accumulator(o.accumulator == "bf16" ? accumulator_format::bf16_sr : accumulator_format::fp32);
     std::printf("tiny_gpt: T %zu, C %zu, H %zu, L %zu, %zu parameters; batch %zu x %zu bytes, %llu steps, lr %g; "
                 "%zu training and %zu validation bytes; backward %s, weights %s, moments %s, update %s; %u thread(s)\n",
                 o.context, o.channels, o.heads, o.layers, parameters, o.batch, o.seq,
@@ -345,7 +364,7 @@ int run(const options& o)
         } catch (const std::bad_alloc&) {
             throw out_of_memory("the checkpoint of step " + std::to_string(steps_done) + " (" + o.checkpoint.save +
                                     ", written whole in memory before it replaces the file)",
-                                memory_held(model));
+                                memory_held(model, accumulator));
         }
     };
     token_batch b;
@@ -356,16 +375,16 @@ int run(const options& o)
     double train_loss = 0.0;
     for (std::uint64_t step = first; step < o.steps; ++step) {
         ctx.step = step;
-        sample_windows(corpus.train, o.batch, o.seq, o.seed, step, b);
+        sample_windows(corpus.train, o.batch * o.accumulate, o.seq, o.seed, step, b);
         double loss = 0.0;
         try {
-            loss = lm_train_step(model, b, opt, ctx, step_options);
+            loss = lm_train_step(model, b, opt, ctx, step_options, &accumulator);
         } catch (const training_error&) {
             std::fprintf(stderr, "tiny_gpt: non-finite loss at step %llu\n", static_cast<unsigned long long>(step));
             return 1;
         } catch (const std::bad_alloc&) {
             throw out_of_memory("training step " + std::to_string(step + 1) + ": " + step_needs(o, opt, parameters),
-                                memory_held(model));
+                                memory_held(model, accumulator));
         }
         train_loss = loss;
         progress.done(1.0);
@@ -409,7 +428,7 @@ int run(const options& o)
     }
     if (o.sample_bytes > 0) std::printf("--- sample ---\n%s\n---\n", sample_text(model, o, o.sample_bytes).c_str());
     std::printf("state digest %s\n", experiment::hex64(state_digest(model.parameters(), state)).c_str());
-    print_memory(model, parameters);
+    print_memory(model, accumulator, parameters);
     return 0;
 }
 

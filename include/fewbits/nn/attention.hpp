@@ -154,7 +154,9 @@ public:
 private:
     void round(std::vector<float>& values, const char* name, const pass_context& ctx, std::size_t g, std::size_t h) const
     {
-        q_.apply(values, values, derive(derive(ctx.tensor_stream(layer_, tensor_key(name)), g), h));
+        // g counted in the whole batch (pass_context::first_row), so micro-batches draw as it does.
+        const std::size_t first_group = ctx.first_row / std::max<std::size_t>(1, qkv_.group_rows());
+        q_.apply(values, values, derive(derive(ctx.tensor_stream(layer_, tensor_key(name)), first_group + g), h));
     }
 
     std::size_t c_, h_;

@@ -71,6 +71,9 @@ struct pass_context {
     unsigned threads = 1;
     generator rng = generator::counter_hash;
     gradient_sink* gradients = nullptr;  // told of every complete gradient in backward (or none)
+    // The index of this pass's first row in the step's whole batch: a micro-batch of an
+    // accumulated step rounds its rows with the streams they have in the whole batch.
+    std::size_t first_row = 0;
 
     stream tensor_stream(std::uint64_t layer, std::uint64_t key) const
     {

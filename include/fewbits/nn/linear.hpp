@@ -120,7 +120,8 @@ public:
         const tensor* xf = &x_;
         if (forward_x_rounded_) {
             tensor& xq = q_.reuse_forward ? xq_ : xq_scratch.take(x.rows(), in_);
-            q_.forward_input.apply_rows(x_, xq, ctx.tensor_stream(layer_, tensor_id::forward_input), ctx.threads);
+            q_.forward_input.apply_rows(x_, xq, ctx.tensor_stream(layer_, tensor_id::forward_input), ctx.threads,
+                                        ctx.first_row);
             xf = &xq;
         }
         const parameter_values w(weight_);
@@ -139,15 +140,61 @@ public:
 
     // Gradients for dy (batch x out, per sample): fills weight_grad and bias_grad (batch
     // means) and returns dx (batch x in) when need_input_grad, else an empty tensor. The
-    // rounded copies of x, W and dy live only for this call (scratch tensors).
+    // rounded copies of x, W and dy live only for this call (scratch tensors); dx is computed
+    // first, so that the copies of W are given back before the weight gradient is taken.
     const tensor& backward(const tensor& dy, const pass_context& ctx, bool need_input_grad) override
     {
         require_shape(dy, x_.rows(), out_, "linear output gradient");
+        dx_.resize(0, 0);
+        if (need_input_grad) input_gradient(dy, ctx);
+        parameter_gradients(dy, ctx);
+        return dx_;
+    }
+
+    std::vector<parameter*> parameters() override { return {&weight_, &bias_}; }
+    std::unique_ptr<layer> clone() const override { return std::make_unique<linear>(*this); }
+    std::size_t activation_bytes() const override { return x_.bytes() + xq_.bytes() + y_.bytes() + dx_.bytes(); }
+    void release_input_gradient() override { scratch_pool::shared().give(dx_); }
+
+private:
+    // dx = Q_gi(dy) Q_bw(W)^T into dx_.
+    void input_gradient(const tensor& dy, const pass_context& ctx)
+    {
+        const bool q = !ctx.exact;
+        const std::size_t batch = dy.rows();
+        const tensor* dyi = &dy;
+        scratch_tensor dyiq;
+        if (q && q_.output_grad_for_input.enabled()) {
+            dyi = &dyiq.take(batch, out_);
+            q_.output_grad_for_input.apply_rows(dy, dyiq.take(batch, out_),
+                                                ctx.tensor_stream(layer_, tensor_id::output_grad_for_input), ctx.threads,
+                                                ctx.first_row);
+        }
+        parameter_values w(weight_);
+        const float* wb = w.data();
+        scratch_tensor wbq;
+        if (q && q_.reuse_forward) {
+            // The draw forward made: the same stream on the same weights gives the same bits.
+            if (forward_w_rounded_) wb = rounded_forward_weight(w, wbq, ctx);
+        } else if (q && q_.backward_weight.enabled()) {
+            // Rounded in place when W was decoded into a scratch copy anyway.
+            std::span<float> rounded = w.decoded().empty() ? wbq.take(in_, out_).values() : w.decoded();
+            q_.backward_weight.apply(w.values(), rounded, ctx.tensor_stream(layer_, tensor_id::backward_weight));
+            wb = rounded.data();
+        }
+        // dx = dy W^T (gemm copies W^T so that the product runs along contiguous rows).
+        scratch_pool::shared().reshape(dx_, batch, in_);
+        dx_.set_groups(dy.groups());
+        gemm(batch, in_, out_, dyi->data(), out_, transpose::no, wb, out_, transpose::yes, dx_.data(), in_, false,
+             ctx.threads);
+    }
+
+    // dW = (1/b) Q_bi(x)^T Q_gw(dy), db = (1/b) sum_i Q_gw(dy)_i into the parameters' gradients.
+    void parameter_gradients(const tensor& dy, const pass_context& ctx)
+    {
         const bool q = !ctx.exact;
         const std::size_t batch = dy.rows();
         const float inv_batch = 1.0f / static_cast<float>(batch);
-
-        // Weight and bias gradients.
         const tensor* xb = &x_;
         scratch_tensor xbq;
         if (q && q_.reuse_forward) {
@@ -155,14 +202,15 @@ public:
         } else if (q && q_.backward_input.enabled()) {
             xb = &xbq.take(batch, in_);
             q_.backward_input.apply_rows(x_, xbq.take(batch, in_), ctx.tensor_stream(layer_, tensor_id::backward_input),
-                                         ctx.threads);
+                                         ctx.threads, ctx.first_row);
         }
         const tensor* dyw = &dy;
         scratch_tensor dywq;
         if (q && q_.output_grad_for_weight.enabled()) {
             dyw = &dywq.take(batch, out_);
             q_.output_grad_for_weight.apply_rows(dy, dywq.take(batch, out_),
-                                                 ctx.tensor_stream(layer_, tensor_id::output_grad_for_weight), ctx.threads);
+                                                 ctx.tensor_stream(layer_, tensor_id::output_grad_for_weight), ctx.threads,
+                                                 ctx.first_row);
         }
         tensor& dw = weight_.grad();
         tensor& db = bias_.grad();
@@ -173,41 +221,8 @@ public:
             for (std::size_t r = 0; r < batch; ++r) s += (*dyw)(r, j);
             db(0, j) = s * inv_batch;
         }
-
-        dx_.resize(0, 0);
-        if (!need_input_grad) return dx_;
-        const tensor* dyi = &dy;
-        scratch_tensor dyiq;
-        if (q && q_.output_grad_for_input.enabled()) {
-            dyi = &dyiq.take(batch, out_);
-            q_.output_grad_for_input.apply_rows(dy, dyiq.take(batch, out_),
-                                                ctx.tensor_stream(layer_, tensor_id::output_grad_for_input), ctx.threads);
-        }
-        const parameter_values w(weight_);
-        const float* wb = w.data();
-        scratch_tensor wbq;
-        if (q && q_.reuse_forward) {
-            // The draw forward made: the same stream on the same weights gives the same bits.
-            if (forward_w_rounded_) wb = rounded_forward_weight(w, wbq, ctx);
-        } else if (q && q_.backward_weight.enabled()) {
-            tensor& rounded = wbq.take(in_, out_);
-            q_.backward_weight.apply(w.values(), rounded.values(), ctx.tensor_stream(layer_, tensor_id::backward_weight));
-            wb = rounded.data();
-        }
-        // dx = dy W^T (gemm copies W^T so that the product runs along contiguous rows).
-        scratch_pool::shared().reshape(dx_, batch, in_);
-        dx_.set_groups(dy.groups());
-        gemm(batch, in_, out_, dyi->data(), out_, transpose::no, wb, out_, transpose::yes, dx_.data(), in_, false,
-             ctx.threads);
-        return dx_;
     }
 
-    std::vector<parameter*> parameters() override { return {&weight_, &bias_}; }
-    std::unique_ptr<layer> clone() const override { return std::make_unique<linear>(*this); }
-    std::size_t activation_bytes() const override { return x_.bytes() + xq_.bytes() + y_.bytes() + dx_.bytes(); }
-    void release_input_gradient() override { scratch_pool::shared().give(dx_); }
-
-private:
     // Q_fw(W) into a scratch tensor, with forward's stream.
     const float* rounded_forward_weight(const parameter_values& w, scratch_tensor& scratch, const pass_context& ctx) const
     {

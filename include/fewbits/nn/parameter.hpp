@@ -339,6 +339,9 @@ public:
 
     const float* data() const noexcept { return data_; }
     std::span<const float> values() const noexcept { return {data_, rows_ * cols_}; }
+    // The decoded copy, which the caller may overwrite (round in place), or an empty span when
+    // the values are the fp32 storage itself.
+    std::span<float> decoded() noexcept { return decoded_.values(); }
     std::span<const float> row(std::size_t r) const noexcept { return {data_ + r * cols_, cols_}; }
     float operator()(std::size_t r, std::size_t c) const noexcept { return data_[r * cols_ + c]; }
 
