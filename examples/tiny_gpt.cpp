@@ -362,8 +362,7 @@ int run(const options& o)
         try {
             save_checkpoint(o.checkpoint.save, model.parameters(), state);
         } catch (const std::bad_alloc&) {
-            throw out_of_memory("the checkpoint of step " + std::to_string(steps_done) + " (" + o.checkpoint.save +
-                                    ", written whole in memory before it replaces the file)",
+            throw out_of_memory("the checkpoint of step " + std::to_string(steps_done) + " (" + o.checkpoint.save + ")",
                                 memory_held(model, accumulator));
         }
     };

@@ -42,6 +42,7 @@
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <initializer_list>
 #include <iterator>
@@ -105,21 +106,36 @@ inline void copy_bytes(void* to, const void* from, std::size_t n) noexcept
     if (n > 0) std::memcpy(to, from, n);
 }
 
-// Collects the bytes of a checkpoint, or only hashes them (keep = false: a digest of a large
-// model's state costs no copy of it).
+// Collects the bytes of a checkpoint, or hashes or counts them without keeping them (a digest
+// or the size of a large model's state costs no copy of it); with a sink, the kept bytes are
+// handed to it in pieces of about a MiB (a checkpoint streamed to its file).
 class byte_writer {
 public:
-    std::vector<std::byte> bytes;
+    std::vector<std::byte> bytes;  // the kept bytes (since the last piece handed to the sink)
     bool keep = true;
-    std::uint64_t fnv1a = 0xCBF29CE484222325ull;  // FNV-1a 64 of every byte put
+    bool hash = true;
+    std::uint64_t fnv1a = 0xCBF29CE484222325ull;  // FNV-1a 64 of every byte put (when hash)
+    std::uint64_t size = 0;                       // bytes put
+    std::function<void(std::span<const std::byte>)> sink;
 
     void put(std::span<const std::byte> b)
     {
-        for (std::byte x : b) {
-            fnv1a ^= static_cast<std::uint8_t>(x);
-            fnv1a *= 0x100000001B3ull;
-        }
-        if (keep) bytes.insert(bytes.end(), b.begin(), b.end());
+        size += b.size();
+        if (hash)
+            for (std::byte x : b) {
+                fnv1a ^= static_cast<std::uint8_t>(x);
+                fnv1a *= 0x100000001B3ull;
+            }
+        if (!keep) return;
+        bytes.insert(bytes.end(), b.begin(), b.end());
+        if (sink && bytes.size() >= (std::size_t{1} << 20)) flush();
+    }
+    // Hands the kept bytes to the sink (if any).
+    void flush()
+    {
+        if (!sink || bytes.empty()) return;
+        sink(bytes);
+        bytes.clear();
     }
     template <class T>
     void put_value(T v)
@@ -184,12 +200,13 @@ inline constexpr auto crc32_table = [] {
     return t;
 }();
 
-inline std::uint32_t crc32_of(std::span<const std::byte> b) noexcept
+// The CRC-32 of bytes given in pieces: state starts at 0xFFFFFFFF, the CRC is state ^ 0xFFFFFFFF.
+inline std::uint32_t crc32_update(std::uint32_t state, std::span<const std::byte> b) noexcept
 {
-    std::uint32_t c = 0xFFFFFFFFu;
-    for (std::byte x : b) c = crc32_table[(c ^ static_cast<std::uint8_t>(x)) & 0xFFu] ^ (c >> 8);
-    return c ^ 0xFFFFFFFFu;
+    for (std::byte x : b) state = crc32_table[(state ^ static_cast<std::uint8_t>(x)) & 0xFFu] ^ (state >> 8);
+    return state;
 }
+inline std::uint32_t crc32_of(std::span<const std::byte> b) noexcept { return crc32_update(0xFFFFFFFFu, b) ^ 0xFFFFFFFFu; }
 
 template <class Map>
 void put_named(byte_writer& w, const Map& values)
@@ -240,45 +257,64 @@ struct parameter_record {
     raise<checkpoint_error>("fewbits: " + path + ": " + what + " (" + std::strerror(errno) + ")");
 }
 
-// Writes bytes to path atomically (see the top of this header).
-inline void write_file_atomically(const std::string& path, std::span<const std::byte> bytes)
-{
-    const std::string partial = path + ".partial";
-    const int fd = ::open(partial.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) io_fail(partial, "cannot create the checkpoint");
-    auto fail = [&](const char* what) {
-        const int saved = errno;
-        ::close(fd);
-        ::unlink(partial.c_str());
-        errno = saved;
-        io_fail(partial, what);
-    };
-    for (std::size_t at = 0; at < bytes.size();) {
-        const ::ssize_t n = ::write(fd, bytes.data() + at, bytes.size() - at);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) fail("cannot write the checkpoint");
-        at += static_cast<std::size_t>(n);
+// A file written atomically (see the top of this header): written as PATH.partial, then synced
+// and renamed by commit(); destroyed without commit (an exception on the way), the partial file
+// is removed and PATH is left as it was.
+class atomic_file {
+public:
+    explicit atomic_file(std::string path) : path_(std::move(path)), partial_(path_ + ".partial")
+    {
+        fd_ = ::open(partial_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (fd_ < 0) io_fail(partial_, "cannot create the checkpoint");
     }
-    if (::fsync(fd) != 0) fail("cannot sync the checkpoint to disk");
-    if (::close(fd) != 0) {
-        ::unlink(partial.c_str());
-        io_fail(partial, "cannot close the checkpoint");
+    atomic_file(const atomic_file&) = delete;
+    atomic_file& operator=(const atomic_file&) = delete;
+    ~atomic_file()
+    {
+        if (fd_ >= 0) ::close(fd_);
+        if (!committed_) ::unlink(partial_.c_str());
     }
-    if (::rename(partial.c_str(), path.c_str()) != 0) {
-        const int saved = errno;
-        ::unlink(partial.c_str());
-        errno = saved;
-        io_fail(path, "cannot rename " + partial + " to it");
+
+    void write(std::span<const std::byte> bytes)
+    {
+        for (std::size_t at = 0; at < bytes.size();) {
+            const ::ssize_t n = ::write(fd_, bytes.data() + at, bytes.size() - at);
+            if (n < 0 && errno == EINTR) continue;
+            if (n <= 0) fail("cannot write the checkpoint");
+            at += static_cast<std::size_t>(n);
+        }
     }
-    // The rename itself is durable only once the directory is synced.
-    std::string dir = std::filesystem::path(path).parent_path().string();
-    if (dir.empty()) dir = ".";
-    const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd < 0) io_fail(dir, "cannot open the checkpoint's directory to sync it");
-    const int synced = ::fsync(dfd);
-    ::close(dfd);
-    if (synced != 0) io_fail(dir, "cannot sync the checkpoint's directory");
-}
+
+    void commit()
+    {
+        if (::fsync(fd_) != 0) fail("cannot sync the checkpoint to disk");
+        const int fd = fd_;
+        fd_ = -1;
+        if (::close(fd) != 0) io_fail(partial_, "cannot close the checkpoint");
+        if (::rename(partial_.c_str(), path_.c_str()) != 0) {
+            const int saved = errno;
+            ::unlink(partial_.c_str());
+            errno = saved;
+            io_fail(path_, "cannot rename " + partial_ + " to it");
+        }
+        committed_ = true;
+        // The rename itself is durable only once the directory is synced.
+        std::string dir = std::filesystem::path(path_).parent_path().string();
+        if (dir.empty()) dir = ".";
+        const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0) io_fail(dir, "cannot open the checkpoint's directory to sync it");
+        const int synced = ::fsync(dfd);
+        ::close(dfd);
+        if (synced != 0) io_fail(dir, "cannot sync the checkpoint's directory");
+    }
+
+private:
+    [[noreturn]] void fail(const char* what) const { io_fail(partial_, what); }  // the destructor cleans up
+
+    std::string path_, partial_;
+    int fd_ = -1;
+    bool committed_ = false;
+};
 
 inline std::vector<std::byte> read_whole_file(const std::string& path)
 {
@@ -310,21 +346,35 @@ inline std::uint64_t state_digest(std::span<nn::parameter* const> params, const 
 }
 
 // Writes the checkpoint of params and state to path, atomically (checkpoint_error on failure;
-// an existing checkpoint at path is then left as it was).
+// an existing checkpoint at path is then left as it was). The file is streamed: writing it
+// needs about a MiB beyond the state itself, not a second copy of the state.
 inline void save_checkpoint(const std::string& path, std::span<nn::parameter* const> params, const run_state& state)
 {
+    const auto put_body = [&](detail::byte_writer& w) {
+        w.put_string(state.configuration);
+        detail::put_named(w, state.counters);
+        detail::put_named(w, state.sums);
+        detail::put_parameters(w, params);
+    };
+    detail::byte_writer counter;  // first the body's size, which the header holds
+    counter.keep = counter.hash = false;
+    put_body(counter);
+    detail::atomic_file file(path);
+    std::uint32_t crc = 0xFFFFFFFFu;
     detail::byte_writer w;
+    w.hash = false;
+    w.sink = [&](std::span<const std::byte> piece) {
+        crc = detail::crc32_update(crc, piece);
+        file.write(piece);
+    };
     w.put(std::as_bytes(std::span(detail::checkpoint_magic)));
     w.put_value(detail::checkpoint_version);
-    w.put_value(std::uint64_t{0});  // the body size, set below
-    w.put_string(state.configuration);
-    detail::put_named(w, state.counters);
-    detail::put_named(w, state.sums);
-    detail::put_parameters(w, params);
-    const std::uint64_t body = w.bytes.size() - detail::checkpoint_header_bytes;
-    std::memcpy(w.bytes.data() + 8, &body, sizeof body);
-    w.put_value(detail::crc32_of(w.bytes));
-    detail::write_file_atomically(path, w.bytes);
+    w.put_value(counter.size);
+    put_body(w);
+    w.flush();
+    const std::uint32_t check = crc ^ 0xFFFFFFFFu;
+    file.write(std::as_bytes(std::span(&check, 1)));
+    file.commit();
 }
 
 // Restores params (stored values, velocity, AdamW moments) from the checkpoint at path and

@@ -162,14 +162,8 @@ private:
     {
         const bool q = !ctx.exact;
         const std::size_t batch = dy.rows();
-        const tensor* dyi = &dy;
         scratch_tensor dyiq;
-        if (q && q_.output_grad_for_input.enabled()) {
-            dyi = &dyiq.take(batch, out_);
-            q_.output_grad_for_input.apply_rows(dy, dyiq.take(batch, out_),
-                                                ctx.tensor_stream(layer_, tensor_id::output_grad_for_input), ctx.threads,
-                                                ctx.first_row);
-        }
+        const tensor* dyi = rounded_rows(q_.output_grad_for_input, dy, dyiq, tensor_id::output_grad_for_input, ctx);
         parameter_values w(weight_);
         const float* wb = w.data();
         scratch_tensor wbq;
@@ -195,23 +189,10 @@ private:
         const bool q = !ctx.exact;
         const std::size_t batch = dy.rows();
         const float inv_batch = 1.0f / static_cast<float>(batch);
-        const tensor* xb = &x_;
-        scratch_tensor xbq;
-        if (q && q_.reuse_forward) {
-            xb = forward_x_rounded_ ? &xq_ : &x_;
-        } else if (q && q_.backward_input.enabled()) {
-            xb = &xbq.take(batch, in_);
-            q_.backward_input.apply_rows(x_, xbq.take(batch, in_), ctx.tensor_stream(layer_, tensor_id::backward_input),
-                                         ctx.threads, ctx.first_row);
-        }
-        const tensor* dyw = &dy;
-        scratch_tensor dywq;
-        if (q && q_.output_grad_for_weight.enabled()) {
-            dyw = &dywq.take(batch, out_);
-            q_.output_grad_for_weight.apply_rows(dy, dywq.take(batch, out_),
-                                                 ctx.tensor_stream(layer_, tensor_id::output_grad_for_weight), ctx.threads,
-                                                 ctx.first_row);
-        }
+        scratch_tensor xbq, dywq;
+        const tensor* xb = q && q_.reuse_forward ? (forward_x_rounded_ ? &xq_ : &x_)
+                                                 : rounded_rows(q_.backward_input, x_, xbq, tensor_id::backward_input, ctx);
+        const tensor* dyw = rounded_rows(q_.output_grad_for_weight, dy, dywq, tensor_id::output_grad_for_weight, ctx);
         tensor& dw = weight_.grad();
         tensor& db = bias_.grad();
         gemm(in_, out_, batch, xb->data(), in_, transpose::yes, dyw->data(), out_, dw.data(), out_, false, ctx.threads);
@@ -221,6 +202,17 @@ private:
             for (std::size_t r = 0; r < batch; ++r) s += (*dyw)(r, j);
             db(0, j) = s * inv_batch;
         }
+    }
+
+    // in rounded row by row with quantizer qz and tensor t's streams into a scratch tensor, or in
+    // itself when qz rounds nothing (or the pass is exact).
+    const tensor* rounded_rows(const quantizer& qz, const tensor& in, scratch_tensor& scratch, tensor_id t,
+                               const pass_context& ctx) const
+    {
+        if (ctx.exact || !qz.enabled()) return &in;
+        tensor& out = scratch.take(in.rows(), in.cols());
+        qz.apply_rows(in, out, ctx.tensor_stream(layer_, t), ctx.threads, ctx.first_row);
+        return &out;
     }
 
     // Q_fw(W) into a scratch tensor, with forward's stream.
