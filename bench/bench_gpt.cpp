@@ -4,7 +4,9 @@
 // SR. Wall time, tokens per second. bench/pytorch_gpt_step.py times the same step of the same
 // model in PyTorch (run both in one session to compare). Every run checks that the loss is
 // finite, so the work cannot be optimised away.
-//   BM_gpt_step/Q/T   Q: 0 fp32, 1 low precision; T threads
+//   BM_gpt_step/Q/T/U   Q: 0 fp32, 1 low precision; T threads; U: 0 updates after the backward
+//                       pass (gradients of the whole model held), 1 in it (train/lm_step.hpp,
+//                       the lean mode of docs/memory.md: the same bits)
 #include <benchmark/benchmark.h>
 
 #include <cmath>
@@ -22,6 +24,8 @@ void BM_gpt_step(benchmark::State& state)
 {
     const bool low = state.range(0) != 0;
     const auto threads = static_cast<unsigned>(state.range(1));
+    lm_step_options mode;
+    if (state.range(2) != 0) mode.timing = update_timing::in_backward;
     gpt_options o;
     o.context = 64;
     o.channels = 128;
@@ -40,25 +44,38 @@ void BM_gpt_step(benchmark::State& state)
     gpt model(o);
     // 16 sequences of 64 bytes of English-like text (fixed: the speed does not depend on it).
     const std::string text = "The Jargon File is a comprehensive compendium of hacker slang illuminating many ";
-    std::vector<std::int32_t> inputs(16 * 64), targets(16 * 64);
-    for (std::size_t i = 0; i < inputs.size(); ++i) {
-        inputs[i] = static_cast<unsigned char>(text[(i * 7) % text.size()]);
-        targets[i] = static_cast<unsigned char>(text[(i * 7 + 1) % text.size()]);
+    token_batch b;
+    b.sequences = 16;
+    b.length = 64;
+    b.inputs.resize(16 * 64);
+    b.targets.resize(16 * 64);
+    for (std::size_t i = 0; i < b.inputs.size(); ++i) {
+        b.inputs[i] = static_cast<unsigned char>(text[(i * 7) % text.size()]);
+        b.targets[i] = static_cast<unsigned char>(text[(i * 7 + 1) % text.size()]);
     }
     pass_context ctx;
     ctx.threads = threads;
     double loss = 0.0;
     for (auto _ : state) {
-        loss = model.compute_gradients(inputs, targets, 16, ctx);
-        for (parameter* p : model.parameters()) opt.step(*p, ctx.update_stream(*p));
+        loss = lm_train_step(model, b, opt, ctx, mode);
         ++ctx.step;
     }
     if (!std::isfinite(loss)) state.SkipWithError("non-finite loss");
     state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()) * 16 * 64);
     state.SetLabel(std::string(low ? "e4m3 SR backward, bf16 SR weights and moments" : "fp32") + ", " +
-                   std::to_string(threads) + " thread(s)");
+                   std::to_string(threads) + " thread(s), updates " + update_timing_name(mode.timing));
 }
-BENCHMARK(BM_gpt_step)->Args({0, 1})->Args({1, 1})->Args({0, 2})->Args({1, 2})->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_gpt_step)
+    ->Args({0, 1, 0})
+    ->Args({0, 1, 1})
+    ->Args({1, 1, 0})
+    ->Args({1, 1, 1})
+    ->Args({0, 2, 0})
+    ->Args({0, 2, 1})
+    ->Args({1, 2, 0})
+    ->Args({1, 2, 1})
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
 
 }  // namespace
 

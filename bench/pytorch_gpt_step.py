@@ -5,10 +5,13 @@ scripts/gpt_reference.py (pre-LN blocks, tanh GELU, tied head).
 
 Run with Debian's python3 (python3-torch; libopenblas0-pthread for its BLAS):
     OPENBLAS_NUM_THREADS=1 /usr/bin/python3 bench/pytorch_gpt_step.py [--steps N]
-Prints the median time of a step and tokens per second.
+Prints the median time of a step and tokens per second, and the process's peak resident memory.
+--channels, --layers, --heads, --context, --batch and --seq change the model and the batch (the
+memory comparison of docs/memory.md uses tiny_gpt's 25.4 M-parameter model: 512, 8, 8, 64, 1, 64).
 """
 import argparse
 import math
+import resource
 import statistics
 import sys
 import time
@@ -60,7 +63,12 @@ class GPT(torch.nn.Module):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=20)
+    for name, default in (("channels", C), ("layers", L), ("heads", H), ("context", T), ("batch", B), ("seq", N)):
+        parser.add_argument("--" + name, type=int, default=default)
     args = parser.parse_args()
+    globals().update(C=args.channels, L=args.layers, H=args.heads, T=args.context, B=args.batch, N=args.seq)
+    if min(C, L, H, T, B, N) < 1 or C % H != 0 or N > T:
+        sys.exit(f"pytorch_gpt_step.py: need positive sizes, channels a multiple of heads and seq <= context")
     if args.steps < 2:
         sys.exit(f"pytorch_gpt_step.py: --steps must be at least 2, got {args.steps}")
     torch.set_num_threads(1)
@@ -80,6 +88,9 @@ def main():
     step = statistics.median(times[1:])  # the first step allocates
     print(f"PyTorch {torch.__version__}, 1 thread: {step * 1e3:.1f} ms per step, {B * N / step:.0f} tokens/s "
           f"(median of {len(times) - 1}), final loss {loss.item():.4f}")
+    params = sum(p.numel() for p in model.parameters())
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
+    print(f"{params} parameters, peak resident memory {peak / 1e6:.1f} MB ({peak / params:.2f} bytes/parameter)")
 
 
 if __name__ == "__main__":

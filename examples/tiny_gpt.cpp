@@ -15,22 +15,37 @@
 //   --weights FMT        every parameter stored in FMT (no FP32 copy), updated by AdamW
 //   --moments bf16|fp16  AdamW's two moments stored in that format
 //   --update SR|RTN      the rounding of every stored value in AdamW's update (default SR)
+//
+// Memory (docs/memory.md): --update-in-backward updates each parameter as soon as its gradient
+// is complete (train/lm_step.hpp; the same bits, no gradient buffer for the whole model);
+// --clip-grad-norm X clips the global gradient norm (only with the updates after backward);
+// --accumulate K runs K micro-batches of --batch sequences per step (a step's batch is K x B),
+// their gradients summed in FP32 or, with --accumulator bf16, in BF16 with SR
+// (train/gradient_accumulator.hpp).
+// At the end the program prints the memory it holds by category and its peak resident memory;
+// when an allocation fails it says what did not fit and exits with status 1, before writing
+// any checkpoint of the step it was in.
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <exception>
+#include <new>
 #include <filesystem>
 #include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
+#include <sys/resource.h>
+
 #include "experiment.hpp"
 #include "lm_experiment.hpp"
 
 #include <fewbits/data/text_corpus.hpp>
 #include <fewbits/io/lm_state.hpp>
+#include <fewbits/nn/memory.hpp>
+#include <fewbits/train/lm_step.hpp>
 
 namespace {
 
@@ -46,6 +61,10 @@ struct options {
     std::string data = jargon_file_default_path, dump_state, prompt = "The ";
     std::optional<std::string> backward, weights, moments;
     std::string update = "SR";
+    bool update_in_backward = false;
+    float clip_grad_norm = 0.0f;
+    std::size_t accumulate = 1;
+    std::string accumulator = "fp32";
     experiment::checkpoint_options checkpoint;
 };
 
@@ -59,6 +78,11 @@ void print_usage(std::FILE* to, const char* prog)
                 "  --weights FMT          store every parameter in FMT (e.g. bf16)\n"
                 "  --moments bf16|fp16    store AdamW's moments in that format\n"
                 "  --update SR|RTN        rounding of the stored weights and moments (default SR)\n"
+                "  --update-in-backward   update each parameter as soon as its gradient is complete\n"
+                "                         (same bits; no gradient buffer for the whole model)\n"
+                "  --clip-grad-norm X     clip the global gradient norm to X (not with --update-in-backward)\n"
+                "  --accumulate K         K micro-batches of --batch sequences per step (default 1)\n"
+                "  --accumulator fp32|bf16  the sum of the micro-batch gradients: FP32, or BF16 with SR\n"
                 "  --data PATH            text file, gzip or plain (default the Jargon File)\n"
                 "  --log-every K          progress and validation every K steps (default 25)\n"
                 "  --sample BYTES         afterwards, write BYTES bytes after --prompt TEXT\n"
@@ -112,6 +136,17 @@ options parse(int argc, char** argv)
         else if (a == "--weights") o.weights = value();
         else if (a == "--moments") o.moments = value();
         else if (a == "--update") o.update = value();
+        else if (a == "--update-in-backward") o.update_in_backward = true;
+        else if (a == "--accumulate") o.accumulate = count(1, 4096);
+        else if (a == "--accumulator") o.accumulator = value();
+        else if (a == "--clip-grad-norm") {
+            const std::string text = value();
+            char* end = nullptr;
+            const float x = std::strtof(text.c_str(), &end);
+            if (*end != '\0' || !(x > 0.0f) || !std::isfinite(x))
+                throw usage_error("--clip-grad-norm needs a positive number, got '" + text + "'");
+            o.clip_grad_norm = x;
+        }
         else if (a == "--lr") {
             const std::string text = value();
             char* end = nullptr;
@@ -130,6 +165,11 @@ options parse(int argc, char** argv)
         throw usage_error("--moments needs bf16 or fp16, got '" + *o.moments + "'");
     if (o.weights) (void)parse_format_rounding("--weights", *o.weights + ":SR");
     if (o.backward) (void)parse_format_rounding("--backward", *o.backward);
+    if (o.accumulator != "fp32" && o.accumulator != "bf16")
+        throw usage_error("--accumulator needs fp32 or bf16, got '" + o.accumulator + "'");
+    if (o.update_in_backward && o.clip_grad_norm > 0.0f)
+        throw usage_error("--clip-grad-norm needs every gradient before the first update, and --update-in-backward "
+                          "updates each parameter before the next gradient exists: use one or the other");
     o.checkpoint.validate();
     if (!o.dump_state.empty() && (o.backward || o.weights || o.moments))
         throw usage_error("--dump-state writes the FP32 model's state: leave out --backward, --weights and --moments");
@@ -185,6 +225,76 @@ std::string sample_text(gpt& model, const options& o, std::size_t n)
     return out;
 }
 
+// An allocation that failed, as the message a user needs: what did not fit, and what was held.
+std::runtime_error out_of_memory(const std::string& what, const std::string& held)
+{
+    return std::runtime_error("out of memory: " + what + " did not fit (held: " + held +
+                              "); no checkpoint of the unfinished step was written");
+}
+
+std::string megabytes(double bytes) { return experiment::fmt("%.1f MB", bytes / 1e6); }
+
+// The gradients include the accumulator's sums (--accumulate).
+memory_usage memory_of(gpt& model, const gradient_accumulator& acc)
+{
+    memory_usage m = parameter_memory(model.parameters());
+    m.gradients += acc.bytes();
+    m.activations = model.activation_bytes();
+    return m;
+}
+
+// The model's memory by category, in one line.
+std::string memory_held(gpt& model, const gradient_accumulator& acc)
+{
+    const memory_usage m = memory_of(model, acc);
+    return "parameters " + megabytes(double(m.parameters)) + ", optimizer state " + megabytes(double(m.optimizer_state)) +
+           ", gradients " + megabytes(double(m.gradients)) + ", activations " + megabytes(double(m.activations)) +
+           ", buffers " + megabytes(double(m.buffers));
+}
+
+// What a training step allocates beyond the parameters, for the message when it does not fit.
+std::string step_needs(const options& o, const adamw_optimizer& opt, std::size_t parameters)
+{
+    const double moment_bytes = 2.0 * double(parameters) * (opt.moments == moment_format::fp32 ? 4.0 : 2.0);
+    std::string s = "AdamW's moments (" + std::string(moment_format_name(opt.moments)) + ", " + megabytes(moment_bytes) +
+                    " for " + std::to_string(parameters) + " parameters, allocated at the first step)";
+    if (!o.update_in_backward)
+        s += ", the gradients of every parameter (fp32, " + megabytes(4.0 * double(parameters)) + ")";
+    if (o.accumulate > 1)
+        s += ", the accumulated gradients (" + o.accumulator + ", " +
+             megabytes((o.accumulator == "fp32" ? 4.0 : 2.0) * double(parameters)) + ")";
+    return s + " and the activations of " + std::to_string(o.batch) + " x " + std::to_string(o.seq) + " tokens";
+}
+
+gpt build_model(const options& o)
+{
+    try {
+        return gpt(model_options(o));
+    } catch (const std::bad_alloc&) {
+        throw out_of_memory("the model's parameters (stored as " + o.weights.value_or("fp32") + ")", "nothing yet");
+    }
+}
+
+// The memory the model holds by category (bytes and bytes per parameter), and the process's
+// peak resident memory (getrusage).
+void print_memory(gpt& model, const gradient_accumulator& acc, std::size_t parameters)
+{
+    const memory_usage m = memory_of(model, acc);
+    const double n = double(parameters);
+    auto line = [&](const char* what, double bytes) {
+        std::printf("memory %-16s %12.0f bytes %9.1f MB %7.2f bytes/parameter\n", what, bytes, bytes / 1e6, bytes / n);
+    };
+    line("parameters", double(m.parameters));
+    line("optimizer state", double(m.optimizer_state));
+    line("gradients", double(m.gradients));
+    line("activations", double(m.activations));
+    line("buffers", double(m.buffers));
+    line("total", double(m.total()));
+    rusage u{};
+    getrusage(RUSAGE_SELF, &u);
+    line("peak resident", double(u.ru_maxrss) * 1024.0);  // ru_maxrss is in KiB on Linux
+}
+
 // Everything that decides the bits of a run (not --steps, --threads, logging or sampling).
 std::string run_configuration(const options& o, const text_corpus& corpus)
 {
@@ -196,6 +306,8 @@ std::string run_configuration(const options& o, const text_corpus& corpus)
     c.add("lr", experiment::fmt("%.9g", double(o.lr))).add("seed", std::to_string(o.seed));
     c.add("backward", o.backward.value_or("fp32")).add("weights", o.weights.value_or("fp32"));
     c.add("moments", o.moments.value_or("fp32")).add("update", o.update);
+    if (o.clip_grad_norm > 0.0f) c.add("clip_grad_norm", experiment::fmt("%.9g", double(o.clip_grad_norm)));
+    if (o.accumulate > 1) c.add("accumulate", std::to_string(o.accumulate) + " " + o.accumulator);
     c.add("data", std::to_string(text.size()) + " bytes, fnv1a " + experiment::hex64(experiment::fnv1a(text)));
     return c.text();
 }
@@ -214,7 +326,7 @@ int run(const options& o)
         for (std::uint32_t x : w) corpus.train.push_back(static_cast<std::uint8_t>(x));
         corpus.validation = corpus.train;
     }
-    gpt model(model_options(o));
+    gpt model = build_model(o);
     adamw_optimizer opt;
     opt.options.lr = o.lr;
     opt.options.weight_decay = 0.0f;
@@ -222,6 +334,11 @@ int run(const options& o)
     if (o.moments) opt.moments = *o.moments == "bf16" ? moment_format::bf16 : moment_format::fp16;
     std::size_t parameters = 0;
     for (parameter* p : model.parameters()) parameters += p->size();
+    lm_step_options step_options;
+    step_options.timing = o.update_in_backward ? update_timing::in_backward : update_timing::after_backward;
+    step_options.clip_grad_norm = o.clip_grad_norm;
+    step_options.accumulate = o.accumulate;
+    gradient_accumulator accumulator(o.accumulator == "bf16" ? accumulator_format::bf16_sr : accumulator_format::fp32);
     std::printf("tiny_gpt: T %zu, C %zu, H %zu, L %zu, %zu parameters; batch %zu x %zu bytes, %llu steps, lr %g; "
                 "%zu training and %zu validation bytes; backward %s, weights %s, moments %s, update %s; %u thread(s)\n",
                 o.context, o.channels, o.heads, o.layers, parameters, o.batch, o.seq,
@@ -243,7 +360,13 @@ int run(const options& o)
     const std::uint64_t checkpoint_every = o.checkpoint.every > 0 ? o.checkpoint.every : o.log_every;
     auto save = [&](std::uint64_t steps_done) {
         state.counters["step"] = steps_done;
-        if (!o.checkpoint.save.empty()) save_checkpoint(o.checkpoint.save, model.parameters(), state);
+        if (o.checkpoint.save.empty()) return;
+        try {
+            save_checkpoint(o.checkpoint.save, model.parameters(), state);
+        } catch (const std::bad_alloc&) {
+            throw out_of_memory("the checkpoint of step " + std::to_string(steps_done) + " (" + o.checkpoint.save + ")",
+                                memory_held(model, accumulator));
+        }
     };
     token_batch b;
     experiment::progress progress(static_cast<double>(o.steps - first));
@@ -253,13 +376,17 @@ int run(const options& o)
     double train_loss = 0.0;
     for (std::uint64_t step = first; step < o.steps; ++step) {
         ctx.step = step;
-        sample_windows(corpus.train, o.batch, o.seq, o.seed, step, b);
-        const double loss = model.compute_gradients(b.inputs, b.targets, b.sequences, ctx);
-        if (!std::isfinite(loss)) {
+        sample_windows(corpus.train, o.batch * o.accumulate, o.seq, o.seed, step, b);
+        double loss = 0.0;
+        try {
+            loss = lm_train_step(model, b, opt, ctx, step_options, &accumulator);
+        } catch (const training_error&) {
             std::fprintf(stderr, "tiny_gpt: non-finite loss at step %llu\n", static_cast<unsigned long long>(step));
             return 1;
+        } catch (const std::bad_alloc&) {
+            throw out_of_memory("training step " + std::to_string(step + 1) + ": " + step_needs(o, opt, parameters),
+                                memory_held(model, accumulator));
         }
-        for (parameter* p : model.parameters()) opt.step(*p, ctx.update_stream(*p));
         train_loss = loss;
         progress.done(1.0);
         if ((step + 1) % o.log_every == 0 || step + 1 == o.steps) {
@@ -287,7 +414,8 @@ int run(const options& o)
         s.inputs = b.inputs;
         s.targets = b.targets;
         for (parameter* p : model.parameters()) {
-            s.parameters.insert(s.parameters.end(), p->value().values().begin(), p->value().values().end());
+            const tensor value = p->value();
+            s.parameters.insert(s.parameters.end(), value.values().begin(), value.values().end());
             s.gradients.insert(s.gradients.end(), p->grad().values().begin(), p->grad().values().end());
         }
         write_lm_state(o.dump_state, s);
@@ -301,6 +429,7 @@ int run(const options& o)
     }
     if (o.sample_bytes > 0) std::printf("--- sample ---\n%s\n---\n", sample_text(model, o, o.sample_bytes).c_str());
     std::printf("state digest %s\n", experiment::hex64(state_digest(model.parameters(), state)).c_str());
+    print_memory(model, accumulator, parameters);
     return 0;
 }
 

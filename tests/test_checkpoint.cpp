@@ -77,7 +77,6 @@ void randomize(parameter& p, moment_format f, std::uint64_t seed)
         for (std::size_t i = 0; i < b.size(); ++i) b[i] = static_cast<std::byte>(w[i]);
     };
     fill(p.store().raw(), seed);
-    p.refresh();
     p.velocity.resize(p.size());
     fill(std::as_writable_bytes(std::span(p.velocity)), seed + 1);
     p.moments = adamw_moments(f, p.size());

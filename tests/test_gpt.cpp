@@ -161,8 +161,10 @@ TEST_CASE("gpt: every parameter tensor's gradient matches finite differences of 
     pass_context ctx;
     (void)model.compute_gradients(s.inputs, s.targets, s.batch, ctx);
     std::vector<double> flat;
-    for (parameter* p : model.parameters())
-        for (float v : p->value().values()) flat.push_back(v);
+    for (parameter* p : model.parameters()) {
+        const tensor value = p->value();
+        for (float v : value.values()) flat.push_back(v);
+    }
     const auto& names = model.parameter_names();
     const auto params = model.parameters();
     std::size_t offset = 0;
@@ -336,4 +338,275 @@ TEST_CASE("gpt: per-sequence backward SR noise falls as 1/b, and rounded weights
     const double b_max = static_cast<double>(vo.batch_sizes.back());
     CHECK(wf.c > 0.0);
     CHECK(wf.c / (wf.a / b_max + wf.c) > 0.25);  // measured: 0.46 (backward SR: 0.12)
+}
+
+namespace {
+
+// Every stored byte of the model's parameters and moments.
+std::vector<std::byte> state_bytes(gpt& model)
+{
+    std::vector<std::byte> out;
+    for (parameter* p : model.parameters()) {
+        const auto raw = p->store().raw();
+        out.insert(out.end(), raw.begin(), raw.end());
+        p->moments.visit([&](auto m, auto v) {
+            const auto mb = std::as_bytes(m), vb = std::as_bytes(v);
+            out.insert(out.end(), mb.begin(), mb.end());
+            out.insert(out.end(), vb.begin(), vb.end());
+        });
+    }
+    return out;
+}
+
+gpt_options small_gpt(bool low_precision)
+{
+    gpt_options o;
+    o.context = 8;
+    o.channels = 16;
+    o.heads = 2;
+    o.layers = 2;
+    if (low_precision) {
+        const quantizer e4m3 = quantizer::to<fewbits::float8_e4m3fn>({fewbits::rounding::stochastic}, scaling::power_of_two);
+        o.quantization = linear_quantization::backward_only(e4m3);
+        o.attention_backward = e4m3;
+        o.weights = weight_storage::stored_as<fewbits::float8_e4m3fn>();
+    }
+    return o;
+}
+
+}  // namespace
+
+TEST_CASE("gpt: updates in the backward pass give the bits of updates after it, and hold no gradients")
+{
+    for (bool low : {false, true}) {
+        INFO((low ? "e4m3 weights, bf16 moments, e4m3 SR backward" : "fp32"));
+        gpt buffered(small_gpt(low)), lean(small_gpt(low));
+        adamw_optimizer opt;
+        opt.options.lr = 0.01f;
+        if (low) {
+            opt.moments = moment_format::bf16;
+            opt.update.mode = fewbits::rounding::stochastic;
+        }
+        lm_step_options in_backward;
+        in_backward.timing = update_timing::in_backward;
+        const std::string text = "The quick brown fox jumps over the lazy dog, again and again and again.";
+        const std::vector<std::uint8_t> bytes(text.begin(), text.end());
+        token_batch b;
+        for (std::uint64_t step = 0; step < 3; ++step) {
+            pass_context ctx;
+            ctx.seed = 9;
+            ctx.step = step;
+            sample_windows(bytes, 3, 8, 4, step, b);
+            const double l1 = lm_train_step(buffered, b, opt, ctx);
+            const double l2 = lm_train_step(lean, b, opt, ctx, in_backward);
+            CHECK(l1 == l2);
+        }
+        CHECK(state_bytes(buffered) == state_bytes(lean));
+        const memory_usage held = parameter_memory(lean.parameters());
+        CHECK(held.gradients == 0);
+        CHECK(parameter_memory(buffered.parameters()).gradients > 0);
+        std::size_t n = 0;
+        for (parameter* p : lean.parameters()) n += p->size();
+        CHECK(held.parameters == n * (low ? 1 : 4));
+        CHECK(held.optimizer_state == n * 2 * (low ? 2 : 4));
+        CHECK(lean.activation_bytes() > 0);
+    }
+}
+
+TEST_CASE("gpt: clipping the global gradient norm is refused with updates in the backward pass")
+{
+    lm_step_options s;
+    s.timing = update_timing::in_backward;
+    s.clip_grad_norm = 1.0f;
+    try {
+        s.validate();
+        FAIL("no exception");
+    } catch (const std::invalid_argument& e) {
+        CHECK(std::string(e.what()).find("clip_grad_norm (1)") != std::string::npos);
+        CHECK(std::string(e.what()).find("after_backward") != std::string::npos);
+    }
+    s.timing = update_timing::after_backward;
+    CHECK_NOTHROW(s.validate());
+    s.clip_grad_norm = -1.0f;
+    CHECK_THROWS_AS(s.validate(), std::invalid_argument);
+}
+
+TEST_CASE("gpt: clip_grad_norm scales every gradient to the global norm asked for, and no further")
+{
+    gpt model(small_gpt(false));
+    const std::vector<std::int32_t> in = {65, 66, 67, 68, 69, 70, 71, 72}, tg = {66, 67, 68, 69, 70, 71, 72, 73};
+    (void)model.compute_gradients(in, tg, 1, pass_context{});
+    const auto params = model.parameters();
+    const double before = global_grad_norm(params);
+    REQUIRE(before > 0.1);
+    CHECK(clip_grad_norm(params, 10.0f * static_cast<float>(before)) == before);
+    CHECK(global_grad_norm(params) == before);  // below the limit: untouched
+    (void)clip_grad_norm(params, 0.1f);
+    CHECK(std::abs(global_grad_norm(params) - 0.1) < 1e-6);
+    CHECK_THROWS_AS(clip_grad_norm(params, 0.0f), std::invalid_argument);
+    params[3]->release_grad();
+    try {
+        (void)global_grad_norm(params);
+        FAIL("no exception");
+    } catch (const std::invalid_argument& e) {
+        CHECK(std::string(e.what()).find(params[3]->name()) != std::string::npos);
+    }
+}
+
+namespace {
+
+// An "optimizer" that records the gradient each parameter has when it is stepped.
+struct gradient_recorder {
+    mutable std::vector<std::pair<const parameter*, std::vector<float>>> seen;
+    void validate() const {}
+    void step(parameter& p, const fewbits::stream&) const
+    {
+        seen.emplace_back(&p, std::vector<float>(p.grad().values().begin(), p.grad().values().end()));
+    }
+    // The recorded gradients in the order of params.
+    std::vector<float> flat(const std::vector<parameter*>& params) const
+    {
+        std::vector<float> out;
+        for (const parameter* p : params)
+            for (const auto& [q, g] : seen)
+                if (q == p) out.insert(out.end(), g.begin(), g.end());
+        return out;
+    }
+};
+
+token_batch four_sequences()
+{
+    const std::string text = "It is a truth universally acknowledged, that a single man in possession of a fortune";
+    const std::vector<std::uint8_t> bytes(text.begin(), text.end());
+    token_batch b;
+    sample_windows(bytes, 4, 8, 3, 0, b);
+    return b;
+}
+
+}  // namespace
+
+TEST_CASE("gpt: 2 micro-batches summed in fp32 give the whole batch's gradient to a few float roundings")
+{
+    const token_batch b = four_sequences();
+    gpt whole(small_gpt(false)), parts(small_gpt(false)), parts_lean(small_gpt(false));
+    gradient_recorder r_whole, r_parts, r_lean;
+    pass_context ctx;
+    ctx.seed = 3;
+    const double l_whole = lm_train_step(whole, b, r_whole, ctx);
+    lm_step_options two;
+    two.accumulate = 2;
+    gradient_accumulator acc, acc_lean;
+    const double l_parts = lm_train_step(parts, b, r_parts, ctx, two, &acc);
+    CHECK(std::abs(l_parts - l_whole) < 1e-6);
+    const auto g_whole = r_whole.flat(whole.parameters()), g_parts = r_parts.flat(parts.parameters());
+    REQUIRE(g_whole.size() == g_parts.size());
+    float scale = 0.0f;
+    for (float g : g_whole) scale = std::max(scale, std::abs(g));
+    std::size_t bad = 0;
+    for (std::size_t i = 0; i < g_whole.size(); ++i) bad += !(std::abs(g_whole[i] - g_parts[i]) <= 2e-6f * scale);
+    CHECK(bad == 0);
+    CHECK(acc.bytes() == 4 * g_whole.size());
+    // Updating in the backward pass of the last micro-batch changes no bit of the sums.
+    two.timing = update_timing::in_backward;
+    (void)lm_train_step(parts_lean, b, r_lean, ctx, two, &acc_lean);
+    CHECK(r_lean.flat(parts_lean.parameters()) == g_parts);
+    two.accumulate = 3;  // does not divide 4 sequences
+    CHECK_THROWS_AS(lm_train_step(parts, b, r_parts, ctx, two, &acc), std::invalid_argument);
+    two.accumulate = 2;
+    CHECK_THROWS_AS(lm_train_step(parts, b, r_parts, ctx, two, nullptr), std::invalid_argument);
+}
+
+TEST_CASE("gpt: micro-batches round their rows with the whole batch's streams")
+{
+    // BF16 SR in the backward pass has no per-tensor scale, so every rounding of a micro-batch
+    // is the one the whole batch makes: the sums differ from the whole batch's gradient only by
+    // float roundings, far less than one draw of the rounding noise.
+    gpt_options o = small_gpt(false);
+    const quantizer bf16 = quantizer::to<fewbits::bfloat16>({fewbits::rounding::stochastic});
+    o.quantization = linear_quantization::backward_only(bf16);
+    o.attention_backward = bf16;
+    const token_batch b = four_sequences();
+    gpt whole(o), parts(o), exact(small_gpt(false));
+    gradient_recorder r_whole, r_parts, r_exact;
+    pass_context ctx;
+    ctx.seed = 8;
+    (void)lm_train_step(whole, b, r_whole, ctx);
+    (void)lm_train_step(exact, b, r_exact, ctx);
+    lm_step_options two;
+    two.accumulate = 2;
+    gradient_accumulator acc;
+    (void)lm_train_step(parts, b, r_parts, ctx, two, &acc);
+    const auto gw = r_whole.flat(whole.parameters()), gp = r_parts.flat(parts.parameters()),
+               ge = r_exact.flat(exact.parameters());
+    double d_parts = 0.0, d_noise = 0.0;
+    for (std::size_t i = 0; i < gw.size(); ++i) {
+        d_parts += std::abs(double(gw[i]) - gp[i]);
+        d_noise += std::abs(double(gw[i]) - ge[i]);
+    }
+    INFO("|whole - micro-batches| " << d_parts << ", |whole - exact| " << d_noise);
+    CHECK(d_noise > 0.0);
+    CHECK(d_parts < 0.01 * d_noise);
+}
+
+TEST_CASE("gpt: a bf16 SR gradient accumulator is unbiased")
+{
+    // The same two micro-batches summed 400 times with fresh SR draws (the step's stream): the
+    // mean of the sums approaches the fp32 sum as unbiased rounding noise averages out, which
+    // round-to-nearest could not do (its error is fixed, up to half a bf16 step).
+    const token_batch b = four_sequences();
+    gpt model(small_gpt(false));
+    lm_step_options two;
+    two.accumulate = 2;
+    gradient_accumulator exact_acc;
+    gradient_recorder r_exact;
+    pass_context ctx;
+    (void)lm_train_step(model, b, r_exact, ctx, two, &exact_acc);
+    const auto exact = r_exact.flat(model.parameters());
+    // The first micro-batch's gradient g1: the first SR rounding is of -g1 / 2.
+    token_batch first = b;
+    first.sequences = 2;
+    first.inputs.resize(b.inputs.size() / 2);
+    first.targets.resize(b.targets.size() / 2);
+    gradient_recorder r_first;
+    (void)lm_train_step(model, first, r_first, ctx);
+    const auto g1 = r_first.flat(model.parameters());
+    const int draws = 400;
+    std::vector<double> mean(exact.size(), 0.0);
+    gradient_accumulator acc(accumulator_format::bf16_sr);
+    CHECK(acc.format() == accumulator_format::bf16_sr);
+    std::size_t off_grid = 0;
+    for (int d = 0; d < draws; ++d) {
+        gradient_recorder r;
+        ctx.step = static_cast<std::uint64_t>(d);
+        (void)lm_train_step(model, b, r, ctx, two, &acc);
+        const auto g = r.flat(model.parameters());
+        for (std::size_t i = 0; i < g.size(); ++i) {
+            mean[i] += double(g[i]) / draws;
+            off_grid += g[i] != exact[i];
+        }
+    }
+    CHECK(acc.bytes() == 2 * exact.size());
+    CHECK(off_grid > 0);  // the sums are rounded
+    // Each value's error of the mean over the standard deviation SR may have: two roundings,
+    // of -g1 / 2 and of the sum, each of variance at most (its bf16 step)^2 / 4. Unbiased SR
+    // makes the normalised error zero-mean with a variance of at most 1 / 400; round-to-nearest
+    // would leave errors of about a third.
+    auto step_at = [](double v) { return std::ldexp(1.0, std::ilogb(v) - 7); };  // bf16: 8 bits
+    double sum = 0.0, sum_sq = 0.0;
+    std::size_t n = 0;
+    for (std::size_t i = 0; i < exact.size(); ++i) {
+        const float x = exact[i];
+        if (!(std::abs(x) > 1e-6f) || !(std::abs(g1[i]) > 1e-6f)) continue;
+        const double s1 = step_at(0.5 * g1[i]), s2 = step_at(x);
+        const double e = (mean[i] - x) / std::sqrt((s1 * s1 + s2 * s2) / 4.0);
+        sum += e;
+        sum_sq += e * e;
+        ++n;
+    }
+    REQUIRE(n > 1000);
+    const double bound = 1.0 / draws;
+    INFO(n << " values: mean error " << sum / double(n) << ", mean squared error " << sum_sq / double(n)
+           << " (bound " << bound << ")");
+    CHECK(sum_sq / double(n) <= 2.0 * bound);
+    CHECK(std::abs(sum / double(n)) <= 6.0 * std::sqrt(bound / double(n)));
 }

@@ -42,6 +42,7 @@
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <initializer_list>
 #include <iterator>
@@ -105,11 +106,37 @@ inline void copy_bytes(void* to, const void* from, std::size_t n) noexcept
     if (n > 0) std::memcpy(to, from, n);
 }
 
+// Collects the bytes of a checkpoint, or hashes or counts them without keeping them (a digest
+// or the size of a large model's state costs no copy of it); with a sink, the kept bytes are
+// handed to it in pieces of about a MiB (a checkpoint streamed to its file).
 class byte_writer {
 public:
-    std::vector<std::byte> bytes;
+    std::vector<std::byte> bytes;  // the kept bytes (since the last piece handed to the sink)
+    bool keep = true;
+    bool hash = true;
+    std::uint64_t fnv1a = 0xCBF29CE484222325ull;  // FNV-1a 64 of every byte put (when hash)
+    std::uint64_t size = 0;                       // bytes put
+    std::function<void(std::span<const std::byte>)> sink;
 
-    void put(std::span<const std::byte> b) { bytes.insert(bytes.end(), b.begin(), b.end()); }
+    void put(std::span<const std::byte> b)
+    {
+        size += b.size();
+        if (hash)
+            for (std::byte x : b) {
+                fnv1a ^= static_cast<std::uint8_t>(x);
+                fnv1a *= 0x100000001B3ull;
+            }
+        if (!keep) return;
+        bytes.insert(bytes.end(), b.begin(), b.end());
+        if (sink && bytes.size() >= (std::size_t{1} << 20)) flush();
+    }
+    // Hands the kept bytes to the sink (if any).
+    void flush()
+    {
+        if (!sink || bytes.empty()) return;
+        sink(bytes);
+        bytes.clear();
+    }
     template <class T>
     void put_value(T v)
     {
@@ -173,12 +200,13 @@ inline constexpr auto crc32_table = [] {
     return t;
 }();
 
-inline std::uint32_t crc32_of(std::span<const std::byte> b) noexcept
+// The CRC-32 of bytes given in pieces: state starts at 0xFFFFFFFF, the CRC is state ^ 0xFFFFFFFF.
+inline std::uint32_t crc32_update(std::uint32_t state, std::span<const std::byte> b) noexcept
 {
-    std::uint32_t c = 0xFFFFFFFFu;
-    for (std::byte x : b) c = crc32_table[(c ^ static_cast<std::uint8_t>(x)) & 0xFFu] ^ (c >> 8);
-    return c ^ 0xFFFFFFFFu;
+    for (std::byte x : b) state = crc32_table[(state ^ static_cast<std::uint8_t>(x)) & 0xFFu] ^ (state >> 8);
+    return state;
 }
+inline std::uint32_t crc32_of(std::span<const std::byte> b) noexcept { return crc32_update(0xFFFFFFFFu, b) ^ 0xFFFFFFFFu; }
 
 template <class Map>
 void put_named(byte_writer& w, const Map& values)
@@ -197,8 +225,8 @@ inline void put_parameters(byte_writer& w, std::span<nn::parameter* const> param
         w.put_string(p->name());
         w.put_value(p->layer());
         w.put_value(p->key());
-        w.put_value(static_cast<std::uint64_t>(p->value().rows()));
-        w.put_value(static_cast<std::uint64_t>(p->value().cols()));
+        w.put_value(static_cast<std::uint64_t>(p->rows()));
+        w.put_value(static_cast<std::uint64_t>(p->cols()));
         w.put_string(p->storage_name());
         w.put_value(static_cast<std::uint32_t>(p->store().bytes_per_value()));
         w.put(p->store().raw());
@@ -229,45 +257,64 @@ struct parameter_record {
     raise<checkpoint_error>("fewbits: " + path + ": " + what + " (" + std::strerror(errno) + ")");
 }
 
-// Writes bytes to path atomically (see the top of this header).
-inline void write_file_atomically(const std::string& path, std::span<const std::byte> bytes)
-{
-    const std::string partial = path + ".partial";
-    const int fd = ::open(partial.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) io_fail(partial, "cannot create the checkpoint");
-    auto fail = [&](const char* what) {
-        const int saved = errno;
-        ::close(fd);
-        ::unlink(partial.c_str());
-        errno = saved;
-        io_fail(partial, what);
-    };
-    for (std::size_t at = 0; at < bytes.size();) {
-        const ::ssize_t n = ::write(fd, bytes.data() + at, bytes.size() - at);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) fail("cannot write the checkpoint");
-        at += static_cast<std::size_t>(n);
+// A file written atomically (see the top of this header): written as PATH.partial, then synced
+// and renamed by commit(); destroyed without commit (an exception on the way), the partial file
+// is removed and PATH is left as it was.
+class atomic_file {
+public:
+    explicit atomic_file(std::string path) : path_(std::move(path)), partial_(path_ + ".partial")
+    {
+        fd_ = ::open(partial_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (fd_ < 0) io_fail(partial_, "cannot create the checkpoint");
     }
-    if (::fsync(fd) != 0) fail("cannot sync the checkpoint to disk");
-    if (::close(fd) != 0) {
-        ::unlink(partial.c_str());
-        io_fail(partial, "cannot close the checkpoint");
+    atomic_file(const atomic_file&) = delete;
+    atomic_file& operator=(const atomic_file&) = delete;
+    ~atomic_file()
+    {
+        if (fd_ >= 0) ::close(fd_);
+        if (!committed_) ::unlink(partial_.c_str());
     }
-    if (::rename(partial.c_str(), path.c_str()) != 0) {
-        const int saved = errno;
-        ::unlink(partial.c_str());
-        errno = saved;
-        io_fail(path, "cannot rename " + partial + " to it");
+
+    void write(std::span<const std::byte> bytes)
+    {
+        for (std::size_t at = 0; at < bytes.size();) {
+            const ::ssize_t n = ::write(fd_, bytes.data() + at, bytes.size() - at);
+            if (n < 0 && errno == EINTR) continue;
+            if (n <= 0) fail("cannot write the checkpoint");
+            at += static_cast<std::size_t>(n);
+        }
     }
-    // The rename itself is durable only once the directory is synced.
-    std::string dir = std::filesystem::path(path).parent_path().string();
-    if (dir.empty()) dir = ".";
-    const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd < 0) io_fail(dir, "cannot open the checkpoint's directory to sync it");
-    const int synced = ::fsync(dfd);
-    ::close(dfd);
-    if (synced != 0) io_fail(dir, "cannot sync the checkpoint's directory");
-}
+
+    void commit()
+    {
+        if (::fsync(fd_) != 0) fail("cannot sync the checkpoint to disk");
+        const int fd = fd_;
+        fd_ = -1;
+        if (::close(fd) != 0) io_fail(partial_, "cannot close the checkpoint");
+        if (::rename(partial_.c_str(), path_.c_str()) != 0) {
+            const int saved = errno;
+            ::unlink(partial_.c_str());
+            errno = saved;
+            io_fail(path_, "cannot rename " + partial_ + " to it");
+        }
+        committed_ = true;
+        // The rename itself is durable only once the directory is synced.
+        std::string dir = std::filesystem::path(path_).parent_path().string();
+        if (dir.empty()) dir = ".";
+        const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0) io_fail(dir, "cannot open the checkpoint's directory to sync it");
+        const int synced = ::fsync(dfd);
+        ::close(dfd);
+        if (synced != 0) io_fail(dir, "cannot sync the checkpoint's directory");
+    }
+
+private:
+    [[noreturn]] void fail(const char* what) const { io_fail(partial_, what); }  // the destructor cleans up
+
+    std::string path_, partial_;
+    int fd_ = -1;
+    bool committed_ = false;
+};
 
 inline std::vector<std::byte> read_whole_file(const std::string& path)
 {
@@ -292,32 +339,42 @@ inline std::vector<std::byte> read_whole_file(const std::string& path)
 inline std::uint64_t state_digest(std::span<nn::parameter* const> params, const run_state& state)
 {
     detail::byte_writer w;
+    w.keep = false;
     detail::put_named(w, state.counters);
     detail::put_parameters(w, params);
-    std::uint64_t h = 0xCBF29CE484222325ull;
-    for (std::byte b : w.bytes) {
-        h ^= static_cast<std::uint8_t>(b);
-        h *= 0x100000001B3ull;
-    }
-    return h;
+    return w.fnv1a;
 }
 
 // Writes the checkpoint of params and state to path, atomically (checkpoint_error on failure;
-// an existing checkpoint at path is then left as it was).
+// an existing checkpoint at path is then left as it was). The file is streamed: writing it
+// needs about a MiB beyond the state itself, not a second copy of the state.
 inline void save_checkpoint(const std::string& path, std::span<nn::parameter* const> params, const run_state& state)
 {
+    const auto put_body = [&](detail::byte_writer& w) {
+        w.put_string(state.configuration);
+        detail::put_named(w, state.counters);
+        detail::put_named(w, state.sums);
+        detail::put_parameters(w, params);
+    };
+    detail::byte_writer counter;  // first the body's size, which the header holds
+    counter.keep = counter.hash = false;
+    put_body(counter);
+    detail::atomic_file file(path);
+    std::uint32_t crc = 0xFFFFFFFFu;
     detail::byte_writer w;
+    w.hash = false;
+    w.sink = [&](std::span<const std::byte> piece) {
+        crc = detail::crc32_update(crc, piece);
+        file.write(piece);
+    };
     w.put(std::as_bytes(std::span(detail::checkpoint_magic)));
     w.put_value(detail::checkpoint_version);
-    w.put_value(std::uint64_t{0});  // the body size, set below
-    w.put_string(state.configuration);
-    detail::put_named(w, state.counters);
-    detail::put_named(w, state.sums);
-    detail::put_parameters(w, params);
-    const std::uint64_t body = w.bytes.size() - detail::checkpoint_header_bytes;
-    std::memcpy(w.bytes.data() + 8, &body, sizeof body);
-    w.put_value(detail::crc32_of(w.bytes));
-    detail::write_file_atomically(path, w.bytes);
+    w.put_value(counter.size);
+    put_body(w);
+    w.flush();
+    const std::uint32_t check = crc ^ 0xFFFFFFFFu;
+    file.write(std::as_bytes(std::span(&check, 1)));
+    file.commit();
 }
 
 // Restores params (stored values, velocity, AdamW moments) from the checkpoint at path and
@@ -379,8 +436,8 @@ inline run_state load_checkpoint(const std::string& path, std::span<nn::paramete
         const auto cols = r.value<std::uint64_t>("a column count");
         const std::string storage = r.string("a storage format");
         const auto bytes_per_value = r.value<std::uint32_t>("a value size");
-        if (name != p.name() || layer != p.layer() || key != p.key() || rows != p.value().rows() ||
-            cols != p.value().cols() || storage != p.storage_name() || bytes_per_value != p.store().bytes_per_value()) {
+        if (name != p.name() || layer != p.layer() || key != p.key() || rows != p.rows() ||
+            cols != p.cols() || storage != p.storage_name() || bytes_per_value != p.store().bytes_per_value()) {
             // "w (layer 0) 4x6 stored as bf16", appended piece by piece.
             auto describe = [](std::string d, std::uint64_t in_layer, std::uint64_t n_rows, std::uint64_t n_cols,
                                const std::string& f) {
@@ -395,7 +452,7 @@ inline run_state load_checkpoint(const std::string& path, std::span<nn::paramete
                 return d;
             };
             std::string why = "a checkpoint of another model or format: parameter " + std::to_string(i) + " is ";
-            why += describe(p.name(), p.layer(), p.value().rows(), p.value().cols(), p.storage_name());
+            why += describe(p.name(), p.layer(), p.rows(), p.cols(), p.storage_name());
             why += " in this model and ";
             why += describe(name, layer, rows, cols, storage);
             why += " in the checkpoint";
@@ -435,7 +492,6 @@ inline run_state load_checkpoint(const std::string& path, std::span<nn::paramete
         nn::parameter& p = *params[i];
         detail::parameter_record& rec = records[i];
         detail::copy_bytes(p.store().raw().data(), rec.stored.data(), rec.stored.size());
-        p.refresh();
         p.velocity = std::move(rec.velocity);
         p.moments = std::move(rec.moments);
     }

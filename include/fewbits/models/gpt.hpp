@@ -153,6 +153,13 @@ public:
         return names_;
     }
 
+    // Bytes of the activations the model keeps (its layers' and its own).
+    std::size_t activation_bytes() const
+    {
+        return blocks_.activation_bytes() + lnf_.activation_bytes() + x_.bytes() + h_.bytes() + logits_.bytes() +
+               dlogits_.bytes() + dh_.bytes() + tokens_.capacity() * sizeof(std::int32_t);
+    }
+
     // Logits (B*N x V) of `sequences` sequences of tokens.size() / sequences bytes each.
     const nn::tensor& forward(std::span<const std::int32_t> tokens, std::size_t sequences, const nn::pass_context& ctx)
     {
@@ -160,16 +167,20 @@ public:
         const std::size_t c = o_.channels;
         tokens_.assign(tokens.begin(), tokens.end());
         x_ = nn::tensor::sequences(sequences, n, c);
-        for (std::size_t r = 0; r < tokens.size(); ++r) {
-            const auto e = wte_.value().row(static_cast<std::size_t>(tokens[r]));
-            const auto p = wpe_.value().row(r % n);
-            auto x = x_.row(r);
-            for (std::size_t j = 0; j < c; ++j) x[j] = e[j] + p[j];
+        {
+            const nn::parameter_values wte(wte_), wpe(wpe_);
+            for (std::size_t r = 0; r < tokens.size(); ++r) {
+                const auto e = wte.row(static_cast<std::size_t>(tokens[r]));
+                const auto p = wpe.row(r % n);
+                auto x = x_.row(r);
+                for (std::size_t j = 0; j < c; ++j) x[j] = e[j] + p[j];
+            }
         }
         const nn::tensor& h = lnf_.forward(blocks_.forward(x_, ctx), ctx);
         h_ = h;
         logits_.resize(h.rows(), o_.vocab);
-        nn::gemm(h.rows(), o_.vocab, c, h.data(), c, nn::transpose::no, wte_.value().data(), c, nn::transpose::yes, logits_.data(),
+        const nn::parameter_values wte(wte_);
+        nn::gemm(h.rows(), o_.vocab, c, h.data(), c, nn::transpose::no, wte.data(), c, nn::transpose::yes, logits_.data(),
              o_.vocab, false, ctx.threads);
         return logits_;
     }
@@ -179,11 +190,30 @@ public:
     double compute_gradients(std::span<const std::int32_t> inputs, std::span<const std::int32_t> targets,
                              std::size_t sequences, const nn::pass_context& ctx)
     {
+        const double loss = forward_loss(inputs, targets, sequences, ctx);
+        backward(ctx);
+        return loss;
+    }
+
+    // Forward and loss: the mean cross-entropy of the next byte over all positions; keeps what
+    // backward needs.
+    double forward_loss(std::span<const std::int32_t> inputs, std::span<const std::int32_t> targets,
+                        std::size_t sequences, const nn::pass_context& ctx)
+    {
         require_same_size(inputs.size(), "inputs", targets.size(), "targets");
         check_tokens(targets, sequences, "targets");
         const nn::tensor& logits = forward(inputs, sequences, ctx);
-        const std::size_t rows = logits.rows(), c = o_.channels, v = o_.vocab;
-        const nn::loss_value loss = nn::softmax_cross_entropy(logits, targets, dlogits_);
+        sequences_ = sequences;
+        return nn::softmax_cross_entropy(logits, targets, dlogits_).sum / static_cast<double>(logits.rows());
+    }
+
+    // The backward pass of the last forward_loss: fills every parameter's gradient, reporting
+    // each as complete to ctx.gradients (the embeddings last: the head and the input both
+    // add to wte's gradient).
+    void backward(const nn::pass_context& ctx)
+    {
+        if (dlogits_.rows() == 0) raise_invalid_argument("gpt::backward needs a forward_loss first");
+        const std::size_t rows = dlogits_.rows(), c = o_.channels, v = o_.vocab, sequences = sequences_;
         const float inv_rows = 1.0f / static_cast<float>(rows);
         // The head: dwte = (1/rows) dlogits^T h, dh = dlogits wte.
         nn::tensor& dwte = wte_.grad();
@@ -191,8 +221,14 @@ public:
         for (float& g : dwte.values()) g *= inv_rows;
         dh_.resize(rows, c);
         dh_.set_groups(sequences);
-        nn::gemm(rows, c, v, dlogits_.data(), v, nn::transpose::no, wte_.value().data(), c, dh_.data(), c, false, ctx.threads);
-        const nn::tensor& dx = blocks_.backward(lnf_.backward(dh_, ctx, true), ctx, true);
+        {
+            const nn::parameter_values wte(wte_);
+            nn::gemm(rows, c, v, dlogits_.data(), v, nn::transpose::no, wte.data(), c, dh_.data(), c, false, ctx.threads);
+        }
+        const nn::tensor& dlnf = lnf_.backward(dh_, ctx, true);
+        nn::report_gradients(lnf_, ctx);
+        const nn::tensor& dx = blocks_.backward(dlnf, ctx, true);
+        lnf_.release_input_gradient();
         // The embeddings, row by row in order (one sum order whatever the thread count).
         nn::tensor& dwpe = wpe_.grad();
         std::fill(dwpe.values().begin(), dwpe.values().end(), 0.0f);
@@ -204,7 +240,11 @@ public:
             nn::fma_scalar(inv_rows, d, te, te);
             nn::fma_scalar(inv_rows, d, pe, pe);
         }
-        return loss.sum / static_cast<double>(rows);
+        blocks_.release_input_gradient();
+        if (ctx.gradients != nullptr) {
+            ctx.gradients->complete(wte_);
+            ctx.gradients->complete(wpe_);
+        }
     }
 
 private:
@@ -230,6 +270,7 @@ private:
     nn::layer_norm lnf_;
     std::vector<std::string> names_;
     std::vector<std::int32_t> tokens_;
+    std::size_t sequences_ = 0;
     nn::tensor x_, h_, logits_, dlogits_, dh_;
 };
 

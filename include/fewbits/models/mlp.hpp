@@ -24,6 +24,7 @@
 #include "fewbits/nn/linear.hpp"
 #include "fewbits/nn/loss.hpp"
 #include "fewbits/optim/optimizer.hpp"
+#include "fewbits/optim/update_in_backward.hpp"
 
 namespace fewbits::models {
 
@@ -174,25 +175,38 @@ public:
     {
         std::vector<float> p;
         for (const nn::linear* layer : linears_) {
-            p.insert(p.end(), layer->weight().values().begin(), layer->weight().values().end());
-            p.insert(p.end(), layer->bias().values().begin(), layer->bias().values().end());
+            const nn::tensor w = layer->weight(), b = layer->bias();
+            p.insert(p.end(), w.values().begin(), w.values().end());
+            p.insert(p.end(), b.values().begin(), b.values().end());
         }
         return p;
     }
 
-    // One optimizer step on batch b. Throws training_error (nothing updated) on a non-finite loss.
+    // One optimizer step on batch b, the updates after the backward pass or in it (the same
+    // bits; in_backward holds one layer's gradients at a time). Throws training_error (nothing
+    // updated) on a non-finite loss.
     template <optim::optimizer O>
-    nn::loss_value train_step(const data::batch& b, const O& o)
+    nn::loss_value train_step(const data::batch& b, const O& o,
+                              optim::update_timing timing = optim::update_timing::after_backward)
     {
         o.validate();
-        const nn::pass_context ctx = context();
-        const nn::loss_value v = compute_gradients(b, ctx);
+        nn::pass_context ctx = context();
+        const nn::tensor& out = forward(b.x, ctx);
+        const nn::loss_value v = loss_of(out, b, grad_);
         if (!std::isfinite(v.sum))
             fewbits::raise<training_error>(std::string("fewbits: non-finite loss (") + exact_string(v.sum) +
                                                        ") at step " + std::to_string(step_) +
                                                        "; training stopped before this step's update",
                                                    step_);
-        for (nn::parameter* p : net_.parameters()) o.step(*p, ctx.update_stream(*p));
+        if (timing == optim::update_timing::in_backward) {
+            optim::update_in_backward<O> sink(o, ctx);
+            ctx.gradients = &sink;
+            net_.backward(grad_, ctx, false);
+            sink.finish(net_.parameters());
+        } else {
+            net_.backward(grad_, ctx, false);
+            for (nn::parameter* p : net_.parameters()) o.step(*p, ctx.update_stream(*p));
+        }
         ++step_;
         return v;
     }

@@ -33,6 +33,7 @@
 #include "fewbits/nn/gemm.hpp"
 #include "fewbits/nn/layer.hpp"
 #include "fewbits/nn/parallel.hpp"
+#include "fewbits/nn/scratch.hpp"
 #include "fewbits/nn/parameter.hpp"
 #include "fewbits/nn/quantizer.hpp"
 #include "fewbits/nn/tensor.hpp"
@@ -95,7 +96,7 @@ public:
         dqkv_.resize(0, 0);
         if (!need_input_grad) return dqkv_;
         const std::size_t groups = qkv_.groups(), n = qkv_.group_rows(), hs = c_ / h_;
-        dqkv_.resize(qkv_.rows(), 3 * c_);
+        scratch_pool::shared().reshape(dqkv_, qkv_.rows(), 3 * c_);
         dqkv_.set_groups(groups);
         const double scale = 1.0 / std::sqrt(static_cast<double>(hs));
         const bool rounded = !ctx.exact && q_.enabled();
@@ -143,11 +144,19 @@ public:
     }
 
     std::unique_ptr<layer> clone() const override { return std::make_unique<causal_self_attention>(*this); }
+    std::size_t activation_bytes() const override
+    {
+        return qkv_.bytes() + y_.bytes() + dqkv_.bytes() + att_.capacity() * sizeof(float);
+    }
+    void release_input_gradient() override { scratch_pool::shared().give(dqkv_); }
+
 
 private:
     void round(std::vector<float>& values, const char* name, const pass_context& ctx, std::size_t g, std::size_t h) const
     {
-        q_.apply(values, values, derive(derive(ctx.tensor_stream(layer_, tensor_key(name)), g), h));
+        // g counted in the whole batch (pass_context::first_row), so micro-batches draw as it does.
+        const std::size_t first_group = ctx.first_row / std::max<std::size_t>(1, qkv_.group_rows());
+        q_.apply(values, values, derive(derive(ctx.tensor_stream(layer_, tensor_key(name)), first_group + g), h));
     }
 
     std::size_t c_, h_;

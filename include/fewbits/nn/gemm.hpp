@@ -41,6 +41,7 @@
 #include "fewbits/detail/dispatch.hpp"
 #include "fewbits/detail/simd.hpp"
 #include "fewbits/nn/parallel.hpp"
+#include "fewbits/nn/scratch.hpp"
 
 #if FEWBITS_DISPATCH
 #include <immintrin.h>
@@ -293,10 +294,11 @@ inline void gemm(std::size_t m, std::size_t n, std::size_t k, const float* a, st
         return;
     }
 #endif
-    std::vector<float> bt(k * n);
+    scratch_tensor scratch;  // the transposed copy lives only for this product
+    float* bt = scratch.take(k, n).data();
     for (std::size_t j = 0; j < n; ++j)
         for (std::size_t p = 0; p < k; ++p) bt[p * n + j] = b[j * ldb + p];
-    gemm(m, n, k, a, lda, a_op, bt.data(), n, c, ldc, accumulate, threads);
+    gemm(m, n, k, a, lda, a_op, bt, n, c, ldc, accumulate, threads);
 }
 
 // count products C_i = [C_i +] op(A_i) * op(B_i) with A_i = a + i * stride_a, B_i = b + i * stride_b,

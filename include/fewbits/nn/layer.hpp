@@ -29,6 +29,7 @@
 
 #include "fewbits/error.hpp"
 #include "fewbits/nn/parameter.hpp"
+#include "fewbits/nn/scratch.hpp"
 #include "fewbits/nn/tensor.hpp"
 #include "fewbits/random.hpp"
 
@@ -47,6 +48,21 @@ enum class tensor_id : std::uint64_t {
     bias_update,
 };
 
+// Receives each parameter once its gradient of a backward pass is complete: no layer still to
+// run in that pass reads the parameter or its gradient. An optimizer that updates in the
+// backward pass (optim/update_in_backward.hpp) is one; a parameter may be reported more than
+// once (by a container and by the container around it), so a sink ignores repeats.
+class gradient_sink {
+public:
+    virtual ~gradient_sink() = default;
+    virtual void complete(parameter& p) = 0;
+
+protected:
+    gradient_sink() = default;
+    gradient_sink(const gradient_sink&) = default;
+    gradient_sink& operator=(const gradient_sink&) = default;
+};
+
 // What one forward/backward pass needs to know besides the data.
 struct pass_context {
     std::uint64_t seed = 0;      // the run's rounding seed
@@ -54,6 +70,10 @@ struct pass_context {
     bool exact = false;          // true: every quantizer is skipped (the FP32 reference pass)
     unsigned threads = 1;
     generator rng = generator::counter_hash;
+    gradient_sink* gradients = nullptr;  // told of every complete gradient in backward (or none)
+    // The index of this pass's first row in the step's whole batch: a micro-batch of an
+    // accumulated step rounds its rows with the streams they have in the whole batch.
+    std::size_t first_row = 0;
 
     stream tensor_stream(std::uint64_t layer, std::uint64_t key) const
     {
@@ -74,6 +94,12 @@ public:
     virtual const tensor& backward(const tensor& dy, const pass_context& ctx, bool need_input_grad) = 0;
     virtual std::vector<parameter*> parameters() { return {}; }
     virtual std::unique_ptr<layer> clone() const = 0;
+    // Bytes of the tensors the layer keeps between calls (saved for backward, its outputs):
+    // its activation memory (nn/memory.hpp).
+    virtual std::size_t activation_bytes() const { return 0; }
+    // Gives back the memory of the input gradient the last backward returned, once the caller
+    // has used it (containers call it as soon as the layer before has read it).
+    virtual void release_input_gradient() {}
 
 protected:
     layer() = default;
@@ -81,8 +107,17 @@ protected:
     layer& operator=(const layer&) = default;
 };
 
+// Tells ctx's gradient sink (if any) that the gradients of l's parameters are complete: call it
+// once l's backward has returned (it no longer reads its parameters).
+inline void report_gradients(layer& l, const pass_context& ctx)
+{
+    if (ctx.gradients == nullptr) return;
+    for (parameter* p : l.parameters()) ctx.gradients->complete(*p);
+}
+
 // Layers applied in order; backward runs them in reverse, asking the first one for an input
-// gradient only when the caller needs it.
+// gradient only when the caller needs it, and reports each layer's gradients as complete
+// (report_gradients) as soon as that layer is done.
 class sequential final : public layer {
 public:
     sequential() = default;
@@ -128,7 +163,11 @@ public:
     const tensor& backward(const tensor& dy, const pass_context& ctx, bool need_input_grad) override
     {
         const tensor* g = &dy;
-        for (std::size_t i = layers_.size(); i-- > 0;) g = &layers_[i]->backward(*g, ctx, i > 0 || need_input_grad);
+        for (std::size_t i = layers_.size(); i-- > 0;) {
+            g = &layers_[i]->backward(*g, ctx, i > 0 || need_input_grad);
+            report_gradients(*layers_[i], ctx);
+            if (i + 1 < layers_.size()) layers_[i + 1]->release_input_gradient();  // read by layer i
+        }
         return *g;
     }
     std::vector<parameter*> parameters() override
@@ -141,6 +180,16 @@ public:
         return all;
     }
     std::unique_ptr<layer> clone() const override { return std::make_unique<sequential>(*this); }
+    std::size_t activation_bytes() const override
+    {
+        std::size_t n = 0;
+        for (const auto& l : layers_) n += l->activation_bytes();
+        return n;
+    }
+    void release_input_gradient() override
+    {
+        if (!layers_.empty()) layers_.front()->release_input_gradient();
+    }
 
 private:
     std::vector<std::unique_ptr<layer>> layers_;
@@ -184,12 +233,16 @@ public:
         dx_.resize(0, 0);
         if (!need_input_grad) return dx_;
         require_shape(df, dy.rows(), dy.cols(), "residual inner input gradient");
-        dx_ = dy;
-        for (std::size_t i = 0; i < dx_.size(); ++i) dx_.data()[i] += df.data()[i];
+        scratch_pool::shared().reshape(dx_, dy.rows(), dy.cols());
+        dx_.set_groups(dy.groups());
+        for (std::size_t i = 0; i < dx_.size(); ++i) dx_.data()[i] = dy.data()[i] + df.data()[i];
+        inner_->release_input_gradient();
         return dx_;
     }
     std::vector<parameter*> parameters() override { return inner_->parameters(); }
     std::unique_ptr<layer> clone() const override { return std::make_unique<residual>(*this); }
+    std::size_t activation_bytes() const override { return inner_->activation_bytes() + y_.bytes() + dx_.bytes(); }
+    void release_input_gradient() override { scratch_pool::shared().give(dx_); }
 
 private:
     std::unique_ptr<layer> inner_;

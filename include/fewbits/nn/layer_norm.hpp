@@ -25,6 +25,7 @@
 #include "fewbits/nn/elementwise.hpp"
 #include "fewbits/nn/layer.hpp"
 #include "fewbits/nn/parallel.hpp"
+#include "fewbits/nn/scratch.hpp"
 #include "fewbits/nn/parameter.hpp"
 #include "fewbits/nn/tensor.hpp"
 
@@ -55,8 +56,9 @@ public:
         rstd_.resize(x.rows());
         y_.resize(x.rows(), n_);
         y_.set_groups(x.groups());
-        const float* g = gamma_.value().data();
-        const float* b = beta_.value().data();
+        const parameter_values gamma(gamma_), beta(beta_);
+        const float* g = gamma.data();
+        const float* b = beta.data();
         parallel_for(x.rows(), ctx.threads, 16, [&](std::size_t begin, std::size_t end) {
             for (std::size_t r = begin; r < end; ++r) {
                 const auto xr = x.row(r);
@@ -94,9 +96,10 @@ public:
         }
         dx_.resize(0, 0);
         if (!need_input_grad) return dx_;
-        dx_.resize(rows, n_);
+        scratch_pool::shared().reshape(dx_, rows, n_);
         dx_.set_groups(dy.groups());
-        const float* g = gamma_.value().data();
+        const parameter_values gamma(gamma_);
+        const float* g = gamma.data();
         parallel_for(rows, ctx.threads, 16, [&](std::size_t begin, std::size_t end) {
             for (std::size_t r = begin; r < end; ++r) {
                 const auto d = dy.row(r);
@@ -119,6 +122,12 @@ public:
 
     std::vector<parameter*> parameters() override { return {&gamma_, &beta_}; }
     std::unique_ptr<layer> clone() const override { return std::make_unique<layer_norm>(*this); }
+    std::size_t activation_bytes() const override
+    {
+        return xhat_.bytes() + y_.bytes() + dx_.bytes() + rstd_.capacity() * sizeof(float);
+    }
+    void release_input_gradient() override { scratch_pool::shared().give(dx_); }
+
 
 private:
     std::size_t n_;

@@ -30,6 +30,7 @@
 #include "fewbits/nn/layer.hpp"
 #include "fewbits/nn/parameter.hpp"
 #include "fewbits/nn/quantizer.hpp"
+#include "fewbits/nn/scratch.hpp"
 #include "fewbits/nn/tensor.hpp"
 #include "fewbits/random.hpp"
 
@@ -88,9 +89,9 @@ public:
     std::uint64_t id() const noexcept { return layer_; }
     void set_quantization(linear_quantization q) { q_ = std::move(q); }
 
-    // The current weights (in x out) and bias (1 x out), exactly as stored.
-    const tensor& weight() const noexcept { return weight_.value(); }
-    const tensor& bias() const noexcept { return bias_.value(); }
+    // The current weights (in x out) and bias (1 x out), exactly as stored (decoded copies).
+    tensor weight() const { return weight_.value(); }
+    tensor bias() const { return bias_.value(); }
     void set_parameters(const tensor& w, const tensor& b)
     {
         require_shape(w, in_, out_, "weight");
@@ -105,58 +106,93 @@ public:
     const tensor& weight_grad() const noexcept { return weight_.grad(); }
     const tensor& bias_grad() const noexcept { return bias_.grad(); }
 
-    // y = Q_fi(x) Q_fw(W) + b. Keeps x (and the rounded tensors) for backward. y has x's groups.
+    // y = Q_fi(x) Q_fw(W) + b. Keeps x (and Q_fi(x) when backward reuses it) for backward.
+    // y has x's groups.
     const tensor& forward(const tensor& x, const pass_context& ctx) override
     {
         require_cols(x, in_, "linear input");
         x_ = x;
         const bool q = !ctx.exact;
+        forward_x_rounded_ = q && q_.forward_input.enabled();
+        forward_w_rounded_ = q && q_.forward_weight.enabled();
+        // Q_fi(x) lives until backward only when backward reuses it.
+        scratch_tensor xq_scratch;
         const tensor* xf = &x_;
-        if (q && q_.forward_input.enabled()) {
-            q_.forward_input.apply_rows(x_, xq_, ctx.tensor_stream(layer_, tensor_id::forward_input), ctx.threads);
-            xf = &xq_;
+        if (forward_x_rounded_) {
+            tensor& xq = q_.reuse_forward ? xq_ : xq_scratch.take(x.rows(), in_);
+            q_.forward_input.apply_rows(x_, xq, ctx.tensor_stream(layer_, tensor_id::forward_input), ctx.threads,
+                                        ctx.first_row);
+            xf = &xq;
         }
-        const tensor& w = weight_.value();
-        const tensor* wf = &w;
-        if (q && q_.forward_weight.enabled()) {
-            wq_.resize(in_, out_);
-            q_.forward_weight.apply(w.values(), wq_.values(), ctx.tensor_stream(layer_, tensor_id::forward_weight));
-            wf = &wq_;
-        }
-        forward_x_rounded_ = xf == &xq_;
-        forward_w_rounded_ = wf == &wq_;
+        const parameter_values w(weight_);
+        scratch_tensor wq;
+        const float* wf = forward_w_rounded_ ? rounded_forward_weight(w, wq, ctx) : w.data();
         const std::size_t batch = x.rows();
         y_.resize(batch, out_);
         y_.set_groups(x.groups());
-        const tensor& b = bias_.value();
-        for (std::size_t r = 0; r < batch; ++r) std::copy(b.values().begin(), b.values().end(), y_.row(r).begin());
-        gemm(batch, out_, in_, xf->data(), in_, transpose::no, wf->data(), out_, y_.data(), out_, true, ctx.threads);
+        {
+            const parameter_values b(bias_);
+            for (std::size_t r = 0; r < batch; ++r) std::copy(b.values().begin(), b.values().end(), y_.row(r).begin());
+        }
+        gemm(batch, out_, in_, xf->data(), in_, transpose::no, wf, out_, y_.data(), out_, true, ctx.threads);
         return y_;
     }
 
     // Gradients for dy (batch x out, per sample): fills weight_grad and bias_grad (batch
-    // means) and returns dx (batch x in) when need_input_grad, else an empty tensor.
+    // means) and returns dx (batch x in) when need_input_grad, else an empty tensor. The
+    // rounded copies of x, W and dy live only for this call (scratch tensors); dx is computed
+    // first, so that the copies of W are given back before the weight gradient is taken.
     const tensor& backward(const tensor& dy, const pass_context& ctx, bool need_input_grad) override
     {
         require_shape(dy, x_.rows(), out_, "linear output gradient");
+        dx_.resize(0, 0);
+        if (need_input_grad) input_gradient(dy, ctx);
+        parameter_gradients(dy, ctx);
+        return dx_;
+    }
+
+    std::vector<parameter*> parameters() override { return {&weight_, &bias_}; }
+    std::unique_ptr<layer> clone() const override { return std::make_unique<linear>(*this); }
+    std::size_t activation_bytes() const override { return x_.bytes() + xq_.bytes() + y_.bytes() + dx_.bytes(); }
+    void release_input_gradient() override { scratch_pool::shared().give(dx_); }
+
+private:
+    // dx = Q_gi(dy) Q_bw(W)^T into dx_.
+    void input_gradient(const tensor& dy, const pass_context& ctx)
+    {
+        const bool q = !ctx.exact;
+        const std::size_t batch = dy.rows();
+        scratch_tensor dyiq;
+        const tensor* dyi = rounded_rows(q_.output_grad_for_input, dy, dyiq, tensor_id::output_grad_for_input, ctx);
+        parameter_values w(weight_);
+        const float* wb = w.data();
+        scratch_tensor wbq;
+        if (q && q_.reuse_forward) {
+            // The draw forward made: the same stream on the same weights gives the same bits.
+            if (forward_w_rounded_) wb = rounded_forward_weight(w, wbq, ctx);
+        } else if (q && q_.backward_weight.enabled()) {
+            // Rounded in place when W was decoded into a scratch copy anyway.
+            std::span<float> rounded = w.decoded().empty() ? wbq.take(in_, out_).values() : w.decoded();
+            q_.backward_weight.apply(w.values(), rounded, ctx.tensor_stream(layer_, tensor_id::backward_weight));
+            wb = rounded.data();
+        }
+        // dx = dy W^T (gemm copies W^T so that the product runs along contiguous rows).
+        scratch_pool::shared().reshape(dx_, batch, in_);
+        dx_.set_groups(dy.groups());
+        gemm(batch, in_, out_, dyi->data(), out_, transpose::no, wb, out_, transpose::yes, dx_.data(), in_, false,
+             ctx.threads);
+    }
+
+    // dW = (1/b) Q_bi(x)^T Q_gw(dy), db = (1/b) sum_i Q_gw(dy)_i into the parameters' gradients.
+    void parameter_gradients(const tensor& dy, const pass_context& ctx)
+    {
         const bool q = !ctx.exact;
         const std::size_t batch = dy.rows();
         const float inv_batch = 1.0f / static_cast<float>(batch);
-
-        // Weight and bias gradients.
-        const tensor* xb = &x_;
-        if (q && q_.reuse_forward) {
-            xb = forward_x_rounded_ ? &xq_ : &x_;
-        } else if (q && q_.backward_input.enabled()) {
-            q_.backward_input.apply_rows(x_, xbq_, ctx.tensor_stream(layer_, tensor_id::backward_input), ctx.threads);
-            xb = &xbq_;
-        }
-        const tensor* dyw = &dy;
-        if (q && q_.output_grad_for_weight.enabled()) {
-            q_.output_grad_for_weight.apply_rows(dy, dywq_, ctx.tensor_stream(layer_, tensor_id::output_grad_for_weight),
-                                                 ctx.threads);
-            dyw = &dywq_;
-        }
+        scratch_tensor xbq, dywq;
+        const tensor* xb = q && q_.reuse_forward ? (forward_x_rounded_ ? &xq_ : &x_)
+                                                 : rounded_rows(q_.backward_input, x_, xbq, tensor_id::backward_input, ctx);
+        const tensor* dyw = rounded_rows(q_.output_grad_for_weight, dy, dywq, tensor_id::output_grad_for_weight, ctx);
         tensor& dw = weight_.grad();
         tensor& db = bias_.grad();
         gemm(in_, out_, batch, xb->data(), in_, transpose::yes, dyw->data(), out_, dw.data(), out_, false, ctx.threads);
@@ -166,44 +202,35 @@ public:
             for (std::size_t r = 0; r < batch; ++r) s += (*dyw)(r, j);
             db(0, j) = s * inv_batch;
         }
-
-        dx_.resize(0, 0);
-        if (!need_input_grad) return dx_;
-        const tensor* dyi = &dy;
-        if (q && q_.output_grad_for_input.enabled()) {
-            q_.output_grad_for_input.apply_rows(dy, dyiq_, ctx.tensor_stream(layer_, tensor_id::output_grad_for_input),
-                                                ctx.threads);
-            dyi = &dyiq_;
-        }
-        const tensor& w = weight_.value();
-        const tensor* wb = &w;
-        if (q && q_.reuse_forward) {
-            wb = forward_w_rounded_ ? &wq_ : &w;
-        } else if (q && q_.backward_weight.enabled()) {
-            wbq_.resize(in_, out_);
-            q_.backward_weight.apply(w.values(), wbq_.values(), ctx.tensor_stream(layer_, tensor_id::backward_weight));
-            wb = &wbq_;
-        }
-        // dx = dy W^T (gemm copies W^T so that the product runs along contiguous rows).
-        dx_.resize(batch, in_);
-        dx_.set_groups(dy.groups());
-        gemm(batch, in_, out_, dyi->data(), out_, transpose::no, wb->data(), out_, transpose::yes, dx_.data(), in_, false,
-             ctx.threads);
-        return dx_;
     }
 
-    std::vector<parameter*> parameters() override { return {&weight_, &bias_}; }
-    std::unique_ptr<layer> clone() const override { return std::make_unique<linear>(*this); }
+    // in rounded row by row with quantizer qz and tensor t's streams into a scratch tensor, or in
+    // itself when qz rounds nothing (or the pass is exact).
+    const tensor* rounded_rows(const quantizer& qz, const tensor& in, scratch_tensor& scratch, tensor_id t,
+                               const pass_context& ctx) const
+    {
+        if (ctx.exact || !qz.enabled()) return &in;
+        tensor& out = scratch.take(in.rows(), in.cols());
+        qz.apply_rows(in, out, ctx.tensor_stream(layer_, t), ctx.threads, ctx.first_row);
+        return &out;
+    }
 
-private:
+    // Q_fw(W) into a scratch tensor, with forward's stream.
+    const float* rounded_forward_weight(const parameter_values& w, scratch_tensor& scratch, const pass_context& ctx) const
+    {
+        tensor& out = scratch.take(in_, out_);
+        q_.forward_weight.apply(w.values(), out.values(), ctx.tensor_stream(layer_, tensor_id::forward_weight));
+        return out.data();
+    }
+
     std::size_t in_, out_;
     std::uint64_t layer_;
     linear_quantization q_;
     parameter weight_, bias_;
-    // Per-pass buffers.
-    tensor x_, xq_, wq_, y_, xbq_, dywq_, dyiq_, wbq_, dx_;
-    bool forward_x_rounded_ = false;  // whether forward used xq_ (else x_)
-    bool forward_w_rounded_ = false;  // whether forward used wq_ (else w_)
+    // Kept from forward to backward: x, Q_fi(x) (only when backward reuses it), y; dx of backward.
+    tensor x_, xq_, y_, dx_;
+    bool forward_x_rounded_ = false;  // whether forward rounded x (Q_fi)
+    bool forward_w_rounded_ = false;  // whether forward rounded W (Q_fw)
 };
 
 // max(x, 0), elementwise; dx = dy where the forward output was positive, 0 elsewhere.
@@ -224,6 +251,7 @@ public:
         return dx_;
     }
     std::unique_ptr<layer> clone() const override { return std::make_unique<relu>(*this); }
+    std::size_t activation_bytes() const override { return y_.bytes() + dx_.bytes(); }
 
 private:
     tensor y_, dx_;

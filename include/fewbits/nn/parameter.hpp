@@ -1,6 +1,6 @@
-// What a trainable tensor is, for every layer: the `parameter` (its storage, the decoded
-// value the layer computes with, its gradient, its optimizer state and the key of its random
-// stream), the storages behind it and the open stream keys.
+// What a trainable tensor is, for every layer: the `parameter` (its storage, its gradient, its
+// optimizer state and the key of its random stream), the storages behind it, the view that
+// layers compute with (parameter_values) and the open stream keys.
 //
 // Storage, chosen at run time by weight_storage:
 //  - fp32: a float master copy, updated as w = fma(-lr, g, w) (momentum: v = fma(mu, v, g),
@@ -9,7 +9,12 @@
 //    adamw_update, rounding under the optimizer's policy (the edge setting: no FP32 copy of the
 //    weights exists, so an update smaller than half a grid step is lost under round-to-nearest
 //    and survives on average under stochastic rounding).
-// The decoded value is rewritten from the storage after each update, never a second master copy.
+// Memory: a parameter holds its storage, its optimizer state and, between a backward pass and
+// the update that consumes it, its gradient (release_grad() gives the gradient's memory back).
+// Layers read values through parameter_values, which points at the floats of an fp32 storage and
+// decodes any other storage into a scratch tensor (nn/scratch.hpp) that lives only as long as
+// the view: no FP32 copy of a low-precision weight persists. Decoding is exact, so a layer
+// computes with the same floats either way.
 //
 // Streams: a parameter's update of step s is rounded with
 // derive(derive(derive({seed}, s), layer id), key) (pass_context::tensor_stream). The keys of
@@ -33,6 +38,7 @@
 #include "fewbits/format_names.hpp"
 #include "fewbits/kernels.hpp"
 #include "fewbits/nn/elementwise.hpp"
+#include "fewbits/nn/scratch.hpp"
 #include "fewbits/nn/tensor.hpp"
 #include "fewbits/updates.hpp"
 
@@ -98,6 +104,14 @@ public:
     {
         return std::visit([&](const auto& p) -> decltype(auto) { return f(std::span(p.m), std::span(p.v)); }, data_);
     }
+    // Bytes of the two moments' allocations.
+    std::size_t bytes() const noexcept
+    {
+        if (const auto* p = std::get_if<pair<float>>(&data_)) return p->bytes();
+        if (const auto* p = std::get_if<pair<bfloat16>>(&data_)) return p->bytes();
+        if (const auto* p = std::get_if<pair<float16>>(&data_)) return p->bytes();
+        return 0;
+    }
     // The moments as float (exact): for tests and diagnostics.
     std::vector<float> first() const { return values(true); }
     std::vector<float> second() const { return values(false); }
@@ -106,6 +120,7 @@ private:
     template <class S>
     struct pair {
         std::vector<S> m, v;
+        std::size_t bytes() const noexcept { return (m.capacity() + v.capacity()) * sizeof(S); }
     };
     std::vector<float> values(bool first_moment) const
     {
@@ -142,9 +157,11 @@ public:
     virtual std::unique_ptr<parameter_store> clone() const = 0;
     // The stored encodings as bytes (the float bits for fp32, the format's codes otherwise),
     // size() * bytes_per_value() of them: what a checkpoint saves and restores bit for bit.
-    // After writing through raw(), call parameter::refresh().
+    // Writing through raw() changes the values every later read sees (nothing is cached).
     virtual std::span<std::byte> raw() noexcept = 0;
     virtual std::span<const std::byte> raw() const noexcept = 0;
+    // The values when they are stored as float (computations read them in place), else nullptr.
+    virtual const float* floats() const noexcept { return nullptr; }
 };
 
 class fp32_store final : public parameter_store {
@@ -174,6 +191,7 @@ public:
     std::unique_ptr<parameter_store> clone() const override { return std::make_unique<fp32_store>(*this); }
     std::span<std::byte> raw() noexcept override { return std::as_writable_bytes(std::span(w_)); }
     std::span<const std::byte> raw() const noexcept override { return std::as_bytes(std::span(w_)); }
+    const float* floats() const noexcept override { return w_.data(); }
 
 private:
     std::vector<float> w_;
@@ -227,21 +245,21 @@ struct weight_storage {
     }
 };
 
-// A trainable tensor of a layer. The layer computes with value() and writes grad() in its
-// backward pass; an optimizer reads grad(), updates the storage (and its own state kept here)
-// and calls refresh(). Copies are deep (the storage is cloned).
+// A trainable tensor of a layer. The layer reads its values through parameter_values and
+// writes grad() in its backward pass; an optimizer reads grad() and updates the storage (and its
+// own state kept here). Copies are deep (the storage is cloned).
 class parameter {
 public:
     // A rows x cols parameter of layer `layer` with stream key `key`, all zeros.
     parameter(std::string name, std::uint64_t layer, std::uint64_t key, std::size_t rows, std::size_t cols,
               const weight_storage& storage)
-        : name_(std::move(name)), layer_(layer), key_(key), store_(storage.make(rows * cols)),
-          storage_name_(storage.name), value_(rows, cols), grad_(rows, cols)
+        : name_(std::move(name)), layer_(layer), key_(key), rows_(rows), cols_(cols), store_(storage.make(rows * cols)),
+          storage_name_(storage.name)
     {
     }
     parameter(const parameter& o)
-        : velocity(o.velocity), moments(o.moments), name_(o.name_), layer_(o.layer_), key_(o.key_),
-          store_(o.store_->clone()), storage_name_(o.storage_name_), value_(o.value_), grad_(o.grad_)
+        : velocity(o.velocity), moments(o.moments), name_(o.name_), layer_(o.layer_), key_(o.key_), rows_(o.rows_),
+          cols_(o.cols_), store_(o.store_->clone()), storage_name_(o.storage_name_), grad_(o.grad_)
     {
     }
     parameter& operator=(const parameter& o)
@@ -255,13 +273,31 @@ public:
     const std::string& name() const noexcept { return name_; }
     std::uint64_t layer() const noexcept { return layer_; }
     std::uint64_t key() const noexcept { return key_; }
-    std::size_t size() const noexcept { return value_.size(); }
+    std::size_t rows() const noexcept { return rows_; }
+    std::size_t cols() const noexcept { return cols_; }
+    std::size_t size() const noexcept { return rows_ * cols_; }
     const std::string& storage_name() const noexcept { return storage_name_; }
 
-    // The stored values, decoded (exact).
-    const tensor& value() const noexcept { return value_; }
-    tensor& grad() noexcept { return grad_; }
+    // The stored values, decoded (exact), as a new tensor: for tests, reports and checks.
+    // Layers read them without a copy through parameter_values.
+    tensor value() const
+    {
+        tensor t(rows_, cols_);
+        store_->read(t.values());
+        return t;
+    }
+    // The gradient, rows x cols: allocated (from the scratch pool, contents unspecified) on the
+    // first call after construction or release_grad(). The const overload gives what is there
+    // (empty when no gradient is held).
+    tensor& grad()
+    {
+        if (grad_.size() != size()) grad_ = scratch_pool::shared().take(rows_, cols_, true);
+        return grad_;
+    }
     const tensor& grad() const noexcept { return grad_; }
+    bool has_grad() const noexcept { return grad_.size() == size(); }
+    // Gives the gradient's memory back to the scratch pool (after the update that used it).
+    void release_grad() { scratch_pool::shared().give(grad_); }
     parameter_store& store() noexcept { return *store_; }
     const parameter_store& store() const noexcept { return *store_; }
 
@@ -270,10 +306,7 @@ public:
     {
         require_same_size(size(), name_.c_str(), values.size(), "values");
         store_->assign(values);
-        refresh();
     }
-    // Rereads value() from the storage: after every change of the storage.
-    void refresh() { store_->read(value_.values()); }
 
     // Optimizer state, allocated by the optimizer on first use.
     std::vector<float> velocity;  // SGD momentum
@@ -282,9 +315,40 @@ public:
 private:
     std::string name_;
     std::uint64_t layer_, key_;
+    std::size_t rows_, cols_;
     std::unique_ptr<parameter_store> store_;
     std::string storage_name_;
-    tensor value_, grad_;
+    tensor grad_;
+};
+
+// The values of a parameter as floats, for one layer call: the fp32 storage itself, or a copy
+// decoded into a scratch tensor that goes back to the pool when the view ends.
+class parameter_values {
+public:
+    explicit parameter_values(const parameter& p) : rows_(p.rows()), cols_(p.cols()), data_(p.store().floats())
+    {
+        if (data_ == nullptr) {
+            decoded_ = scratch_pool::shared().take(rows_, cols_);
+            p.store().read(decoded_.values());
+            data_ = decoded_.data();
+        }
+    }
+    ~parameter_values() { scratch_pool::shared().give(decoded_); }
+    parameter_values(const parameter_values&) = delete;
+    parameter_values& operator=(const parameter_values&) = delete;
+
+    const float* data() const noexcept { return data_; }
+    std::span<const float> values() const noexcept { return {data_, rows_ * cols_}; }
+    // The decoded copy, which the caller may overwrite (round in place), or an empty span when
+    // the values are the fp32 storage itself.
+    std::span<float> decoded() noexcept { return decoded_.values(); }
+    std::span<const float> row(std::size_t r) const noexcept { return {data_ + r * cols_, cols_}; }
+    float operator()(std::size_t r, std::size_t c) const noexcept { return data_[r * cols_ + c]; }
+
+private:
+    std::size_t rows_, cols_;
+    const float* data_;
+    tensor decoded_;
 };
 
 }  // namespace fewbits::nn

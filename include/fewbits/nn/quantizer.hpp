@@ -100,7 +100,8 @@ public:
 
     // out = Q(in), row r rounded with derive(base, r); rows are shared among threads.
     // The power-of-two scale, when used, is one per tensor (the largest |x| of all rows).
-    void apply_rows(const tensor& in, tensor& out, stream base, unsigned threads = 1) const
+    // first_row: the index of in's row 0 in the whole batch (row r draws derive(base, first_row + r)).
+    void apply_rows(const tensor& in, tensor& out, stream base, unsigned threads = 1, std::size_t first_row = 0) const
     {
         if (&out != &in) out.resize(in.rows(), in.cols());
         if (!enabled()) {
@@ -109,7 +110,7 @@ public:
         }
         const float scale = scale_for(in.values());
         parallel_for(in.rows(), threads, 16, [&](std::size_t begin, std::size_t end) {
-            for (std::size_t r = begin; r < end; ++r) round(in.row(r), out.row(r), scale, derive(base, r));
+            for (std::size_t r = begin; r < end; ++r) round(in.row(r), out.row(r), scale, derive(base, first_row + r));
         });
     }
 

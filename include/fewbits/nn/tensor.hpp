@@ -32,6 +32,9 @@ public:
     std::size_t rows() const noexcept { return rows_; }
     std::size_t cols() const noexcept { return cols_; }
     std::size_t size() const noexcept { return data_.size(); }
+    // Values the allocation holds (at least size()), and its bytes: what the tensor costs.
+    std::size_t capacity() const noexcept { return data_.capacity(); }
+    std::size_t bytes() const noexcept { return data_.capacity() * sizeof(float); }
     std::size_t groups() const noexcept { return groups_; }
     std::size_t group_rows() const noexcept { return groups_ == 0 ? 0 : rows_ / groups_; }
     // Splits the rows into `groups` equal groups (1: no grouping).

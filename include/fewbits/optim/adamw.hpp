@@ -35,7 +35,6 @@ struct adamw_optimizer {
         if (w.moments.size() != w.size() || w.moments.format() != moments) w.moments = nn::adamw_moments(moments, w.size());
         w.store().adamw(w.grad().values(), w.moments, options, w.moments.steps + 1, update, s);
         ++w.moments.steps;  // only once the update has succeeded
-        w.refresh();
     }
 };
 

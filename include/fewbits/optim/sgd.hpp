@@ -42,12 +42,11 @@ struct sgd_options {
         std::vector<float> decayed;
         if (weight_decay > 0.0f) {
             decayed.resize(g.size());
-            nn::fma_scalar(weight_decay, w.value().values(), g, decayed);
+            nn::fma_scalar(weight_decay, nn::parameter_values(w).values(), g, decayed);
             g = decayed;
         }
         if (momentum > 0.0f && w.velocity.size() != g.size()) w.velocity.assign(g.size(), 0.0f);
         w.store().update(g, lr, momentum, momentum > 0.0f ? std::span<float>(w.velocity) : std::span<float>(), update, s);
-        w.refresh();
     }
 };
 

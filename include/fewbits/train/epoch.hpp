@@ -17,6 +17,7 @@
 #include "fewbits/nn/loss.hpp"
 #include "fewbits/nn/tensor.hpp"
 #include "fewbits/optim/optimizer.hpp"
+#include "fewbits/optim/update_in_backward.hpp"
 
 namespace fewbits::train {
 
@@ -34,10 +35,12 @@ struct epoch_result {
 };
 
 // One epoch: every sample once, in the order epoch_order(n, sampling_seed, epoch), in batches
-// of batch_size (the last one smaller when batch_size does not divide n).
+// of batch_size (the last one smaller when batch_size does not divide n); timing: the updates
+// after each backward pass or in it (mlp::train_step; the same bits).
 template <optim::optimizer O>
 epoch_result train_epoch(models::mlp& model, const data::dataset& data, const O& o, std::size_t batch_size,
-                         std::uint64_t sampling_seed, std::uint64_t epoch)
+                         std::uint64_t sampling_seed, std::uint64_t epoch,
+                         optim::update_timing timing = optim::update_timing::after_backward)
 {
     o.validate();
     data.validate();
@@ -55,7 +58,7 @@ epoch_result train_epoch(models::mlp& model, const data::dataset& data, const O&
     for (std::size_t start = 0; start < order.size(); start += batch_size) {
         const std::size_t len = std::min(batch_size, order.size() - start);
         data::gather(data, std::span<const std::size_t>(order).subspan(start, len), b);
-        const nn::loss_value v = model.train_step(b, o);
+        const nn::loss_value v = model.train_step(b, o, timing);
         loss_sum += v.sum;
         correct += v.correct;
         ++r.steps;
