@@ -17,6 +17,7 @@ public:
     static constexpr int bias = 127;
     static constexpr std::uint8_t nan_bits = 0xFF;
 
+    // cppcheck-suppress uninitMemberVar ; deliberately uninitialised, like float and the minifloats
     float8_e8m0fnu() = default;  // code 0 (2^-127) when value-initialised, uninitialised otherwise
 
     static constexpr float8_e8m0fnu from_bits(std::uint8_t bits) noexcept

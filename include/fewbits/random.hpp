@@ -311,11 +311,12 @@ FEWBITS_ALWAYS_INLINE inline void counter_hash_packed_lanes(std::uint32_t lo, co
     static_assert(16 % W == 0);
     const U ka(k.a), kb(k.b), step(static_cast<std::uint32_t>(W));
     U x = U(lo) + lane_io<U>::load(lane_iota);
-    for (std::size_t q = 0; q < groups; ++q, out += 16 * K) {
+    for (std::size_t q = 0; q < groups; ++q, out += std::ptrdiff_t{16} * K) {
         for (int col = 0; col < 16; col += W) {
             const U h = counter_hash_mix<U>(x, ka, kb);
-            lane_io<U>::store(h << (32 - S), out + col);
-            for (int j = 1; j < K; ++j) lane_io<U>::store((h >> (S * j)) << (32 - S), out + 16 * j + col);
+            lane_io<U>::store(h << (32 - S), out + static_cast<std::ptrdiff_t>(col));
+            for (int j = 1; j < K; ++j)
+                lane_io<U>::store((h >> (S * j)) << (32 - S), out + std::ptrdiff_t{16} * j + col);
             x += step;
         }
     }
@@ -368,7 +369,7 @@ inline bool counter_hash_packed_simd(std::uint32_t lo, counter_hash_keys k, std:
 template <int S>
 inline void fill_counter_hash_packed(std::uint64_t seed, std::uint64_t offset, std::uint32_t* out, std::size_t n) noexcept
 {
-    constexpr std::uint64_t group = 16 * (32 / S);
+    constexpr std::uint64_t group = std::uint64_t{16} * (32 / S);
     std::uint64_t counter = offset;
     // Element by element up to a group boundary, whole groups in vectors, then the rest.
     while (n > 0 && counter % group != 0) {

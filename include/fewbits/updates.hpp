@@ -211,20 +211,20 @@ FEWBITS_ALWAYS_INLINE inline f32_lanes<4> sqrt_sse2(f32_lanes<4> a) noexcept
 // Loads lanes values of T at p + i as float bits into x (codes decoded exactly).
 #define FEWBITS_UPDATE_LOAD(T, x, p, widen)                                                                          \
     if constexpr (std::same_as<T, float>)                                                                            \
-        x = U::load((p) + i);                                                                                        \
+        (x) = U::load((p) + i);                                                                                      \
     else                                                                                                             \
-        x = decode_to_float_bits<typename T::format_type>(widen((p) + i))
+        (x) = decode_to_float_bits<typename T::format_type>(widen((p) + i))
 // Stores the float bits x as T at p + i (rounded with words + i under the policy), and leaves
 // in x the value as stored.
 #define FEWBITS_UPDATE_STORE(T, x, p, words, narrow)                                                                 \
     if constexpr (std::same_as<T, float>) {                                                                          \
-        x.store((p) + i);                                                                                            \
+        (x).store((p) + i);                                                                                          \
     } else {                                                                                                         \
         U w_(0u);                                                                                                    \
         if constexpr (Mode == rounding::stochastic) w_ = U::load((words) + i);                                       \
-        const U code_ = encode<typename T::format_type, float, Mode, Overflow>(x, w_, mask_lanes);                   \
+        const U code_ = encode<typename T::format_type, float, Mode, Overflow>((x), w_, mask_lanes);                 \
         narrow(code_, (p) + i);                                                                                      \
-        x = decode_to_float_bits<typename T::format_type>(code_);                                                    \
+        (x) = decode_to_float_bits<typename T::format_type>(code_);                                                  \
     }
 
 // Each update's whole vectors of [0, n) for one target; returns how many elements it did.

@@ -165,6 +165,8 @@ FEWBITS_ALWAYS_INLINE inline bool multiply_blocks_lanes(const float* in, float* 
 #endif
 
 #if FEWBITS_DISPATCH
+// attribute is a function attribute, which cannot be parenthesised.
+// NOLINTBEGIN(bugprone-macro-parentheses)
 #define FEWBITS_BLOCK_KERNELS_FOR_TARGET(name, attribute, lanes)                                              \
     attribute inline void scale_blocks_##name(const float* in, float* out, const std::uint8_t* codes,               \
                                               std::size_t blocks, std::size_t block, int direction, int offset,      \
@@ -180,12 +182,13 @@ FEWBITS_ALWAYS_INLINE inline bool multiply_blocks_lanes(const float* in, float* 
     attribute inline void multiply_blocks_##name(float* out, const std::uint8_t* codes, std::size_t blocks,         \
                                                  std::size_t block, int offset, int k_lo, int k_hi) noexcept         \
     {                                                                                                                \
+        using U = vec::u32<lanes>;                                                                                   \
         using F = typename vec::raw<lanes>::f32;                                                                     \
         for (std::size_t b = 0; b < blocks; ++b) {                                                                   \
             float* o = out + b * block;                                                                              \
             const int k = static_cast<int>(codes[b]) - 127 + offset;                                                 \
             if (codes[b] == 0xFF || k < k_lo || k > k_hi) {                                                          \
-                scale_blocks_lanes<vec::u32<lanes>>(o, o, codes + b, 1, block, 1, offset, 0x7FC00000u);              \
+                scale_blocks_lanes<U>(o, o, codes + b, 1, block, 1, offset, 0x7FC00000u);              \
                 continue;                                                                                            \
             }                                                                                                        \
             const F f = F{} + std::bit_cast<float>(static_cast<std::uint32_t>(k + 127) << 23);                       \
@@ -197,6 +200,7 @@ FEWBITS_ALWAYS_INLINE inline bool multiply_blocks_lanes(const float* in, float* 
             }                                                                                                        \
         }                                                                                                            \
     }
+// NOLINTEND(bugprone-macro-parentheses)
 // Block maxima with the horizontal maximum in intrinsics (blocks are 16 or 32 floats).
 inline void block_amax_sse2(const float* in, std::size_t blocks, std::size_t block, std::uint32_t* out) noexcept
 {
@@ -369,7 +373,7 @@ FEWBITS_TARGET_AVX2 inline std::size_t fp4_lookup_avx2(const std::uint8_t* packe
                 // permutevar8x32 reads the low 3 bits; bit 3 (the negative half) picks the table half.
                 const __m256 v = _mm256_blendv_ps(_mm256_permutevar8x32_ps(lo, idx), _mm256_permutevar8x32_ps(hi, idx),
                                                   _mm256_castsi256_ps(_mm256_slli_epi32(idx, 28)));
-                _mm256_storeu_ps(out + 16 * g + 8 * half, v);
+                _mm256_storeu_ps(out + 16 * g + std::size_t{8} * static_cast<std::size_t>(half), v);
             }
         }
     }
