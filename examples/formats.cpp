@@ -64,7 +64,10 @@ weight_storage make_storage(const std::string& format)
 
 fewbits::rounding parse_rounding(const std::string& rounding)
 {
-    return rounding == "SR" ? fewbits::rounding::stochastic : fewbits::rounding::nearest_even;
+    if (rounding == "SR") return fewbits::rounding::stochastic;
+    // "-" is the FP32 rows' rounding: nothing is rounded there, and nearest-even is the no-op default.
+    if (rounding == "RTN" || rounding == "-") return fewbits::rounding::nearest_even;
+    throw std::invalid_argument("rounding must be SR, RTN or - (fp32), got '" + rounding + "'");
 }
 
 }  // namespace experiment

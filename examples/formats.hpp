@@ -28,7 +28,8 @@ fewbits::nn::quantizer make_quantizer(const std::string& format, fewbits::roundi
 // Weight storage in the named format (fp32 or a registry name; int8 is refused: it needs a scale).
 fewbits::nn::weight_storage make_storage(const std::string& format);
 
-// "SR" -> stochastic, anything else (the grids' "RTN") -> nearest-even.
+// "SR" -> stochastic, "RTN" and the FP32 rows' "-" -> nearest-even; anything else throws
+// std::invalid_argument naming it.
 fewbits::rounding parse_rounding(const std::string& rounding);
 
 }  // namespace experiment

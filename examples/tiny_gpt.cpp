@@ -330,7 +330,7 @@ int run(const options& o)
     adamw_optimizer opt;
     opt.options.lr = o.lr;
     opt.options.weight_decay = 0.0f;
-    opt.update.mode = o.update == "SR" ? fewbits::rounding::stochastic : fewbits::rounding::nearest_even;
+    opt.update.mode = experiment::parse_rounding(o.update);
     if (o.moments) opt.moments = *o.moments == "bf16" ? moment_format::bf16 : moment_format::fp16;
     std::size_t parameters = 0;
     for (parameter* p : model.parameters()) parameters += p->size();
