@@ -12,10 +12,13 @@
 #                       low-precision weights at lr 0.01, batch 512 (where RTN stagnates)
 #                       -> DIR/weights_small_lr.csv, DIR/weights_small_lr.md
 #   lm_batch_vs_precision  validation bits per byte of the byte-level GPT on the Jargon File
-#                       over format x rounding x placement x batch size
-#                       -> DIR/lm_batch_vs_precision.csv, DIR/lm_batch_vs_precision.md
+#                       over format x rounding x placement x batch size x seed, the paired
+#                       gaps to FP32 with 95% intervals and the paper's claims answered
+#                       -> DIR/lm_batch_vs_precision.csv, DIR/lm_batch_vs_precision_gaps.csv,
+#                       DIR/lm_batch_vs_precision.md, DIR/lm_curves.csv,
+#                       DIR/lm_gradient_variance.csv
 #   scripts/plot_results.sh DIR -> DIR/gradient_variance.svg, DIR/batch_vs_precision.svg,
-#                       DIR/lm_batch_vs_precision.svg
+#                       DIR/lm_batch_vs_precision.svg, DIR/lm_curves.svg
 # The quick grids (default) take about 5 minutes after a 2-minute build on 2 cores; --full an
 # estimated hour and a half (not run to the end yet).
 # Fashion-MNIST (dataset-fashion-mnist) is used when installed, else the synthetic teacher; the
@@ -23,13 +26,17 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-grid=--quick out=results extra=()
+grid=--quick out=results extra=() lm_extra=()
 while (($#)); do
     case "$1" in
         --full | --quick) grid=$1; shift ;;
         --out) out=${2:?--out needs a directory}; shift 2 ;;
-        --threads | --seed) extra+=("$1" "${2:?$1 needs a value}"); shift 2 ;;
-        -h | --help) sed -n '2,23s/^# \{0,1\}//p' "$0"; exit 0 ;;
+        --threads | --seed)
+            extra+=("$1" "${2:?$1 needs a value}")
+            # The language model runs N single-threaded runs at once rather than one on N threads.
+            if [[ $1 == --threads ]]; then lm_extra+=(--jobs "$2"); else lm_extra+=("$1" "$2"); fi
+            shift 2 ;;
+        -h | --help) sed -n '2,/^set -euo/{/^#/s/^# \{0,1\}//p}' "$0"; exit 0 ;;
         *) echo "main_job.sh: unknown argument '$1' (expected --full, --quick, --out DIR, --threads N, --seed N)" >&2; exit 2 ;;
     esac
 done
@@ -51,7 +58,7 @@ echo "== batch_vs_precision: weights stored in the format at a small learning ra
 "$build/examples/batch_vs_precision" "${extra[@]}" --placements weights --formats fp32,bf16,e5m2,e4m3 --batches 512 \
     --epochs 5 --lr 0.01 --lr-scaling none --csv "$out/weights_small_lr.csv"
 echo "== lm_batch_vs_precision $grid (the byte-level GPT on the Jargon File)"
-"$build/examples/lm_batch_vs_precision" "$grid" "${extra[@]}" --csv "$out/lm_batch_vs_precision.csv" \
-    --variance "$out/lm_gradient_variance.csv"
+"$build/examples/lm_batch_vs_precision" "$grid" "${lm_extra[@]}" --csv "$out/lm_batch_vs_precision.csv" \
+    --curves "$out/lm_curves.csv" --variance "$out/lm_gradient_variance.csv"
 echo "== plots"
 scripts/plot_results.sh "$out"

@@ -4,16 +4,19 @@
 #
 #   scripts/plot_results.sh [--png] [DIR]      (default DIR: results; --png: PNG, not SVG)
 #
-# Reads DIR/gradient_variance.csv, DIR/batch_vs_precision.csv and DIR/lm_batch_vs_precision.csv
-# (whichever exist) and writes
+# Reads DIR/gradient_variance.csv, DIR/batch_vs_precision.csv, DIR/lm_batch_vs_precision_gaps.csv
+# and DIR/lm_curves.csv (whichever exist) and writes
 #   DIR/gradient_variance.svg     normalised quantization variance against batch size, log-log,
 #                                 one panel per config x rounding, a line per format; the
 #                                 sampling variance dashed and a slope -1 guide dotted
 #   DIR/batch_vs_precision.svg    test accuracy against batch size (top) and its difference to
 #                                 FP32 at the same batch (bottom), backward placement left,
 #                                 low-precision weights right; SR solid, RTN dashed
-#   DIR/lm_batch_vs_precision.svg validation bits per byte of the language model against batch
-#                                 size, a panel per placement, FP32 in each; SR solid, RTN dashed
+#   DIR/lm_batch_vs_precision.svg the language model's paired gap to FP32 against batch size
+#                                 with 95% intervals as error bars (from ..._gaps.csv), a panel
+#                                 per design (equal tokens, equal steps); SR solid, RTN dashed
+#   DIR/lm_curves.svg             validation bits per byte against training tokens (from
+#                                 lm_curves.csv)
 set -euo pipefail
 ext=svg
 if [[ ${1:-} == --png ]]; then ext=png; shift; fi
@@ -139,32 +142,37 @@ if [[ -f $bvp ]]; then
   fi
 fi
 
-lm=$dir/lm_batch_vs_precision.csv
-if [[ -f $lm ]]; then
-  # Validation bits per byte against the batch, one panel per placement, FP32 in each.
-  awk -F, -v t="$tmp" 'NR > 1 && $10 != "nan" {
-      if ($3 == "none") { print $4, $10 > (t "/lm_fp32.dat"); next }
-      print $4, $10 > (t "/lm_" $3 "_" $1 "_" $2 ".dat")
-    }' "$lm"
-  placements=()
-  for p in backward weights optimizer_state; do ls "$tmp"/lm_${p}_*.dat >/dev/null 2>&1 && placements+=("$p"); done
-  n=${#placements[@]}
+lmg=$dir/lm_batch_vs_precision_gaps.csv
+if [[ -f $lmg ]]; then
+  # The paired gap to FP32 against the batch with its 95% interval as error bars: one panel per
+  # design (equal tokens, equal steps), a line per placement x format x rounding.
+  awk -F, -v t="$tmp" 'NR > 1 && $2 != "none" && $10 != "nan" {
+      lo = ($11 == "nan") ? $10 : $11; hi = ($12 == "nan") ? $10 : $12
+      print $6, $10, lo, hi > (t "/lmg_" $1 "_" $2 "_" $3 "_" $4 ".dat")
+    }' "$lmg"
+  designs=()
+  for d in tokens steps; do ls "$tmp"/lmg_${d}_*.dat >/dev/null 2>&1 && designs+=("$d"); done
+  n=${#designs[@]}
   if (( n > 0 )); then
     {
-      begin_plot lm_batch_vs_precision $((n * 420)) 420
+      begin_plot lm_batch_vs_precision $((n * 480)) 460
       echo "set multiplot layout 1,$n"
-      echo "set logscale x 2; set xlabel 'batch size (sequences)'; set ylabel 'validation bits per byte'; set grid"
-      echo "set key outside bottom center horizontal font ',9'"
-      for p in "${placements[@]}"; do
-        echo "set title '${p//_/ } in the format'"
-        cmd="plot"
-        [[ -f $tmp/lm_fp32.dat ]] && cmd+=" '$tmp/lm_fp32.dat' using 1:2 with linespoints lw 3 lc 'black' pt 7 title 'fp32',"
+      echo "set logscale x 2; set xlabel 'batch size (sequences)'; set ylabel 'validation bits per byte - FP32 (paired)'"
+      echo "set grid; set key outside bottom center horizontal font ',9'; set offsets graph 0.05, graph 0.05, 0, 0"
+      declare -A colour
+      for d in "${designs[@]}"; do
+        echo "set title '$([[ $d == tokens ]] && echo 'equal training tokens' || echo 'equal steps'): gap to FP32, 95% intervals'"
+        cmd="plot 0 with lines lc 'black' lw 1 notitle,"
+        # One colour per placement x format, SR solid and RTN dashed.
         i=0
-        for f in "$tmp"/lm_${p}_*.dat; do
-          i=$((i + 1))
-          name=${f##*/lm_${p}_}; name=${name%.dat}; name=${name//_/ }
+        for f in "$tmp"/lmg_${d}_*_SR.dat "$tmp"/lmg_${d}_*_RTN.dat; do
+          [[ -f $f ]] || continue
+          base=${f%_*.dat}
+          [[ $f == *_SR.dat || ! -f ${base}_SR.dat ]] && i=$((i + 1))
+          [[ $f == *_RTN.dat && -f ${base}_SR.dat ]] && c=${colour[$base]} || { c=$i; colour[$base]=$i; }
+          name=${f##*/lmg_${d}_}; name=${name%.dat}; name=${name//_/ }
           style=$([[ $f == *_RTN.dat ]] && echo "dt 2 pt 6" || echo "pt 7")
-          cmd+=" '$f' using 1:2 with linespoints lw 2 lc $i $style title '$name',"
+          cmd+=" '$f' using 1:2:3:4 with yerrorlines lw 2 lc $c $style title '$name',"
         done
         echo "${cmd%,}"
       done
@@ -174,7 +182,29 @@ if [[ -f $lm ]]; then
   fi
 fi
 
+lmc=$dir/lm_curves.csv
+if [[ -f $lmc ]]; then
+  # Validation bits per byte against training tokens for the first seed at the smallest batch.
+  awk -F, -v t="$tmp" 'NR > 1 && $8 != "nan" { print $7, $8 > (t "/lmc_" $3 "_" $1 "_" $2 "_lr" $6 ".dat") }' "$lmc"
+  {
+    begin_plot lm_curves 640 460
+    echo "set xlabel 'training tokens'; set ylabel 'validation bits per byte'; set grid"
+    echo "set key outside right top font ',9'; set title 'validation curves (first seed, smallest batch)'"
+    cmd="plot"
+    i=0
+    for f in "$tmp"/lmc_*.dat; do
+      i=$((i + 1))
+      name=${f##*/lmc_}; name=${name%.dat}; name=${name//_/ }
+      style=$([[ $f == *_RTN_* ]] && echo "lw 2 dt 2" || echo "lw 2 dt 1")
+      [[ $f == *_none_* ]] && style="lw 3 dt 1"
+      cmd+=" '$f' using 1:2 with lines lc $i $style title '$name',"
+    done
+    echo "${cmd%,}"
+  } > "$tmp/lm_curves.gp"
+  render lm_curves
+fi
+
 if (( drew == 0 )); then
-  echo "plot_results.sh: found none of $gv, $bvp, $lm" >&2
+  echo "plot_results.sh: found none of $gv, $bvp, $lmg, $lmc" >&2
   exit 1
 fi
