@@ -33,6 +33,8 @@
 #include <thread>
 #include <vector>
 
+#include <fewbits/format_names.hpp>
+
 #include "experiment.hpp"
 #include "lm_experiment.hpp"
 #include "paired_statistics.hpp"
@@ -418,6 +420,16 @@ std::map<std::string, run_result> previous_runs(const std::string& path)
     return out;
 }
 
+// Exponent bits of a registry format (the exchange rate compares formats that differ only in
+// their significands).
+int exponent_bits(const std::string& format)
+{
+    int bits = 0;
+    if (!fewbits::visit_format(format, [&](auto t) { bits = decltype(t)::format_type::exponent_bits; }))
+        throw std::invalid_argument("no minifloat named '" + format + "'");
+    return bits;
+}
+
 // ---- Paired statistics over seeds ------------------------------------------------------------------
 
 // One configuration (placement, format, rounding, lr) at one batch size in one design, over seeds.
@@ -589,7 +601,8 @@ std::string claims(const std::vector<cell>& cells, const grid& g, bool full)
             }
         }
         // Exchange rate on the loss: the batch at which the format with fewer significand bits has
-        // the gap that the one with more bits has at the smallest batch (log-log interpolation).
+        // the gap that the one with more bits has at the smallest batch (log-log interpolation),
+        // for two formats of the same exponent width (a narrower range is another effect).
         for (const auto& row_hi : rows)
             for (const auto& row_lo : rows) {
                 const cell* h = find_cell(cells, design, row_hi, b0);
@@ -598,7 +611,7 @@ std::string claims(const std::vector<cell>& cells, const grid& g, bool full)
                     h->rounding != "SR" || l->rounding != "SR")
                     continue;
                 const int p_hi = significand_bits(h->format), p_lo = significand_bits(l->format);
-                if (p_hi <= p_lo) continue;
+                if (p_hi <= p_lo || exponent_bits(h->format) != exponent_bits(l->format)) continue;
                 std::string text = "- exchange rate on the loss, backward SR " + l->format + " (" + std::to_string(p_lo) + " bits) for " +
                                    h->format + " (" + std::to_string(p_hi) + " bits) at b=" + std::to_string(b0) + ": ";
                 if (h->gap.n < 2 || !h->gap.excludes_zero() || h->gap.mean <= 0.0) {
@@ -607,6 +620,11 @@ std::string claims(const std::vector<cell>& cells, const grid& g, bool full)
                     continue;
                 }
                 const double target = h->gap.mean;
+                if (l->gap.n > 0 && l->gap.mean <= target) {
+                    out += text + l->format + "'s gap " + show_interval(l->gap) + " is already no larger than " + h->format +
+                           "'s " + fmt("%.3f", target) + " at the same batch\n";
+                    continue;
+                }
                 double found = NAN;
                 for (std::size_t i = 0; i + 1 < batches.size(); ++i) {
                     const cell* a = find_cell(cells, design, row_lo, batches[i]);
