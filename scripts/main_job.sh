@@ -19,8 +19,9 @@
 #                       DIR/lm_gradient_variance.csv
 #   scripts/plot_results.sh DIR -> DIR/gradient_variance.svg, DIR/batch_vs_precision.svg,
 #                       DIR/lm_batch_vs_precision.svg, DIR/lm_curves.svg
-# The quick grids (default) take about 5 minutes after a 2-minute build on 2 cores; --full an
-# estimated hour and a half (not run to the end yet).
+# The quick grids (default) take about 10 minutes after a 2-minute build on 2 cores (the language
+# model's about 6 of them); with --full, the language model's grid alone took 1 h 41 min
+# (docs/results/lm/full), the others' are estimated at an hour and a half.
 # Fashion-MNIST (dataset-fashion-mnist) is used when installed, else the synthetic teacher; the
 # Jargon File (jargon-text) is needed for the language model.
 set -euo pipefail
