@@ -9,6 +9,10 @@
 // size), so small per-sample gradients are rounded before averaging, not after. With
 // reuse_forward, backward uses the very tensors forward rounded (Q_fi(x), Q_fw(W): one draw
 // for both passes) and Q_bi, Q_bw are not used; otherwise backward rounds x and W afresh.
+// Block-scaled quantizers (MX, NVFP4) take their blocks along each product's reduction axis, as
+// hardware needs them: Q_fi(x) along in (rows of x), Q_fw(W) along in (down W's columns),
+// Q_gi(dy) and Q_bw(W) along out (rows), Q_bi(x) and Q_gw(dy) along the batch (down the
+// columns: the rows of every micro-batch a multiple of the block). db sums Q_gw(dy).
 //
 // Random streams: every rounding of tensor t (a tensor_id) in layer l at step s uses
 // derive(derive(derive(derive({seed}, s), l), t), r) for row (sample) r of an activation or
@@ -74,6 +78,7 @@ public:
         if (in == 0 || out == 0)
             fewbits::raise_invalid_argument(std::string("linear layer sizes must be positive, got in = ") + std::to_string(in) +
                                               ", out = " + std::to_string(out));
+        check_quantization(q_);
         const float bound = 1.0f / std::sqrt(static_cast<float>(in));
         std::vector<float> init(in * out + out);
         std::vector<std::uint32_t> words(init.size());
@@ -87,7 +92,11 @@ public:
     std::size_t inputs() const noexcept { return in_; }
     std::size_t outputs() const noexcept { return out_; }
     std::uint64_t id() const noexcept { return layer_; }
-    void set_quantization(linear_quantization q) { q_ = std::move(q); }
+    void set_quantization(linear_quantization q)
+    {
+        check_quantization(q);
+        q_ = std::move(q);
+    }
 
     // The current weights (in x out) and bias (1 x out), exactly as stored (decoded copies).
     tensor weight() const { return weight_.value(); }
@@ -157,6 +166,17 @@ public:
     void release_input_gradient() override { scratch_pool::shared().give(dx_); }
 
 private:
+    // Forward's blocks run along in, the weight gradient's along the batch: a block-scaled
+    // forward rounding cannot stand in for backward's.
+    static void check_quantization(const linear_quantization& q)
+    {
+        if (q.reuse_forward && (q.forward_input.block_scaled() || q.forward_weight.block_scaled()))
+            fewbits::raise_invalid_argument("linear_quantization: reuse_forward with a block-scaled forward quantizer (" +
+                                            (q.forward_input.block_scaled() ? q.forward_input : q.forward_weight).name() +
+                                            "): its blocks run along the forward product's reduction axis, not the "
+                                            "backward's; leave reuse_forward false");
+    }
+
     // dx = Q_gi(dy) Q_bw(W)^T into dx_.
     void input_gradient(const tensor& dy, const pass_context& ctx)
     {
@@ -173,7 +193,8 @@ private:
         } else if (q && q_.backward_weight.enabled()) {
             // Rounded in place when W was decoded into a scratch copy anyway.
             std::span<float> rounded = w.decoded().empty() ? wbq.take(in_, out_).values() : w.decoded();
-            q_.backward_weight.apply(w.values(), rounded, ctx.tensor_stream(layer_, tensor_id::backward_weight));
+            q_.backward_weight.apply_weight(w.values(), rounded, out_, block_axis::row,
+                                            ctx.tensor_stream(layer_, tensor_id::backward_weight));
             wb = rounded.data();
         }
         // dx = dy W^T (gemm copies W^T so that the product runs along contiguous rows).
@@ -190,9 +211,10 @@ private:
         const std::size_t batch = dy.rows();
         const float inv_batch = 1.0f / static_cast<float>(batch);
         scratch_tensor xbq, dywq;
-        const tensor* xb = q && q_.reuse_forward ? (forward_x_rounded_ ? &xq_ : &x_)
-                                                 : rounded_rows(q_.backward_input, x_, xbq, tensor_id::backward_input, ctx);
-        const tensor* dyw = rounded_rows(q_.output_grad_for_weight, dy, dywq, tensor_id::output_grad_for_weight, ctx);
+        const tensor* xb = q && q_.reuse_forward
+                               ? (forward_x_rounded_ ? &xq_ : &x_)
+                               : rounded_columns(q_.backward_input, x_, xbq, tensor_id::backward_input, ctx);
+        const tensor* dyw = rounded_columns(q_.output_grad_for_weight, dy, dywq, tensor_id::output_grad_for_weight, ctx);
         tensor& dw = weight_.grad();
         tensor& db = bias_.grad();
         gemm(in_, out_, batch, xb->data(), in_, transpose::yes, dyw->data(), out_, dw.data(), out_, false, ctx.threads);
@@ -215,11 +237,22 @@ private:
         return &out;
     }
 
+    // The same with blocks down the columns (along the batch) for block-scaled quantizers.
+    const tensor* rounded_columns(const quantizer& qz, const tensor& in, scratch_tensor& scratch, tensor_id t,
+                                  const pass_context& ctx) const
+    {
+        if (ctx.exact || !qz.enabled()) return &in;
+        tensor& out = scratch.take(in.rows(), in.cols());
+        qz.apply_columns(in, out, ctx.tensor_stream(layer_, t), ctx.threads, ctx.first_row);
+        return &out;
+    }
+
     // Q_fw(W) into a scratch tensor, with forward's stream.
     const float* rounded_forward_weight(const parameter_values& w, scratch_tensor& scratch, const pass_context& ctx) const
     {
         tensor& out = scratch.take(in_, out_);
-        q_.forward_weight.apply(w.values(), out.values(), ctx.tensor_stream(layer_, tensor_id::forward_weight));
+        q_.forward_weight.apply_weight(w.values(), out.values(), out_, block_axis::column,
+                                       ctx.tensor_stream(layer_, tensor_id::forward_weight));
         return out.data();
     }
 
