@@ -88,6 +88,35 @@ inline std::vector<std::string> parse_names(const std::string& option, const cha
     return out;
 }
 
+// A list of format names: format_names(), and with block_scaled also block_format_names()
+// (each may end in +rhtN); repeats are dropped.
+inline std::vector<std::string> parse_formats(const std::string& option, const char* text, bool block_scaled)
+{
+    std::vector<std::string> out;
+    for (const std::string& item : split_list(option, text)) {
+        bool block = false;
+        try {
+            block = is_block_format(item);
+        } catch (const std::invalid_argument& e) {
+            throw usage_error(option + ": " + e.what());
+        }
+        if (block && !block_scaled) throw usage_error(option + ": '" + item + "' is block-scaled, which this option does not take");
+        if (!block) {
+            const auto& names = format_names();
+            if (std::find(names.begin(), names.end(), item) == names.end()) {
+                std::string list;
+                for (const auto& a : names) list += (list.empty() ? "" : ", ") + a;
+                if (block_scaled)
+                    for (const auto& a : block_format_names()) list += ", " + a;
+                throw usage_error(option + ": unknown format '" + item + "' (known: " + list +
+                                  (block_scaled ? "; a block-scaled name may end in +rhtN, N a power of two in 16..256)" : ")"));
+            }
+        }
+        if (std::find(out.begin(), out.end(), item) == out.end()) out.push_back(item);
+    }
+    return out;
+}
+
 // "8,32,128" -> {8, 32, 128}, each in lo..hi, sorted, no repeats.
 inline std::vector<std::size_t> parse_sizes(const std::string& option, const char* text, std::uint64_t lo, std::uint64_t hi)
 {

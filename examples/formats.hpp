@@ -18,11 +18,22 @@ namespace experiment {
 // (fewbits/format_names.hpp), and int8.
 const std::vector<std::string>& format_names();
 
-// Significand bits p (mantissa bits + 1) of a named format; 24 for fp32, 8 for int8 (nominal).
+// Significand bits p (mantissa bits + 1) of a named format; 24 for fp32, 8 for int8 (nominal);
+// a block-scaled format's element bits (7 for mxint8).
 int significand_bits(const std::string& format);
+
+// The block-scaled formats a backward pass can take (docs/block_formats.md): mxfp8_e4m3,
+// mxfp8_e5m2, mxfp6_e3m2, mxfp6_e2m3, mxfp4, mxint8, nvfp4. A name may end in +rhtN (N a power
+// of two in 16..256): the quantizer then wraps its rounding in a random Hadamard transform.
+const std::vector<std::string>& block_format_names();
+// Whether name is one of those, with or without +rhtN (throws for a malformed +rht suffix).
+bool is_block_format(const std::string& name);
 
 // A quantizer for activations and gradients: per-tensor power-of-two scaling for every format
 // narrower than bf16 (their range cannot hold a gradient unscaled), none for bf16 and fp16.
+// Block-scaled names: MX with OCP's floor scale rule, NVFP4 with Transformer Engine's chain,
+// elements saturating; under SR, MX elements are pre-scaled by 3/4 (Tseng et al. 2025: no
+// element clips, so SR stays unbiased).
 fewbits::nn::quantizer make_quantizer(const std::string& format, fewbits::rounding mode);
 
 // Weight storage in the named format (fp32 or a registry name; int8 is refused: it needs a scale).

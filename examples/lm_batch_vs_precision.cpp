@@ -117,6 +117,9 @@ void print_usage(std::FILE* to, const char* prog)
         "  at equal steps (the steps of the smallest batch); seeds 1..5 (about 1.5 hours on 2 cores).\n"
         "Every run: AdamW without weight decay, the learning rate warmed up over the first 5%% of the steps\n"
         "  and decayed along a cosine to a tenth; validation on 32 fixed batches of 16 windows.\n"
+        "--formats and --steps-formats also take block-scaled formats (mxfp4, nvfp4, mxfp8_e4m3, ...; +rhtN\n"
+        "  for a random Hadamard transform of N) for the backward placements: the linear layers' blocks\n"
+        "  run along each product's reduction axis, attention's backward stays FP32.\n"
         "--seeds K: seeds FIRST..FIRST+K-1 (K in 1..30; intervals need K >= 2). --jobs N runs N runs at once\n"
         "  (default: one per core), each on --threads threads (default 1); the bits do not depend on either.\n"
         "--csv columns: %s\n"
@@ -169,11 +172,11 @@ options parse(int argc, char** argv)
         else if (a == "--jobs") o.jobs = static_cast<unsigned>(parse_count(a, v, 1, 256)), ++i;
         else if (a == "--tokens") o.tokens = parse_count(a, v, 1, 1ull << 40), ++i;
         else if (a == "--batches") o.batches = parse_sizes(a, v, 1, 4096), ++i;
-        else if (a == "--formats") o.formats = parse_names(a, v, format_names()), ++i;
+        else if (a == "--formats") o.formats = parse_formats(a, v, true), ++i;
         else if (a == "--roundings") o.roundings = parse_names(a, v, {"RTN", "SR"}), ++i;
         else if (a == "--placements") o.placements = parse_names(a, v, {"backward", "backward_per_sample", "weights", "optimizer_state"}), ++i;
         else if (a == "--steps-batches") o.steps_batches = parse_sizes(a, v, 1, 4096), ++i;
-        else if (a == "--steps-formats") o.steps_formats = parse_names(a, v, format_names()), ++i;
+        else if (a == "--steps-formats") o.steps_formats = parse_formats(a, v, true), ++i;
         else if (a == "--lr") o.lr = parse_positive(a, value());
         else throw usage_error("unknown option '" + a + "'");
     }
@@ -183,6 +186,11 @@ options parse(int argc, char** argv)
     for (const auto* list : {&o.formats, &o.steps_formats})
         for (const auto& f : *list)
             if (f == "fp32" || f == "int8") throw usage_error("a format list: '" + f + "' is not a minifloat format");
+    for (const auto& f : o.formats)
+        for (const auto& p : o.placements.empty() ? std::vector<std::string>{"weights"} : o.placements)
+            if (is_block_format(f) && p == "weights")
+                throw usage_error("--formats: block-scaled '" + f + "' cannot store weights (they are stored element-wise); "
+                                  "name the placements, e.g. --placements backward");
     return o;
 }
 
@@ -205,6 +213,20 @@ grid make_grid(const options& o)
                                                    : std::vector<std::size_t>{4, 16};
         g.steps_formats = !o.steps_formats.empty() ? o.steps_formats : std::vector<std::string>{"e2m1"};
     }
+    // Block-scaled formats: the tokens of a step (b x T) hold whole blocks (the weight
+    // gradients' blocks run along them), and so do the channels.
+    for (const auto* list : {&o.formats, &o.steps_formats})
+        for (const auto& f : *list) {
+            if (!is_block_format(f)) continue;
+            const quantizer q = make_quantizer(f, fewbits::rounding::nearest_even);
+            const std::size_t line = std::max(q.block_size(), q.rht_block());
+            for (const auto* sizes : {&g.batches, &g.steps_batches})
+                for (std::size_t b : *sizes)
+                    if ((b * g.model.context) % line != 0 || g.model.channels % line != 0)
+                        throw usage_error("'" + f + "' needs the tokens of a step, batch x " + std::to_string(g.model.context) +
+                                          " (" + std::to_string(b * g.model.context) + " at batch " + std::to_string(b) +
+                                          "), to be a multiple of " + std::to_string(line));
+        }
     return g;
 }
 
@@ -309,7 +331,10 @@ run_result train_one(const run_spec& s, const text_corpus& corpus, const model_s
         // no batch averages away); backward_per_sample leaves it out and keeps only the tensors
         // with a draw per token or sequence.
         if (s.placement == "backward_per_sample") g.quantization.backward_weight = quantizer{};
-        g.attention_backward = q;
+        // Attention's products run along the head (16 channels here, below MX's block of 32)
+        // and along the sequence; hardware recipes for block formats keep attention in higher
+        // precision, and so does this grid.
+        g.attention_backward = is_block_format(s.format) ? quantizer{} : q;
     } else if (s.placement == "weights") {
         g.weights = make_storage(s.format);
     } else if (s.placement == "optimizer_state") {
@@ -620,6 +645,7 @@ std::string claims(const std::vector<cell>& cells, const grid& g, bool full)
                 if (h == nullptr || l == nullptr || h->placement != "backward" || l->placement != "backward" ||
                     h->rounding != "SR" || l->rounding != "SR")
                     continue;
+                if (is_block_format(h->format) || is_block_format(l->format)) continue;  // block scales change the range
                 const int p_hi = significand_bits(h->format), p_lo = significand_bits(l->format);
                 if (p_hi <= p_lo || exponent_bits(h->format) != exponent_bits(l->format)) continue;
                 std::string text = "- exchange rate on the loss, backward SR " + l->format + " (" + std::to_string(p_lo) + " bits) for " +
@@ -750,7 +776,9 @@ int run(const options& o)
     if (o.resume) {
         std::size_t kept = 0;
         for (auto& [key, r] : previous_runs(o.csv)) {
-            const bool planned = std::any_of(runs.begin(), runs.end(), [&](const run_spec& s) { return s.key() == key; });
+            // A named copy: clang 14 cannot capture a structured binding.
+            const std::string& k = key;
+            const bool planned = std::any_of(runs.begin(), runs.end(), [&](const run_spec& s) { return s.key() == k; });
             if (planned && r.tokens == r.spec.steps * r.spec.batch * g.model.context) {
                 results[key] = r;
                 ++kept;

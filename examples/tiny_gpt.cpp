@@ -11,7 +11,9 @@
 // Low-precision placements (any mix):
 //   --backward FMT:RND   x, W and dy of every linear layer's backward pass and the operands of
 //                        attention's two backward products rounded to FMT (per-tensor
-//                        power-of-two scaling below bf16), with SR or RTN
+//                        power-of-two scaling below bf16), with SR or RTN; or a block-scaled
+//                        FMT (mxfp4, nvfp4, ...; +rhtN for a random Hadamard transform) for
+//                        the linear layers only (docs/block_formats.md)
 //   --weights FMT        every parameter stored in FMT (no FP32 copy), updated by AdamW
 //   --moments bf16|fp16  AdamW's two moments stored in that format
 //   --update SR|RTN      the rounding of every stored value in AdamW's update (default SR)
@@ -74,7 +76,7 @@ void print_usage(std::FILE* to, const char* prog)
                 "  --context T --channels C --heads H --layers L   model (default 64, 128, 4, 4)\n"
                 "  --batch B --seq N      B sequences of N <= T bytes per step (default 16, 64)\n"
                 "  --steps K              AdamW steps (default 200)       --lr X   (default 0.001)\n"
-                "  --backward FMT:RND     round the backward pass (e.g. e4m3:SR)\n"
+                "  --backward FMT:RND     round the backward pass (e.g. e4m3:SR, mxfp4+rht64:SR)\n"
                 "  --weights FMT          store every parameter in FMT (e.g. bf16)\n"
                 "  --moments bf16|fp16    store AdamW's moments in that format\n"
                 "  --update SR|RTN        rounding of the stored weights and moments (default SR)\n"
@@ -95,12 +97,13 @@ void print_usage(std::FILE* to, const char* prog)
                 prog);
 }
 
-std::pair<std::string, fewbits::rounding> parse_format_rounding(const std::string& option, const std::string& text)
+std::pair<std::string, fewbits::rounding> parse_format_rounding(const std::string& option, const std::string& text,
+                                                                bool block_scaled)
 {
     const auto colon = text.find(':');
     const std::string f = text.substr(0, colon), r = colon == std::string::npos ? "" : text.substr(colon + 1);
     if (r != "SR" && r != "RTN") throw usage_error(option + " needs FORMAT:SR or FORMAT:RTN, got '" + text + "'");
-    (void)experiment::parse_names(option, f.c_str(), experiment::format_names());
+    (void)experiment::parse_formats(option, f.c_str(), block_scaled);
     if (f == "fp32" || f == "int8") throw usage_error(option + ": '" + f + "' is not a minifloat format");
     return {f, experiment::parse_rounding(r)};
 }
@@ -163,8 +166,18 @@ options parse(int argc, char** argv)
     if (o.update != "SR" && o.update != "RTN") throw usage_error("--update needs SR or RTN, got '" + o.update + "'");
     if (o.moments && *o.moments != "bf16" && *o.moments != "fp16")
         throw usage_error("--moments needs bf16 or fp16, got '" + *o.moments + "'");
-    if (o.weights) (void)parse_format_rounding("--weights", *o.weights + ":SR");
-    if (o.backward) (void)parse_format_rounding("--backward", *o.backward);
+    if (o.weights) (void)parse_format_rounding("--weights", *o.weights + ":SR", false);
+    if (o.backward) {
+        const auto [f, r] = parse_format_rounding("--backward", *o.backward, true);
+        // Block-scaled: blocks run along the channels and (for the weight gradients) along the
+        // tokens of a pass, so both must hold whole blocks (and whole transform blocks).
+        const quantizer q = experiment::make_quantizer(f, r);
+        const std::size_t line = std::max(q.block_size(), q.rht_block());
+        if (q.block_scaled() && (o.channels % line != 0 || (o.batch * o.seq) % line != 0))
+            throw usage_error("--backward " + *o.backward + " needs --channels (" + std::to_string(o.channels) +
+                              ") and the tokens of a pass, --batch x --seq (" + std::to_string(o.batch * o.seq) +
+                              "), to be multiples of " + std::to_string(line));
+    }
     if (o.accumulator != "fp32" && o.accumulator != "bf16")
         throw usage_error("--accumulator needs fp32 or bf16, got '" + o.accumulator + "'");
     if (o.update_in_backward && o.clip_grad_norm > 0.0f)
@@ -185,10 +198,12 @@ gpt_options model_options(const options& o)
     m.layers = o.layers;
     m.init_seed = o.seed;
     if (o.backward) {
-        const auto [f, r] = parse_format_rounding("--backward", *o.backward);
+        const auto [f, r] = parse_format_rounding("--backward", *o.backward, true);
         const quantizer q = experiment::make_quantizer(f, r);
         m.quantization = linear_quantization::backward_only(q);
-        m.attention_backward = q;
+        // Block formats round the linear layers only: attention's head (16 channels by default)
+        // is shorter than an MX block, and hardware recipes keep attention in higher precision.
+        if (!experiment::is_block_format(f)) m.attention_backward = q;
     }
     if (o.weights) m.weights = experiment::make_storage(*o.weights);
     return m;
