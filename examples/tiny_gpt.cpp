@@ -12,8 +12,8 @@
 //   --backward FMT:RND   x, W and dy of every linear layer's backward pass and the operands of
 //                        attention's two backward products rounded to FMT (per-tensor
 //                        power-of-two scaling below bf16), with SR or RTN; or a block-scaled
-//                        FMT (mxfp4, nvfp4, ...; +rhtN for a random Hadamard transform) for
-//                        the linear layers only (docs/block_formats.md)
+//                        FMT (mxfp4, nvfp4, ...; --rht N or FMT+rhtN for a random Hadamard
+//                        transform) for the linear layers only (docs/block_formats.md)
 //   --weights FMT        every parameter stored in FMT (no FP32 copy), updated by AdamW
 //   --moments bf16|fp16  AdamW's two moments stored in that format
 //   --update SR|RTN      the rounding of every stored value in AdamW's update (default SR)
@@ -27,6 +27,8 @@
 // At the end the program prints the memory it holds by category and its peak resident memory;
 // when an allocation fails it says what did not fit and exits with status 1, before writing
 // any checkpoint of the step it was in.
+#include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -62,6 +64,7 @@ struct options {
     unsigned threads = experiment::default_threads();
     std::string data = jargon_file_default_path, dump_state, prompt = "The ";
     std::optional<std::string> backward, weights, moments;
+    std::size_t rht = 0;  // --rht N: folded into --backward as FMT+rhtN
     std::string update = "SR";
     bool update_in_backward = false;
     float clip_grad_norm = 0.0f;
@@ -76,7 +79,9 @@ void print_usage(std::FILE* to, const char* prog)
                 "  --context T --channels C --heads H --layers L   model (default 64, 128, 4, 4)\n"
                 "  --batch B --seq N      B sequences of N <= T bytes per step (default 16, 64)\n"
                 "  --steps K              AdamW steps (default 200)       --lr X   (default 0.001)\n"
-                "  --backward FMT:RND     round the backward pass (e.g. e4m3:SR, mxfp4+rht64:SR)\n"
+                "  --backward FMT:RND     round the backward pass (e.g. e4m3:SR, mxfp4:SR, nvfp4:SR)\n"
+                "  --rht N                with a block-scaled --backward: a random Hadamard transform of N\n"
+                "                         around each rounding (same as FMT+rhtN)\n"
                 "  --weights FMT          store every parameter in FMT (e.g. bf16)\n"
                 "  --moments bf16|fp16    store AdamW's moments in that format\n"
                 "  --update SR|RTN        rounding of the stored weights and moments (default SR)\n"
@@ -136,6 +141,7 @@ options parse(int argc, char** argv)
         else if (a == "--data") o.data = value();
         else if (a == "--dump-state") o.dump_state = value();
         else if (a == "--backward") o.backward = value();
+        else if (a == "--rht") o.rht = count(16, 256);
         else if (a == "--weights") o.weights = value();
         else if (a == "--moments") o.moments = value();
         else if (a == "--update") o.update = value();
@@ -167,6 +173,16 @@ options parse(int argc, char** argv)
     if (o.moments && *o.moments != "bf16" && *o.moments != "fp16")
         throw usage_error("--moments needs bf16 or fp16, got '" + *o.moments + "'");
     if (o.weights) (void)parse_format_rounding("--weights", *o.weights + ":SR", false);
+    if (o.rht > 0) {
+        const auto colon = o.backward ? o.backward->find(':') : std::string::npos;
+        const std::string f = o.backward ? o.backward->substr(0, colon) : "";
+        if (!o.backward || colon == std::string::npos || f.find('+') != std::string::npos || !std::has_single_bit(o.rht) ||
+            !experiment::is_block_format(f + "+rht" + std::to_string(o.rht)))
+            throw usage_error("--rht " + std::to_string(o.rht) +
+                              " needs --backward with a block-scaled format and no +rht of its own (e.g. mxfp4:SR), and N a "
+                              "power of two in 16..256");
+        o.backward = f + "+rht" + std::to_string(o.rht) + o.backward->substr(colon);
+    }
     if (o.backward) {
         const auto [f, r] = parse_format_rounding("--backward", *o.backward, true);
         // Block-scaled: blocks run along the channels and (for the weight gradients) along the

@@ -1,8 +1,9 @@
 // Block-scaled quantizers in training (nn/quantizer.hpp: quantizer::mx, quantizer::nvfp4; the
 // linear layer's block axes): every row bit for bit against the block kernels with its stream,
 // columns as the rows of the transpose, micro-batches as the whole batch, the Hadamard variant
-// as T^-1 Q(T x), SR unbiased, thread counts invisible, a linear layer's gradients as the
-// products of its rounded operands along the right axes, and the bad arguments.
+// as T^-1 Q(T x), SR unbiased (MX) or biased only where NVFP4's rounded scale clips, thread
+// counts invisible, a linear layer's output and gradients as the products of its rounded
+// operands along the right axes, and the bad arguments.
 #include "fewbits_catch.hpp"
 
 #include <algorithm>
@@ -279,7 +280,7 @@ TEST_CASE("stochastic NVFP4 keeps every value on average but the block maxima it
     CHECK(clipped <= x.size() / fewbits::nvfp4_block_size * 2);
 }
 
-TEST_CASE("a linear layer's block-scaled gradients are products of operands blocked along their reduction axes",
+TEST_CASE("a linear layer's block-scaled output and gradients are products of operands blocked along their reduction axes",
           "[block_quantizer][layers]")
 {
     const std::size_t in = 64, out = 32, batch = 64;
@@ -322,6 +323,26 @@ TEST_CASE("a linear layer's block-scaled gradients are products of operands bloc
                     scale += std::fabs(static_cast<double>(dyi(r, j)) * wb(i, j));
                 }
                 if (std::fabs(dx(r, i) - s) > 1e-5 * scale) ++bad;
+            }
+        CHECK(bad == 0);
+
+        // Forward with every tensor rounded: y = Q_fi(x) Q_fw(W) + b, x's blocks along in (rows),
+        // W's along in (down its columns).
+        linear lf(in, out, 3, weight_storage::fp32(), linear_quantization::everywhere(q), 17);
+        const tensor y = lf.forward(x, ctx);
+        tensor xf;
+        q.apply_rows(x, xf, ctx.tensor_stream(3, tensor_id::forward_input));
+        tensor wf = w;
+        q.apply_weight(w.values(), wf.values(), out, block_axis::column, ctx.tensor_stream(3, tensor_id::forward_weight));
+        const tensor bias = lf.bias();
+        for (std::size_t r = 0; r < batch; ++r)
+            for (std::size_t j = 0; j < out; ++j) {
+                double s = bias(0, j), scale = std::fabs(bias(0, j));
+                for (std::size_t i = 0; i < in; ++i) {
+                    s += static_cast<double>(xf(r, i)) * wf(i, j);
+                    scale += std::fabs(static_cast<double>(xf(r, i)) * wf(i, j));
+                }
+                if (std::fabs(y(r, j) - s) > 1e-5 * scale) ++bad;
             }
         CHECK(bad == 0);
 
