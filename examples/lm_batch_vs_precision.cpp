@@ -8,7 +8,9 @@
 //              attention's backward products rounded, per-token draws (W: one draw per step),
 //              power-of-two scaling below bf16; backward_per_sample: the same without W, so
 //              that every rounding has a draw per token or sequence (the paper's 1/b law is
-//              about these; e2m1 only by default); weights: every parameter stored in the format and updated by AdamW
+//              about these; e2m1 only by default); backward_linear: the linear layers as in
+//              backward, attention's products in FP32 (as for block-scaled formats, which
+//              always leave attention in FP32; e2m1 only by default); weights: every parameter stored in the format and updated by AdamW
 //              with the rounding (no FP32 copy); optimizer_state: AdamW's moments in bf16/fp16
 //   batch      sequences per step, at equal training tokens (a batch of b takes tokens / (b T)
 //              steps) or at equal steps (every batch takes the smallest batch's steps), or both
@@ -120,6 +122,8 @@ void print_usage(std::FILE* to, const char* prog)
         "--formats and --steps-formats also take block-scaled formats (mxfp4, nvfp4, mxfp8_e4m3, ...; +rhtN\n"
         "  for a random Hadamard transform of N) for the backward placements: the linear layers' blocks\n"
         "  run along each product's reduction axis, attention's backward stays FP32.\n"
+        "--placements: backward, backward_per_sample (without W), backward_linear (attention in FP32, as\n"
+        "  block formats have it), weights, optimizer_state.\n"
         "--seeds K: seeds FIRST..FIRST+K-1 (K in 1..30; intervals need K >= 2). --jobs N runs N runs at once\n"
         "  (default: one per core), each on --threads threads (default 1); the bits do not depend on either.\n"
         "--csv columns: %s\n"
@@ -174,7 +178,7 @@ options parse(int argc, char** argv)
         else if (a == "--batches") o.batches = parse_sizes(a, v, 1, 4096), ++i;
         else if (a == "--formats") o.formats = parse_formats(a, v, true), ++i;
         else if (a == "--roundings") o.roundings = parse_names(a, v, {"RTN", "SR"}), ++i;
-        else if (a == "--placements") o.placements = parse_names(a, v, {"backward", "backward_per_sample", "weights", "optimizer_state"}), ++i;
+        else if (a == "--placements") o.placements = parse_names(a, v, {"backward", "backward_per_sample", "backward_linear", "weights", "optimizer_state"}), ++i;
         else if (a == "--steps-batches") o.steps_batches = parse_sizes(a, v, 1, 4096), ++i;
         else if (a == "--steps-formats") o.steps_formats = parse_formats(a, v, true), ++i;
         else if (a == "--lr") o.lr = parse_positive(a, value());
@@ -241,7 +245,7 @@ std::vector<std::string> formats_of(const std::string& placement, const options&
     }
     if (!o.formats.empty()) return o.formats;
     if (placement == "weights") return {"e4m3"};
-    if (placement == "backward_per_sample") return {"e2m1"};
+    if (placement == "backward_per_sample" || placement == "backward_linear") return {"e2m1"};
     return {"e2m1", "e4m0", "e4m3"};
 }
 
@@ -324,7 +328,7 @@ run_result train_one(const run_spec& s, const text_corpus& corpus, const model_s
     opt.options.weight_decay = 0.0f;
     const fewbits::rounding mode = parse_rounding(s.rounding);
     opt.update.mode = mode;
-    if (s.placement == "backward" || s.placement == "backward_per_sample") {
+    if (s.placement == "backward" || s.placement == "backward_per_sample" || s.placement == "backward_linear") {
         const quantizer q = make_quantizer(s.format, mode);
         g.quantization = linear_quantization::backward_only(q);
         // W's backward rounding is one draw shared by the whole batch (a weight rounding, which
@@ -333,8 +337,9 @@ run_result train_one(const run_spec& s, const text_corpus& corpus, const model_s
         if (s.placement == "backward_per_sample") g.quantization.backward_weight = quantizer{};
         // Attention's products run along the head (16 channels here, below MX's block of 32)
         // and along the sequence; hardware recipes for block formats keep attention in higher
-        // precision, and so does this grid.
-        g.attention_backward = is_block_format(s.format) ? quantizer{} : q;
+        // precision, and so does this grid. backward_linear does the same for any format (the
+        // control that compares a block format with a per-tensor one).
+        g.attention_backward = is_block_format(s.format) || s.placement == "backward_linear" ? quantizer{} : q;
     } else if (s.placement == "weights") {
         g.weights = make_storage(s.format);
     } else if (s.placement == "optimizer_state") {
