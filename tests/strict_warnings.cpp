@@ -71,6 +71,18 @@ void instantiate_sgd()
     (void)fit_inverse_batch(points);
     (void)make_regression(32, 4, 0.1f, 1);
     (void)quantizer::int8({rounding::stochastic});
+    {
+        // Block-scaled quantizers through a linear layer: rows, columns and the weight axes.
+        const mx_options mx_sr{mx_scale_rule::floor, policy{rounding::stochastic}, 0.75f};
+        linear block_layer(32, 32, 0, weight_storage::fp32(),
+                           linear_quantization::everywhere(quantizer::mx<float4_e2m1fn>(mx_sr, 32)), 1);
+        pass_context ctx;
+        const tensor x(32, 32, 0.5f);
+        (void)block_layer.forward(x, ctx);
+        (void)block_layer.backward(x, ctx, true);
+        tensor out;
+        quantizer::nvfp4({}).apply_columns(x, out, stream{1});
+    }
     adamw_optimizer a;
     a.moments = moment_format::bf16;
     a.update = policy{rounding::stochastic};
