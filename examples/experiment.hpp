@@ -92,6 +92,8 @@ inline std::vector<std::string> parse_names(const std::string& option, const cha
 // (each may end in +rhtN); repeats are dropped.
 inline std::vector<std::string> parse_formats(const std::string& option, const char* text, bool block_scaled)
 {
+    std::vector<std::string> known = format_names();
+    if (block_scaled) known.insert(known.end(), block_format_names().begin(), block_format_names().end());
     std::vector<std::string> out;
     for (const std::string& item : split_list(option, text)) {
         bool block = false;
@@ -101,17 +103,7 @@ inline std::vector<std::string> parse_formats(const std::string& option, const c
             throw usage_error(option + ": " + e.what());
         }
         if (block && !block_scaled) throw usage_error(option + ": '" + item + "' is block-scaled, which this option does not take");
-        if (!block) {
-            const auto& names = format_names();
-            if (std::find(names.begin(), names.end(), item) == names.end()) {
-                std::string list;
-                for (const auto& a : names) list += (list.empty() ? "" : ", ") + a;
-                if (block_scaled)
-                    for (const auto& a : block_format_names()) list += ", " + a;
-                throw usage_error(option + ": unknown format '" + item + "' (known: " + list +
-                                  (block_scaled ? "; a block-scaled name may end in +rhtN, N a power of two in 16..256)" : ")"));
-            }
-        }
+        if (!block) (void)parse_names(option, item.c_str(), known);  // usage_error naming the known ones
         if (std::find(out.begin(), out.end(), item) == out.end()) out.push_back(item);
     }
     return out;

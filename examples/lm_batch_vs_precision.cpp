@@ -222,8 +222,7 @@ grid make_grid(const options& o)
     for (const auto* list : {&o.formats, &o.steps_formats})
         for (const auto& f : *list) {
             if (!is_block_format(f)) continue;
-            const quantizer q = make_quantizer(f, fewbits::rounding::nearest_even);
-            const std::size_t line = std::max(q.block_size(), q.rht_block());
+            const std::size_t line = make_quantizer(f, fewbits::rounding::nearest_even).block_multiple();
             for (const auto* sizes : {&g.batches, &g.steps_batches})
                 for (std::size_t b : *sizes)
                     if ((b * g.model.context) % line != 0 || g.model.channels % line != 0)

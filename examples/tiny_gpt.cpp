@@ -28,7 +28,6 @@
 // when an allocation fails it says what did not fit and exits with status 1, before writing
 // any checkpoint of the step it was in.
 #include <algorithm>
-#include <bit>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -173,23 +172,19 @@ options parse(int argc, char** argv)
     if (o.moments && *o.moments != "bf16" && *o.moments != "fp16")
         throw usage_error("--moments needs bf16 or fp16, got '" + *o.moments + "'");
     if (o.weights) (void)parse_format_rounding("--weights", *o.weights + ":SR", false);
+    // --rht N is FMT+rhtN: parse_format_rounding then refuses a format that cannot take it.
     if (o.rht > 0) {
-        const auto colon = o.backward ? o.backward->find(':') : std::string::npos;
-        const std::string f = o.backward ? o.backward->substr(0, colon) : "";
-        if (!o.backward || colon == std::string::npos || f.find('+') != std::string::npos || !std::has_single_bit(o.rht) ||
-            !experiment::is_block_format(f + "+rht" + std::to_string(o.rht)))
-            throw usage_error("--rht " + std::to_string(o.rht) +
-                              " needs --backward with a block-scaled format and no +rht of its own (e.g. mxfp4:SR), and N a "
-                              "power of two in 16..256");
-        o.backward = f + "+rht" + std::to_string(o.rht) + o.backward->substr(colon);
+        if (!o.backward) throw usage_error("--rht needs --backward with a block-scaled format (e.g. mxfp4:SR)");
+        const auto colon = o.backward->find(':');
+        o.backward = o.backward->substr(0, colon) + "+rht" + std::to_string(o.rht) +
+                     (colon == std::string::npos ? "" : o.backward->substr(colon));
     }
     if (o.backward) {
         const auto [f, r] = parse_format_rounding("--backward", *o.backward, true);
         // Block-scaled: blocks run along the channels and (for the weight gradients) along the
         // tokens of a pass, so both must hold whole blocks (and whole transform blocks).
-        const quantizer q = experiment::make_quantizer(f, r);
-        const std::size_t line = std::max(q.block_size(), q.rht_block());
-        if (q.block_scaled() && (o.channels % line != 0 || (o.batch * o.seq) % line != 0))
+        const std::size_t line = experiment::make_quantizer(f, r).block_multiple();
+        if (o.channels % line != 0 || (o.batch * o.seq) % line != 0)
             throw usage_error("--backward " + *o.backward + " needs --channels (" + std::to_string(o.channels) +
                               ") and the tokens of a pass, --batch x --seq (" + std::to_string(o.batch * o.seq) +
                               "), to be multiples of " + std::to_string(line));

@@ -238,6 +238,26 @@ averaged average_of_draws(const quantizer& q, const tensor& x, std::size_t draws
     return a;
 }
 
+// Entries of got (m x n) farther than 1e-5 of the terms' magnitude from
+// scale * (c(j) + sum_p a(i, p) b(p, j)), k terms summed in double: a float matrix product
+// checked against its operands.
+template <class A, class B, class C>
+std::size_t off_products(const tensor& got, std::size_t k, A a, B b, C c, double scale)
+{
+    std::size_t off = 0;
+    for (std::size_t i = 0; i < got.rows(); ++i)
+        for (std::size_t j = 0; j < got.cols(); ++j) {
+            double sum = c(j), magnitude = std::fabs(c(j));
+            for (std::size_t p = 0; p < k; ++p) {
+                const double term = static_cast<double>(a(i, p)) * static_cast<double>(b(p, j));
+                sum += term;
+                magnitude += std::fabs(term);
+            }
+            if (std::fabs(got(i, j) - scale * sum) > 1e-5 * scale * magnitude) ++off;
+        }
+    return off;
+}
+
 }  // namespace
 
 TEST_CASE("stochastic MX quantizers keep every value on average, with and without the transform",
@@ -305,26 +325,12 @@ TEST_CASE("a linear layer's block-scaled output and gradients are products of op
         q.apply_weight(w.values(), wb.values(), out, block_axis::row, ctx.tensor_stream(3, tensor_id::backward_weight));
 
         // dW = x^T dy / b and dx = dy W^T in double, against the layer's float products.
-        std::size_t bad = 0;
-        for (std::size_t i = 0; i < in; ++i)
-            for (std::size_t j = 0; j < out; ++j) {
-                double s = 0.0, scale = 0.0;
-                for (std::size_t r = 0; r < batch; ++r) {
-                    s += static_cast<double>(xb(r, i)) * dyw(r, j);
-                    scale += std::fabs(static_cast<double>(xb(r, i)) * dyw(r, j));
-                }
-                if (std::fabs(dw(i, j) - s / batch) > 1e-5 * scale / batch) ++bad;
-            }
-        for (std::size_t r = 0; r < batch; ++r)
-            for (std::size_t i = 0; i < in; ++i) {
-                double s = 0.0, scale = 0.0;
-                for (std::size_t j = 0; j < out; ++j) {
-                    s += static_cast<double>(dyi(r, j)) * wb(i, j);
-                    scale += std::fabs(static_cast<double>(dyi(r, j)) * wb(i, j));
-                }
-                if (std::fabs(dx(r, i) - s) > 1e-5 * scale) ++bad;
-            }
-        CHECK(bad == 0);
+        const double inv_batch = 1.0 / static_cast<double>(batch);
+        const auto none = [](std::size_t) { return 0.0; };
+        CHECK(off_products(dw, batch, [&](std::size_t i, std::size_t r) { return xb(r, i); },
+                           [&](std::size_t r, std::size_t j) { return dyw(r, j); }, none, inv_batch) == 0);
+        CHECK(off_products(dx, out, [&](std::size_t r, std::size_t j) { return dyi(r, j); },
+                           [&](std::size_t j, std::size_t i) { return wb(i, j); }, none, 1.0) == 0);
 
         // Forward with every tensor rounded: y = Q_fi(x) Q_fw(W) + b, x's blocks along in (rows),
         // W's along in (down its columns).
@@ -335,16 +341,9 @@ TEST_CASE("a linear layer's block-scaled output and gradients are products of op
         tensor wf = w;
         q.apply_weight(w.values(), wf.values(), out, block_axis::column, ctx.tensor_stream(3, tensor_id::forward_weight));
         const tensor bias = lf.bias();
-        for (std::size_t r = 0; r < batch; ++r)
-            for (std::size_t j = 0; j < out; ++j) {
-                double s = bias(0, j), scale = std::fabs(bias(0, j));
-                for (std::size_t i = 0; i < in; ++i) {
-                    s += static_cast<double>(xf(r, i)) * wf(i, j);
-                    scale += std::fabs(static_cast<double>(xf(r, i)) * wf(i, j));
-                }
-                if (std::fabs(y(r, j) - s) > 1e-5 * scale) ++bad;
-            }
-        CHECK(bad == 0);
+        CHECK(off_products(y, in, [&](std::size_t r, std::size_t i) { return xf(r, i); },
+                           [&](std::size_t i, std::size_t j) { return wf(i, j); },
+                           [&](std::size_t j) { return static_cast<double>(bias(0, j)); }, 1.0) == 0);
 
         // The same bits on 3 threads.
         linear l3(in, out, 3, weight_storage::fp32(), linear_quantization::backward_only(q), 17);
@@ -386,6 +385,15 @@ TEST_CASE("block quantizers reject bad arguments naming them, before anything is
     std::vector<float> v(24, 1.0f);
     CHECK_THROWS_WITH(nv.apply(v, v, stream{1}), "fewbits: nvfp4 SR: the length along the blocks (24) must be a multiple of 16");
     CHECK(v[0] == 1.0f);
+
+    // Nothing to round is no error: an empty span, a tensor without rows or without columns.
+    std::vector<float> none;
+    CHECK_NOTHROW(q.apply(none, none, stream{1}));
+    tensor empty_out;
+    CHECK_NOTHROW(q.apply_rows(tensor(0, 64), empty_out, stream{1}));
+    CHECK((empty_out.rows() == 0 && empty_out.cols() == 64));
+    CHECK_NOTHROW(q.apply_columns(tensor(64, 0), empty_out, stream{1}));
+    CHECK((empty_out.rows() == 64 && empty_out.cols() == 0));
 
     linear_quantization reuse = linear_quantization::everywhere(q);
     reuse.reuse_forward = true;

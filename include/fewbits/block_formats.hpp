@@ -472,8 +472,7 @@ void nvfp4_quantize_loop(const float* in, std::uint8_t* packed, std::uint8_t* sc
 // in.size() / 16. Returns the tensor scale that nvfp4_dequantize takes. A block holding NaN or
 // +-inf gets the E4M3 NaN scale (and +0 elements); the tensor amax skips such values.
 namespace detail {
-inline float check_nvfp4_quantize(std::span<const float> in, std::size_t packed, std::size_t scales,
-                                  const nvfp4_options& o)
+inline void validate_nvfp4_options(const nvfp4_options& o)
 {
     if (static_cast<unsigned>(o.scale) > static_cast<unsigned>(nvfp4_scale_rule::torchao))
         raise_invalid_argument("options.scale must be a fewbits::nvfp4_scale_rule (0..1), got " +
@@ -485,6 +484,12 @@ inline float check_nvfp4_quantize(std::span<const float> in, std::size_t packed,
         if (bits >= 0x7F800000u)  // negative, inf or NaN (zero is allowed)
             raise_invalid_argument("options.tensor_amax must be finite and not negative, got " + exact_string(a));
     }
+}
+
+inline float check_nvfp4_quantize(std::span<const float> in, std::size_t packed, std::size_t scales,
+                                  const nvfp4_options& o)
+{
+    validate_nvfp4_options(o);
     require_blocks(in.size(), "in", nvfp4_block_size);
     require_packed(in.size(), "in", packed, "packed");
     require_same_size(in.size() / nvfp4_block_size, "in / 16", scales, "scales");

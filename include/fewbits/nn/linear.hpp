@@ -183,7 +183,7 @@ private:
         const bool q = !ctx.exact;
         const std::size_t batch = dy.rows();
         scratch_tensor dyiq;
-        const tensor* dyi = rounded_rows(q_.output_grad_for_input, dy, dyiq, tensor_id::output_grad_for_input, ctx);
+        const tensor* dyi = rounded(q_.output_grad_for_input, dy, dyiq, tensor_id::output_grad_for_input, ctx);
         parameter_values w(weight_);
         const float* wb = w.data();
         scratch_tensor wbq;
@@ -213,8 +213,9 @@ private:
         scratch_tensor xbq, dywq;
         const tensor* xb = q && q_.reuse_forward
                                ? (forward_x_rounded_ ? &xq_ : &x_)
-                               : rounded_columns(q_.backward_input, x_, xbq, tensor_id::backward_input, ctx);
-        const tensor* dyw = rounded_columns(q_.output_grad_for_weight, dy, dywq, tensor_id::output_grad_for_weight, ctx);
+                               : rounded(q_.backward_input, x_, xbq, tensor_id::backward_input, ctx, block_axis::column);
+        const tensor* dyw =
+            rounded(q_.output_grad_for_weight, dy, dywq, tensor_id::output_grad_for_weight, ctx, block_axis::column);
         tensor& dw = weight_.grad();
         tensor& db = bias_.grad();
         gemm(in_, out_, batch, xb->data(), in_, transpose::yes, dyw->data(), out_, dw.data(), out_, false, ctx.threads);
@@ -226,24 +227,17 @@ private:
         }
     }
 
-    // in rounded row by row with quantizer qz and tensor t's streams into a scratch tensor, or in
-    // itself when qz rounds nothing (or the pass is exact).
-    const tensor* rounded_rows(const quantizer& qz, const tensor& in, scratch_tensor& scratch, tensor_id t,
-                               const pass_context& ctx) const
+    // in rounded with quantizer qz and tensor t's streams into a scratch tensor, or in itself
+    // when qz rounds nothing (or the pass is exact). Blocks (block-scaled qz) run along each
+    // row, or with block_axis::column down the columns (along the batch).
+    const tensor* rounded(const quantizer& qz, const tensor& in, scratch_tensor& scratch, tensor_id t,
+                          const pass_context& ctx, block_axis axis = block_axis::row) const
     {
         if (ctx.exact || !qz.enabled()) return &in;
         tensor& out = scratch.take(in.rows(), in.cols());
-        qz.apply_rows(in, out, ctx.tensor_stream(layer_, t), ctx.threads, ctx.first_row);
-        return &out;
-    }
-
-    // The same with blocks down the columns (along the batch) for block-scaled quantizers.
-    const tensor* rounded_columns(const quantizer& qz, const tensor& in, scratch_tensor& scratch, tensor_id t,
-                                  const pass_context& ctx) const
-    {
-        if (ctx.exact || !qz.enabled()) return &in;
-        tensor& out = scratch.take(in.rows(), in.cols());
-        qz.apply_columns(in, out, ctx.tensor_stream(layer_, t), ctx.threads, ctx.first_row);
+        const stream s = ctx.tensor_stream(layer_, t);
+        if (axis == block_axis::row) qz.apply_rows(in, out, s, ctx.threads, ctx.first_row);
+        else qz.apply_columns(in, out, s, ctx.threads, ctx.first_row);
         return &out;
     }
 

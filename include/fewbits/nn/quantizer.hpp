@@ -111,7 +111,7 @@ public:
     static quantizer mx(const mx_options& o = {}, std::size_t rht_block = 0)
     {
         fewbits::detail::validate_mx_options(o);
-        quantizer q = block_scaled_quantizer(kind::mx, mx_block_size, rht_block, o.elements);
+        quantizer q = block_scaled_quantizer(kind::mx, rht_block, o.elements);
         q.mx_ = o;
         q.block_round_ = [](std::span<float> data, const quantizer& self, float, const stream& s) {
             mx_fake_quantize<E>(data, data, self.mx_, s);
@@ -124,8 +124,8 @@ public:
     // o.tensor_amax when given, else from the tensor); rht_block as for mx.
     static quantizer nvfp4(const nvfp4_options& o = {}, std::size_t rht_block = 0)
     {
-        (void)fewbits::detail::check_nvfp4_quantize({}, 0, 0, o);  // validates o
-        quantizer q = block_scaled_quantizer(kind::nvfp4, nvfp4_block_size, rht_block, o.elements);
+        fewbits::detail::validate_nvfp4_options(o);
+        quantizer q = block_scaled_quantizer(kind::nvfp4, rht_block, o.elements);
         q.nvfp4_ = o;
         q.block_round_ = [](std::span<float> data, const quantizer& self, float tensor_amax, const stream& s) {
             nvfp4_options options = self.nvfp4_;
@@ -139,8 +139,14 @@ public:
     bool enabled() const noexcept { return kind_ != kind::none; }
     bool block_scaled() const noexcept { return kind_ == kind::mx || kind_ == kind::nvfp4; }
     // Elements per shared scale (32 MX, 16 NVFP4); 1 for element-wise quantizers.
-    std::size_t block_size() const noexcept { return block_scaled() ? block_ : 1; }
+    std::size_t block_size() const noexcept
+    {
+        return kind_ == kind::mx ? mx_block_size : kind_ == kind::nvfp4 ? nvfp4_block_size : 1;
+    }
     std::size_t rht_block() const noexcept { return rht_; }
+    // What the length along the blocks must be a multiple of: the block and the RHT block (1
+    // for element-wise quantizers).
+    std::size_t block_multiple() const noexcept { return std::max(block_size(), rht_); }
     std::string name() const { return enabled() ? name_ : "fp32"; }
 
     // out = Q(in) with one stream for the whole tensor. out may be in.
@@ -171,6 +177,7 @@ public:
         require_same_size(in.size(), "in", out.size(), "out");
         if (cols == 0 || in.size() % cols != 0)
             raise_invalid_argument("cols (" + std::to_string(cols) + ") must divide in.size() (" + std::to_string(in.size()) + ")");
+        check_blocks(axis == block_axis::row ? cols : in.size() / cols, axis, 0);
         round_blocks(in.data(), out.data(), in.size() / cols, cols, axis, s, 1, 0);
     }
 
@@ -233,14 +240,13 @@ private:
     // Rounds data (a line of whole blocks) in place; tensor_amax: NVFP4's, over the whole tensor.
     using block_fn = void (*)(std::span<float> data, const quantizer& self, float tensor_amax, const stream& s);
 
-    static quantizer block_scaled_quantizer(kind k, std::size_t block, std::size_t rht_block, const policy& elements)
+    static quantizer block_scaled_quantizer(kind k, std::size_t rht_block, const policy& elements)
     {
         if (rht_block != 0 && (rht_block < 16 || rht_block > 256 || !std::has_single_bit(rht_block)))
             raise_invalid_argument("rht_block must be 0 (no transform) or a power of two in 16..256, got " +
                                    std::to_string(rht_block));
         quantizer q;
         q.kind_ = k;
-        q.block_ = block;
         q.rht_ = rht_block;
         q.policy_ = elements;
         return q;
@@ -270,7 +276,7 @@ private:
     // the RHT block, and (down the columns) first_row is too.
     void check_blocks(std::size_t length, block_axis axis, std::size_t first_row) const
     {
-        const std::size_t line = std::max(block_, rht_);
+        const std::size_t line = block_multiple();
         if (length % line != 0)
             raise_invalid_argument(name_ + ": the length along the blocks (" + std::to_string(length) +
                                    ") must be a multiple of " + std::to_string(line));
@@ -279,13 +285,13 @@ private:
                                    std::to_string(line) + " for blocks down the columns");
     }
 
-    // in (rows x cols) rounded into out in blocks along `axis`. Rows: row r draws
-    // derive(base, first_row + r); columns: column c draws derive(base, c) advanced by first_row.
-    // The RHT's signs come from derive(base, ~0) (by position along the blocks).
+    // in (rows x cols) rounded into out in blocks along `axis` (the caller has run check_blocks).
+    // Rows: row r draws derive(base, first_row + r); columns: column c draws derive(base, c)
+    // advanced by first_row. The RHT's signs come from derive(base, ~0) (by position along the
+    // blocks).
     void round_blocks(const float* in, float* out, std::size_t rows, std::size_t cols, block_axis axis, stream base,
                       unsigned threads, std::size_t first_row) const
     {
-        check_blocks(axis == block_axis::row ? cols : rows, axis, first_row);
         const stream signs = derive(base, ~0ull);
         if (axis == block_axis::row) {
             round_block_rows(in, out, rows, cols, [&](std::size_t r) { return derive(base, first_row + r); }, signs,
@@ -313,6 +319,7 @@ private:
     void round_block_rows(const float* in, float* out, std::size_t lines, std::size_t length, RowStream row_stream,
                           stream signs, unsigned threads) const
     {
+        if (lines == 0 || length == 0) return;  // nothing to round (the transform needs a length)
         const std::span<float> all(out, lines * length);
         if (out != in) std::copy(in, in + lines * length, out);
         if (rht_ > 0) random_hadamard_transform(all, length, rht_, signs);
@@ -359,7 +366,6 @@ private:
     float largest_scaled_ = 0.0f;  // the largest |x| / scale that scale_for aims at
     fake_fn fake_ = nullptr;
     block_fn block_round_ = nullptr;
-    std::size_t block_ = 0;  // elements per scale (block-scaled kinds)
     std::size_t rht_ = 0;    // RHT block, 0: none
     mx_options mx_{};
     nvfp4_options nvfp4_{};
