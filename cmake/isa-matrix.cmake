@@ -8,7 +8,8 @@
 #                   (with the benchmarks)
 #   isa.no_xsimd    FEWBITS_DISPATCH=OFF and FEWBITS_WITH_XSIMD=OFF (the scalar fallback),
 #                   -march=x86-64-v3 so that the compiler may contract the fallback's float
-#                   arithmetic into FMA
+#                   arithmetic into FMA; only the test programs that run kernel, GEMM or
+#                   element-wise code (the others test nothing this build changes)
 #   isa.asan_ubsan  clang++, ASan + UBSan, run-time dispatch (every target the CPU has)
 #                   (labels matrix and hardening)
 #   isa.xsimd13_catch2v3  xsimd 13.2 (compile-time AVX2, FEWBITS_DISPATCH=OFF) and Catch2 v3.7
@@ -92,16 +93,19 @@ fewbits_isa_config(neon_qemu EXPECT_SIMD "neon" COST 2000
        -DFEWBITS_BUILD_BENCHMARKS=ON)
 fewbits_isa_config(no_xsimd EXPECT_SIMD "^scalar$" COST 1000
   ARGS ${_fewbits_isa_x86_args} -DCMAKE_CXX_FLAGS=-march=x86-64-v3 -DFEWBITS_WITH_XSIMD=OFF
-       -DFEWBITS_DISPATCH=OFF)
+       -DFEWBITS_DISPATCH=OFF
+       -DFEWBITS_TEST_PROGRAMS=test_kernels,test_words,test_updates,test_updates_adamw,test_momentum,test_int8,test_packed_random,test_block_formats,test_sgd,test_layers)
 
 # The whole unit suite under AddressSanitizer + UndefinedBehaviorSanitizer, built with
 # clang++ (also the compiler matrix's clang leg: the other configurations use this build's
-# compiler, g++ by default); its digest must match like any other. Tools:
+# compiler, g++ by default, so this is the one sub-build that also compiles the strict-warnings
+# and header-alone checks); its digest must match like any other. Tools:
 # cmake/install-deps.sh --with-hardening.
 find_program(FEWBITS_CLANGXX clang++)
 fewbits_isa_config(asan_ubsan EXPECT_SIMD "^(avx512|avx2)$" COST 1500 LABELS matrix hardening
   PROGRAMS clang++
   ARGS "-DCMAKE_CXX_COMPILER=${FEWBITS_CLANGXX}" "-DCMAKE_MAKE_PROGRAM=${CMAKE_MAKE_PROGRAM}"
+       -DFEWBITS_BUILD_COMPILE_CHECKS=ON
        "-DCMAKE_CXX_FLAGS=-march=x86-64-v3 -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer")
 
 # The newer versions users have: xsimd 13.2 and Catch2 v3.7 from Debian trixie, fetched into

@@ -445,6 +445,9 @@ void nvfp4_quantize_loop(const float* in, std::uint8_t* packed, std::uint8_t* sc
         [&](auto mode, auto on_overflow, std::size_t start, std::size_t length, const std::uint32_t* words,
             const std::uint32_t* amax) {
             const std::size_t blocks = length / nvfp4_block_size;
+            // Never true (chunks are not empty), but without it GCC's -Wmaybe-uninitialized sees
+            // a path on which `scaled` reaches encode_block unwritten.
+            if (blocks == 0) return;
             const float* x = in + start;
             float coefficients[block_size / nvfp4_block_size];
             nvfp4_block_scales(amax, blocks, tensor_amax, o.scale, scales + start / nvfp4_block_size, coefficients);
