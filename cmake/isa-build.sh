@@ -76,13 +76,9 @@ run() {  # runs a program of the sub-build, through the emulator if there is one
 
 jobs=$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 2)
 
-# -O1, not Release's -O3: these builds check bits per instruction set, toolchain and library
-# version, which the optimisation level must not change (the main build runs -O3, build_flags
-# -O0 and -O2); -O1 halves their compile time, most of a CI run, and is what ASan recommends.
 step "configure $build_dir"
 "$cmake_cmd" -S "$source_dir" -B "$build_dir" \
     -DCMAKE_BUILD_TYPE=Release \
-    "-DCMAKE_CXX_FLAGS_RELEASE=-O1 -DNDEBUG" \
     -DFEWBITS_BUILD_TESTS=ON \
     -DFEWBITS_BUILD_EXAMPLES=OFF \
     -DFEWBITS_BUILD_BENCHMARKS=OFF \
