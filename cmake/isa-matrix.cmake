@@ -113,8 +113,8 @@ fewbits_isa_config(asan_ubsan EXPECT_SIMD "^(avx512|avx2)$" COST 1500 LABELS mat
   ARGS "-DCMAKE_CXX_COMPILER=${FEWBITS_CLANGXX}" "-DCMAKE_MAKE_PROGRAM=${CMAKE_MAKE_PROGRAM}"
        -DFEWBITS_BUILD_COMPILE_CHECKS=ON
        # -O1, as ASan's documentation recommends: a third less compile time than -O3. Only here:
-       # at -O1 g++ contracts the scalar fallback's float arithmetic into FMA in other places
-       # than at -O3 (other training bits in isa.no_xsimd), see docs/testing.md.
+       # at -O1 g++ contracts the training layer's float arithmetic into FMA in other places than
+       # at -O3 (other MLP bits in isa.no_xsimd and isa.xsimd13_catch2v3), see docs/testing.md.
        "-DCMAKE_CXX_FLAGS_RELEASE=-O1 -DNDEBUG"
        "-DCMAKE_CXX_FLAGS=-march=x86-64-v3 -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer")
 
