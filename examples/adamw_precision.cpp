@@ -10,7 +10,9 @@
 // spread of the accuracy) and the command line that produced it.
 //
 //   adamw_precision [--data auto|fashion-mnist|synthetic] [--epochs N] [--seeds N] [--batch N]
-//                   [--train-samples N] [--threads N]
+//                   [--train-samples N] [--threads N] [--random-bits R]
+// --random-bits R: the SR rows draw R random bits per rounding (1..32, default 32; the rounding
+// column then says SR<R>).
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -32,6 +34,7 @@ struct options {
     std::size_t batch = 64;
     std::size_t train_samples = 0;  // 0: all
     unsigned threads = default_threads();
+    int random_bits = 32;  // of every SR rounding
     std::string command = "adamw_precision";  // as typed, for the report
 };
 
@@ -39,7 +42,8 @@ void print_usage(std::FILE* to, const char* prog)
 {
     std::fprintf(to,
                  "usage: %s [--data auto|fashion-mnist|synthetic] [--epochs N] [--seeds N] [--batch N]\n"
-                 "          [--train-samples N] [--threads N]\n",
+                 "          [--train-samples N] [--threads N] [--random-bits R]\n"
+                 "--random-bits R: the SR rows draw R random bits per rounding (1..32, default 32)\n",
                  prog);
 }
 
@@ -56,6 +60,7 @@ options parse(int argc, char** argv)
         else if (a == "--seeds") o.seeds = parse_count(a, v, 1, 100);
         else if (a == "--batch") o.batch = parse_count(a, v, 1, 1 << 16);
         else if (a == "--train-samples") o.train_samples = parse_count(a, v, 1, 1u << 30);
+        else if (a == "--random-bits") o.random_bits = static_cast<int>(parse_count(a, v, 1, 32));
         else if (a == "--threads") o.threads = static_cast<unsigned>(parse_count(a, v, 1, 64));
         else throw usage_error("unknown option '" + a + "'");
     }
@@ -100,7 +105,7 @@ int run(options o)
             mlp model(mo);
             adamw_optimizer a;  // PyTorch's defaults
             a.moments = r.moments;
-            a.update = policy{r.mode};
+            a.update = policy{r.mode, fewbits::overflow::non_saturating, o.random_bits};
             for (std::uint64_t e = 0; e < o.epochs; ++e) train_epoch(model, d.train, a, o.batch, seed, e);
             const evaluation ev = evaluate(model, d.test);
             acc_sum += ev.accuracy;
@@ -111,9 +116,13 @@ int run(options o)
         const double n = static_cast<double>(o.seeds);
         const std::size_t weight_bytes = r.storage.make(1)->bytes_per_value();
         const std::size_t moment_bytes = r.moments == moment_format::fp32 ? 4 : 2;
+        char rounding_label[8];
+        if (r.weights == "fp32" && r.moments == moment_format::fp32) std::snprintf(rounding_label, sizeof rounding_label, "-");
+        else if (r.mode == rounding::stochastic && o.random_bits != 32)
+            std::snprintf(rounding_label, sizeof rounding_label, "SR%d", o.random_bits);
+        else std::snprintf(rounding_label, sizeof rounding_label, "%s", rounding_name(r.mode));
         std::printf("| %s | %s | %s | %zu | %.2f %% | %.2f..%.2f | %.4f |\n", r.weights.c_str(),
-                    moment_format_name(r.moments),
-                    r.weights == "fp32" && r.moments == moment_format::fp32 ? "-" : rounding_name(r.mode),
+                    moment_format_name(r.moments), rounding_label,
                     weight_bytes + 2 * moment_bytes,
                     100.0 * acc_sum / n, 100.0 * acc_min, 100.0 * acc_max, loss_sum / n);
         std::fflush(stdout);

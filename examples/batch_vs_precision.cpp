@@ -85,7 +85,7 @@ options parse(int argc, char** argv)
         else if (a == "--threads") o.threads = static_cast<unsigned>(parse_count(a, value(), 1, 256));
         else if (a == "--data") o.data = parse_data(value());
         else if (a == "--formats") o.formats = parse_names(a, value(), format_names());
-        else if (a == "--roundings") o.roundings = parse_names(a, value(), {"RTN", "SR"});
+        else if (a == "--roundings") o.roundings = parse_roundings(a, value());
         else if (a == "--placements") o.placements = parse_names(a, value(), {"backward", "weights"});
         else if (a == "--batches") o.batches = parse_sizes(a, value(), 1, 65536);
         else if (a == "--epochs") o.epochs = parse_count(a, value(), 1, 1000);
@@ -195,7 +195,7 @@ run_result train_one(const run_spec& spec, const experiment_data& data, const op
         mo.quantization = {linear_quantization::backward_only(make_quantizer(spec.format, parse_rounding(spec.rounding)))};
     if (spec.placement == "weights") {
         mo.weights = make_storage(spec.format);
-        so.update = fewbits::policy{parse_rounding(spec.rounding)};
+        so.update = parse_rounding(spec.rounding);
     }
     mlp model(mo);
     const auto start = std::chrono::steady_clock::now();

@@ -82,14 +82,14 @@ int significand_bits(const std::string& format)
     return with_format(format, [](auto t) { return decltype(t)::format_type::mantissa_bits + 1; });
 }
 
-quantizer make_quantizer(const std::string& format, fewbits::rounding mode)
+quantizer make_quantizer(const std::string& format, const fewbits::policy& p)
 {
-    const fewbits::policy p{mode};
+    const fewbits::rounding mode = p.mode;
     if (format == "fp32") return quantizer{};
     if (format == "int8") return quantizer::int8(p);
     if (const auto block = split_block_format(format)) {
         const auto& [base, rht] = *block;
-        const fewbits::policy elements{mode, fewbits::overflow::saturate};
+        const fewbits::policy elements{mode, fewbits::overflow::saturate, p.random_bits};
         if (base == "nvfp4") return quantizer::nvfp4({fewbits::nvfp4_scale_rule::transformer_engine, elements, std::nullopt}, rht);
         const fewbits::mx_options o{fewbits::mx_scale_rule::floor, elements,
                                     mode == fewbits::rounding::stochastic ? 0.75f : 1.0f};
@@ -115,12 +115,18 @@ weight_storage make_storage(const std::string& format)
     return with_format(format, [](auto t) { return weight_storage::stored_as<decltype(t)>(); });
 }
 
-fewbits::rounding parse_rounding(const std::string& rounding)
+fewbits::policy parse_rounding(const std::string& rounding)
 {
-    if (rounding == "SR") return fewbits::rounding::stochastic;
+    if (rounding == "SR") return fewbits::policy{fewbits::rounding::stochastic};
     // "-" is the FP32 rows' rounding: nothing is rounded there, and nearest-even is the no-op default.
-    if (rounding == "RTN" || rounding == "-") return fewbits::rounding::nearest_even;
-    throw std::invalid_argument("rounding must be SR, RTN or - (fp32), got '" + rounding + "'");
+    if (rounding == "RTN" || rounding == "-") return fewbits::policy{fewbits::rounding::nearest_even};
+    if (rounding.size() >= 3 && rounding.size() <= 4 && rounding.starts_with("SR") && rounding[2] != '0' &&
+        std::all_of(rounding.begin() + 2, rounding.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+        const int bits = std::stoi(rounding.substr(2));
+        if (bits <= 32) return fewbits::policy{fewbits::rounding::stochastic, fewbits::overflow::non_saturating, bits};
+    }
+    throw std::invalid_argument("rounding must be SR, SR<r> with r random bits in 1..32 (e.g. SR8), RTN or - (fp32), got '" +
+                                rounding + "'");
 }
 
 }  // namespace experiment

@@ -34,13 +34,15 @@ bool is_block_format(const std::string& name);
 // Block-scaled names: MX with OCP's floor scale rule, NVFP4 with Transformer Engine's chain,
 // elements saturating; under SR, MX elements are pre-scaled by 3/4 (Tseng et al. 2025: no
 // element clips, so SR stays unbiased).
-fewbits::nn::quantizer make_quantizer(const std::string& format, fewbits::rounding mode);
+// The policy's mode and random_bits apply to the elements.
+fewbits::nn::quantizer make_quantizer(const std::string& format, const fewbits::policy& p);
 
 // Weight storage in the named format (fp32 or a registry name; int8 is refused: it needs a scale).
 fewbits::nn::weight_storage make_storage(const std::string& format);
 
-// "SR" -> stochastic, "RTN" and the FP32 rows' "-" -> nearest-even; anything else throws
+// "SR" -> stochastic with 32 random bits, "SR<r>" (r in 1..32, e.g. SR8) -> stochastic with r
+// random bits, "RTN" and the FP32 rows' "-" -> nearest-even; anything else throws
 // std::invalid_argument naming it.
-fewbits::rounding parse_rounding(const std::string& rounding);
+fewbits::policy parse_rounding(const std::string& rounding);
 
 }  // namespace experiment

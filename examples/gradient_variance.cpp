@@ -180,7 +180,7 @@ int run(const options& o)
     experiment::csv_file csv(o.csv, "config,format,rounding,batch,quant_var,sample_var");
     for (std::size_t k = 0; k < all.size(); ++k) {
         series& s = all[k];
-        const quantizer q = experiment::make_quantizer(s.format, s.mode);
+        const quantizer q = experiment::make_quantizer(s.format, fewbits::policy{s.mode});
         linear_quantization lq;
         if (s.config == "backward")  // per-sample tensors only: W in dx = dy W^T would be a shared draw
             lq.backward_input = lq.output_grad_for_weight = lq.output_grad_for_input = q;

@@ -109,7 +109,7 @@ void print_usage(std::FILE* to, const char* prog)
         to,
         "usage: %s [--quick | --full] [--seeds K] [--seed FIRST] [--design tokens|steps|both] [--csv PATH]\n"
         "          [--resume] [--markdown PATH] [--gaps PATH] [--curves PATH] [--variance PATH] [--jobs N]\n"
-        "          [--threads N] [--data PATH] [--formats LIST] [--roundings RTN,SR] [--placements LIST]\n"
+        "          [--threads N] [--data PATH] [--formats LIST] [--roundings RTN,SR,SR<r>] [--placements LIST]\n"
         "          [--batches LIST] [--steps-batches LIST] [--steps-formats LIST] [--tokens N] [--lr X]\n"
         "--quick (default): GPT C 64, L 2, H 4, T 32; backward e2m1, e4m0 and e4m3, weights e4m3; SR and\n"
         "  RTN; batches 4, 16 at equal tokens (327680 per run); seeds 1..3; AdamW lr 0.003 (about 4.5\n"
@@ -177,7 +177,7 @@ options parse(int argc, char** argv)
         else if (a == "--tokens") o.tokens = parse_count(a, v, 1, 1ull << 40), ++i;
         else if (a == "--batches") o.batches = parse_sizes(a, v, 1, 4096), ++i;
         else if (a == "--formats") o.formats = parse_formats(a, v, true), ++i;
-        else if (a == "--roundings") o.roundings = parse_names(a, v, {"RTN", "SR"}), ++i;
+        else if (a == "--roundings") o.roundings = parse_roundings(a, v), ++i;
         else if (a == "--placements") o.placements = parse_names(a, v, {"backward", "backward_per_sample", "backward_linear", "weights", "optimizer_state"}), ++i;
         else if (a == "--steps-batches") o.steps_batches = parse_sizes(a, v, 1, 4096), ++i;
         else if (a == "--steps-formats") o.steps_formats = parse_formats(a, v, true), ++i;
@@ -222,7 +222,7 @@ grid make_grid(const options& o)
     for (const auto* list : {&o.formats, &o.steps_formats})
         for (const auto& f : *list) {
             if (!is_block_format(f)) continue;
-            const std::size_t line = make_quantizer(f, fewbits::rounding::nearest_even).block_multiple();
+            const std::size_t line = make_quantizer(f, fewbits::policy{}).block_multiple();
             for (const auto* sizes : {&g.batches, &g.steps_batches})
                 for (std::size_t b : *sizes)
                     if ((b * g.model.context) % line != 0 || g.model.channels % line != 0)
@@ -325,10 +325,11 @@ run_result train_one(const run_spec& s, const text_corpus& corpus, const model_s
     gpt_options g = gpt_shape(m, s.seed);
     adamw_optimizer opt;
     opt.options.weight_decay = 0.0f;
-    const fewbits::rounding mode = parse_rounding(s.rounding);
-    opt.update.mode = mode;
+    const fewbits::policy rounding = parse_rounding(s.rounding);
+    opt.update.mode = rounding.mode;
+    opt.update.random_bits = rounding.random_bits;
     if (s.placement == "backward" || s.placement == "backward_per_sample" || s.placement == "backward_linear") {
-        const quantizer q = make_quantizer(s.format, mode);
+        const quantizer q = make_quantizer(s.format, rounding);
         g.quantization = linear_quantization::backward_only(q);
         // W's backward rounding is one draw shared by the whole batch (a weight rounding, which
         // no batch averages away); backward_per_sample leaves it out and keeps only the tensors

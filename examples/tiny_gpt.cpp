@@ -78,12 +78,13 @@ void print_usage(std::FILE* to, const char* prog)
                 "  --context T --channels C --heads H --layers L   model (default 64, 128, 4, 4)\n"
                 "  --batch B --seq N      B sequences of N <= T bytes per step (default 16, 64)\n"
                 "  --steps K              AdamW steps (default 200)       --lr X   (default 0.001)\n"
-                "  --backward FMT:RND     round the backward pass (e.g. e4m3:SR, mxfp4:SR, nvfp4:SR)\n"
+                "  --backward FMT:RND     round the backward pass (e.g. e4m3:SR, mxfp4:SR, nvfp4:SR; SR8:\n"
+                "                         SR with 8 random bits, any of 1..32; SR is 32)\n"
                 "  --rht N                with a block-scaled --backward: a random Hadamard transform of N\n"
                 "                         around each rounding (same as FMT+rhtN)\n"
                 "  --weights FMT          store every parameter in FMT (e.g. bf16)\n"
                 "  --moments bf16|fp16    store AdamW's moments in that format\n"
-                "  --update SR|RTN        rounding of the stored weights and moments (default SR)\n"
+                "  --update SR|SR<r>|RTN  rounding of the stored weights and moments (default SR)\n"
                 "  --update-in-backward   update each parameter as soon as its gradient is complete\n"
                 "                         (same bits; no gradient buffer for the whole model)\n"
                 "  --clip-grad-norm X     clip the global gradient norm to X (not with --update-in-backward)\n"
@@ -101,12 +102,13 @@ void print_usage(std::FILE* to, const char* prog)
                 prog);
 }
 
-std::pair<std::string, fewbits::rounding> parse_format_rounding(const std::string& option, const std::string& text,
+std::pair<std::string, fewbits::policy> parse_format_rounding(const std::string& option, const std::string& text,
                                                                 bool block_scaled)
 {
     const auto colon = text.find(':');
     const std::string f = text.substr(0, colon), r = colon == std::string::npos ? "" : text.substr(colon + 1);
-    if (r != "SR" && r != "RTN") throw usage_error(option + " needs FORMAT:SR or FORMAT:RTN, got '" + text + "'");
+    if (r.empty() || r == "-") throw usage_error(option + " needs FORMAT:SR, FORMAT:SR<r> or FORMAT:RTN, got '" + text + "'");
+    (void)experiment::parse_roundings(option, r.c_str());
     (void)experiment::parse_formats(option, f.c_str(), block_scaled);
     if (f == "fp32" || f == "int8") throw usage_error(option + ": '" + f + "' is not a minifloat format");
     return {f, experiment::parse_rounding(r)};
@@ -168,7 +170,8 @@ options parse(int argc, char** argv)
                           std::to_string(o.heads) + ")");
     if (o.seq > o.context)
         throw usage_error("--seq (" + std::to_string(o.seq) + ") must be at most --context (" + std::to_string(o.context) + ")");
-    if (o.update != "SR" && o.update != "RTN") throw usage_error("--update needs SR or RTN, got '" + o.update + "'");
+    if (o.update == "-") throw usage_error("--update needs SR, SR<r> or RTN, got '-'");
+    (void)experiment::parse_roundings("--update", o.update.c_str());
     if (o.moments && *o.moments != "bf16" && *o.moments != "fp16")
         throw usage_error("--moments needs bf16 or fp16, got '" + *o.moments + "'");
     if (o.weights) (void)parse_format_rounding("--weights", *o.weights + ":SR", false);
@@ -356,7 +359,7 @@ int run(const options& o)
     adamw_optimizer opt;
     opt.options.lr = o.lr;
     opt.options.weight_decay = 0.0f;
-    opt.update.mode = experiment::parse_rounding(o.update);
+    opt.update = experiment::parse_rounding(o.update);
     if (o.moments) opt.moments = *o.moments == "bf16" ? moment_format::bf16 : moment_format::fp16;
     std::size_t parameters = 0;
     for (parameter* p : model.parameters()) parameters += p->size();
