@@ -240,7 +240,79 @@ void run_exhaustive(cpu_conv cpu_kind = cpu_conv::none) {
     FEWBITS_REQUIRE_CLEAN(all.lib);
 }
 
+// The kernels' float split (kernels.hpp, encode_split_avx2: FP16 and FP8, nearest-even and
+// SR, in blocks that hold an input outside the normal range) against the core: every float of
+// both signs from 2^(q - 2) (q: the exponent of the format's subnormal step; below it
+// nearest-even gives zero) through the first binade of normals, and every 512th float from
+// 2^(q - 34) (below it every fraction floors to zero) up to there, with nearest-even in both
+// overflow policies and SR with 32 and with 8 random bits (words from a fixed hash of the
+// input). Run on each instruction set that has the split; the others run the core's lanes,
+// which the differential tests cover.
+template <class T>
+void run_float_split_sweep() {
+    using F = typename T::format_type;
+    constexpr int q = F::min_exponent - F::mantissa_bits;
+    const auto float_bits = [](int e) { return static_cast<std::uint32_t>(e + 127) << 23; };
+    const std::uint32_t sampled_from = float_bits(q - 34), every_from = float_bits(q - 2),
+                        end = float_bits(F::min_exponent + 1);
+    const std::string name = ref::grid_of<T>().name;
+    using fewbits::overflow;
+    using fewbits::rounding;
+    const fewbits::policy policies[] = {{rounding::nearest_even, overflow::non_saturating},
+                                        {rounding::nearest_even, overflow::saturate},
+                                        {rounding::stochastic, overflow::non_saturating, 32},
+                                        {rounding::stochastic, overflow::saturate, 8}};
+    int targets = 0;
+    for (const std::string& target : fewbits::simd_architectures()) {
+        if (target != "avx2") continue;  // the instruction sets with the split
+        ++targets;
+        fewbits::set_simd_architecture(target);
+        failure_log log;
+        std::vector<float> in;
+        std::vector<std::uint32_t> words;
+        std::vector<T> out;
+        const auto check = [&](const fewbits::policy& p) {
+            for (std::size_t i = 0; i < in.size(); ++i) {
+                const std::uint32_t u = std::bit_cast<std::uint32_t>(in[i]);
+                words[i] = (u * 0x9E3779B9u) ^ ((u >> 11) * 0x85EBCA6Bu);
+            }
+            out.resize(in.size());
+            fewbits::quantize<T>(in, out, p, words);
+            for (std::size_t i = 0; i < in.size(); ++i) {
+                const T want = fewbits::convert<T>(in[i], p, words[i]);
+                if (want.bits() != out[i].bits())
+                    log.add(target + " " + name + " mode " + std::to_string(static_cast<int>(p.mode)) + " overflow " +
+                            std::to_string(static_cast<int>(p.on_overflow)) + " r " + std::to_string(p.random_bits) +
+                            " input " + show(in[i]) + ": want " + hex(want.bits(), 4) + ", got " + hex(out[i].bits(), 4));
+            }
+        };
+        constexpr std::uint32_t chunk = 1u << 16;
+        for (std::uint32_t u0 = sampled_from; u0 < end; u0 += chunk * (u0 < every_from ? 512u : 1u)) {
+            const std::uint32_t stride = u0 < every_from ? 512u : 1u;
+            in.clear();
+            for (std::uint32_t k = 0; k < chunk && u0 + k * stride < end; ++k) {
+                const std::uint32_t u = u0 + k * stride;
+                in.push_back(std::bit_cast<float>(u));
+                in.push_back(std::bit_cast<float>(u | 0x80000000u));
+            }
+            words.resize(in.size());
+            for (const fewbits::policy& p : policies) check(p);
+        }
+        INFO("format " << name << " on " << target);
+        FEWBITS_CHECK_CLEAN(log);
+    }
+    fewbits::set_simd_architecture("best");
+    if (targets == 0) WARN("this CPU has no instruction set with the float split (avx2): nothing compared");
+}
+
 }  // namespace
+
+TEST_CASE("the kernels' float split gives the core's bits for every float near and below the smallest normal "
+          "(float8_e4m3fn, float8_e5m2, float16; nearest-even and SR)", "[exhaustive][long]") {
+    run_float_split_sweep<fewbits::float8_e4m3fn>();
+    run_float_split_sweep<fewbits::float8_e5m2>();
+    run_float_split_sweep<fewbits::float16>();
+}
 
 TEST_CASE("all 2^32 floats round nearest-even to float8_e4m3fn in both overflow policies", "[exhaustive][long]") {
     run_exhaustive<fewbits::float8_e4m3fn>();

@@ -272,6 +272,64 @@ FEWBITS_KERNELS_FOR_TARGET(sse2, FEWBITS_TARGET_SSE2, 4, vec::load_widen<4>, vec
 FEWBITS_KERNELS_FOR_TARGET(avx2, FEWBITS_TARGET_AVX2, 8, widen_avx2, narrow_avx2)
 FEWBITS_KERNELS_FOR_TARGET(avx512, FEWBITS_TARGET_AVX512, 16, widen_avx512, narrow_avx512)
 #undef FEWBITS_KERNELS_FOR_TARGET
+
+// Nearest-even and stochastic rounding into FP16 and FP8 on AVX2 for a block with inputs
+// outside the normal range (subnormal results, overflow, inf, NaN): the core's encode with
+// round_magnitude's one costly step, the per-lane shift that splits |x| below the format's
+// smallest normal into kept steps and a 32-bit fraction (split_fixed_point: two clamps and
+// variable shifts, each select three instructions in GCC 12's code), done by floats instead,
+// while every lane at or above the smallest normal takes encode_normal's split. Below the
+// smallest normal, y = |x| 2^-q (q: the exponent of the subnormal step, y < 2^M) is exact, and
+// so are its integer part (truncation), the part below it (an exact subtraction: both lie on
+// y's grid), and that part times 2^16 split the same way into the fraction's two 16-bit
+// halves, whose truncations give the core's floored 32-bit fraction. Every operation is
+// exact, so MXCSR's rounding mode does not matter; FTZ and DAZ can only act on a float
+// subnormal |x|, whose fraction floors to 0 either way (|x| 2^-q 2^32 < 2^-70 for these
+// formats). The sticky bit is not needed (nearest and stochastic); the rest is finish_encode.
+// (AVX2 has no {sae}: inexact and invalid flags may be raised, as by F16C's conversions.)
+template <class Format, rounding Mode>
+inline constexpr bool encodes_by_float_split =
+    has_normal_shortcut<Format> && (Mode == rounding::nearest_even || Mode == rounding::stochastic);
+
+template <class Format, rounding Mode, overflow Overflow>
+FEWBITS_TARGET_AVX2 std::size_t encode_split_avx2(const float* in, typename Format::storage_type* out,
+                                                  const std::uint32_t* words, std::size_t n, std::uint32_t mask) noexcept
+{
+    static_assert(encodes_by_float_split<Format, Mode>);
+    using U = vec::u32<8>;
+    using R = vec::raw<8>::u32;
+    using N = normal_range<Format, float>;
+    if (in_normal_range<U, Format>(in, n)) return encode_normal_avx2<Format, Mode>(in, out, words, n, mask);
+    constexpr int step_exponent = Format::min_exponent - Format::mantissa_bits;  // q
+    const __m256 to_steps = _mm256_set1_ps(std::bit_cast<float>(std::uint32_t(127 - step_exponent) << 23));
+    const __m256 two_to_16 = _mm256_set1_ps(65536.0f);
+    const __m256i smallest_normal = _mm256_set1_epi32(std::int32_t(N::lo));
+    const U mask_lanes(mask);
+    std::size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const U x = U::load(in + i);
+        const U negative = x >> 31;
+        const U a = x & U(0x7FFFFFFFu);
+        const __m256i a_bits = __m256i(a.v);
+        const __m256 y = _mm256_mul_ps(_mm256_castsi256_ps(a_bits), to_steps);
+        const __m256i kept = _mm256_cvttps_epi32(y);
+        const __m256 high = _mm256_mul_ps(_mm256_sub_ps(y, _mm256_cvtepi32_ps(kept)), two_to_16);
+        const __m256i high_bits = _mm256_cvttps_epi32(high);
+        const __m256i low_bits =
+            _mm256_cvttps_epi32(_mm256_mul_ps(_mm256_sub_ps(high, _mm256_cvtepi32_ps(high_bits)), two_to_16));
+        const __m256i fraction = _mm256_or_si256(_mm256_slli_epi32(high_bits, 16), low_bits);
+        const __m256i subnormal = _mm256_cmpgt_epi32(smallest_normal, a_bits);  // both below 2^31
+        U enc = (a >> N::shift) - U(N::rebias);
+        U frac = a << (32 - N::shift);
+        enc.v = R(_mm256_blendv_epi8(__m256i(enc.v), kept, subnormal));
+        frac.v = R(_mm256_blendv_epi8(__m256i(frac.v), fraction, subnormal));
+        U w(0u);
+        if constexpr (Mode == rounding::stochastic) w = U::load(words + i);
+        const U mag = enc + round_increment<Mode, std::uint32_t>(frac, U(0u), enc & U(1u), negative, w, mask_lanes);
+        narrow_avx2(finish_encode<Format, float, Mode, Overflow>(mag, a, negative), out + i);
+    }
+    return i;
+}
 #endif
 
 // out[i] = encode(in[i], words[i]) for i < n, on the active instruction set.
@@ -294,6 +352,8 @@ void encode_block(const float* in, typename Format::storage_type* out, const std
     case simd_target::avx2:
         if constexpr (encodes_by_vcvtps2ph<Format, Mode>)
             i = fp16_rne_avx2<Overflow>(in, out, n);
+        else if constexpr (encodes_by_float_split<Format, Mode>)
+            i = encode_split_avx2<Format, Mode, Overflow>(in, out, words, n, mask);
         else
             i = encode_avx2<Format, Mode, Overflow>(in, out, words, n, mask);
         break;

@@ -171,15 +171,15 @@ FEWBITS_ALWAYS_INLINE constexpr U round_magnitude(U a, U negative, U random, U r
     return enc + round_increment<Mode, T>(frac, sticky, enc & U(T(1)), negative, random, random_mask);
 }
 
-// Full conversion of source bits to format bits (in the low total_bits of the lane).
-// random: the 32-bit random word placed in the top 32 bits of the lane; random_mask: its
-// top random_bits bits (see random_lane below).
+// The end of encode: mag, the magnitude round_magnitude gave for |x| (a: the source bits
+// without sign, negative: the sign bit), through the overflow policy, infinities, NaN and the
+// sign, to the format's bits. (Shared with the AVX-512 kernels' own split, see
+// encode_split_avx512 in kernels.hpp.)
 template <class Format, class Source, rounding Mode, overflow Overflow, class U>
-FEWBITS_ALWAYS_INLINE constexpr U encode(U x_bits, U random, U random_mask) noexcept
+FEWBITS_ALWAYS_INLINE constexpr U finish_encode(U mag, U a, U negative) noexcept
 {
     using S = source_traits<Source>;
     using T = typename S::uint;
-    constexpr int W = std::numeric_limits<T>::digits;
     constexpr int Ms = S::mantissa_bits;
     constexpr int M = Format::mantissa_bits;
     constexpr T inf_bits = T(T(2 * S::exponent_bias + 1) << Ms);  // source +inf
@@ -187,10 +187,6 @@ FEWBITS_ALWAYS_INLINE constexpr U encode(U x_bits, U random, U random_mask) noex
     constexpr T beyond = max_mag + 1;  // inf, or the family's NaN (see format.hpp)
     // Formats without NaN have nowhere else to go: they always saturate.
     constexpr bool saturating = Overflow == overflow::saturate || !Format::has_nan;
-
-    const U negative = x_bits >> (W - 1);
-    const U a = x_bits & U(T(~(T(1) << (W - 1))));
-    U mag = round_magnitude<Format, Source, Mode>(a, negative, random, random_mask);
 
     // IEEE 754 at overflow: modes that round toward zero for this sign never create an
     // infinity. odd does the same (documented choice: like truncation, it stays finite).
@@ -235,6 +231,20 @@ FEWBITS_ALWAYS_INLINE constexpr U encode(U x_bits, U random, U random_mask) noex
         result = select(a > U(inf_bits), U(max_mag), result);
     }
     return result;
+}
+
+// Full conversion of source bits to format bits (in the low total_bits of the lane).
+// random: the 32-bit random word placed in the top 32 bits of the lane; random_mask: its
+// top random_bits bits (see random_lane below).
+template <class Format, class Source, rounding Mode, overflow Overflow, class U>
+FEWBITS_ALWAYS_INLINE constexpr U encode(U x_bits, U random, U random_mask) noexcept
+{
+    using T = typename source_traits<Source>::uint;
+    constexpr int W = std::numeric_limits<T>::digits;
+    const U negative = x_bits >> (W - 1);
+    const U a = x_bits & U(T(~(T(1) << (W - 1))));
+    const U mag = round_magnitude<Format, Source, Mode>(a, negative, random, random_mask);
+    return finish_encode<Format, Source, Mode, Overflow>(mag, a, negative);
 }
 
 // The normal range of a format whose smallest normal is above the source's (FP16, FP8 from
