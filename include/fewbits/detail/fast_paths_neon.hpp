@@ -1,0 +1,262 @@
+// Format-specific fast paths of the kernels on aarch64 (NEON is part of every aarch64 CPU): the
+// same bits as the rounding core (encode.hpp, decode.hpp), with the work done by the CPU's own
+// conversion instructions where those are exact, and the core for the rest. Each function does
+// whole vectors of 8 elements of [0, n) and returns how many it did; the caller finishes the tail
+// with the scalar core. What each relies on (Arm ARM, the FCVTN/FCVTL/BFCVTN pseudocode):
+//
+// - The floating-point environment. FCVTN, FCVTL and BFCVTN obey FPCR: its rounding mode (RMode),
+//   flush-to-zero (FZ), default-NaN (DN) and alternative half-precision (AHP) bits, and FEAT_AFP's
+//   FIZ/AH, can all change their results, and FPCR's trap enables could make them trap. So the
+//   paths run only while FPCR is entirely at its reset value (0, how Linux starts every thread):
+//   round to nearest even, no flushing, NaNs propagated, IEEE half precision, no traps. Any other
+//   FPCR sends the block to the integer core, which no FPCR bit affects. FPCR is read once per
+//   block (512 elements), never written: writing it costs a pipeline synchronisation on many
+//   cores, and a changed FPCR would be visible to a signal handler that runs inside the loop.
+//   The instructions set FPSR's cumulative flags (inexact, overflow, invalid for a signalling
+//   NaN); each path puts FPSR back as it found it, so a kernel call leaves the flags as the
+//   integer core does (untouched).
+// - FP16 round-to-nearest-even (FCVTN, FCVTN2): under that FPCR, IEEE nearest-even onto FP16 for
+//   every float (FP16 subnormals, ties, overflow to inf); a NaN keeps its sign and top 10 payload
+//   bits with the quiet bit set, which is the contract's NaN. Saturation is the one fix-up: an
+//   inf result (overflow or an infinite input) becomes max, sign kept.
+// - BF16 round-to-nearest-even (BFCVTN, BFCVTN2), only where the CPU reports FEAT_BF16 (Linux:
+//   HWCAP2_BF16, read once): unlike the BF16 arithmetic instructions, BFCVT/BFCVTN honour every
+//   FPCR bit that applies to single precision, so under the reset FPCR they round to nearest
+//   even, keep float subnormals (BF16 has float's exponent range, so they round onto BF16
+//   subnormals) and quiet NaNs like the contract. Saturation is the same fix-up as FP16's.
+// - Decoding FP16, E5M2, E4M3 (fn and fnuz): the code's exponent and mantissa fields, placed as
+//   FP16 fields, are the FP16 value 2^(bias - 15) times the code's value, subnormals included;
+//   FCVTL is exact (FP16 subnormals are float normals) and the product by 2^(15 - bias) is exact.
+//   FP16's reading differs from the code's only for NaN codes (FCVTL quiets a signalling NaN;
+//   E4M3's NaN reads as a number, E4M3 FNUZ's as -0): a vector that holds one is decoded by the
+//   core instead.
+//
+// aarch64 with xsimd only (the kernels' SIMD layer there); elsewhere nothing here is defined and
+// FEWBITS_NEON_FAST_PATHS is 0.
+#pragma once
+
+#include "fewbits/config.hpp"
+
+#if defined(__aarch64__) && FEWBITS_HAS_XSIMD && (defined(__GNUC__) || defined(__clang__))
+#if XSIMD_WITH_NEON64
+#define FEWBITS_NEON_FAST_PATHS 1
+#endif
+#endif
+#ifndef FEWBITS_NEON_FAST_PATHS
+#define FEWBITS_NEON_FAST_PATHS 0
+#endif
+
+#if FEWBITS_NEON_FAST_PATHS
+
+#include <arm_neon.h>
+#include <cstddef>
+#include <cstdint>
+#include <type_traits>
+
+#if defined(__linux__)
+#include <sys/auxv.h>
+#endif
+
+#include "fewbits/detail/decode.hpp"
+#include "fewbits/detail/encode.hpp"
+#include "fewbits/detail/simd.hpp"
+#include "fewbits/format.hpp"
+#include "fewbits/policy.hpp"
+
+FEWBITS_SIMD_DIAGNOSTICS_PUSH
+
+namespace fewbits::detail {
+
+// ---------------------------------------------------------------------------------------
+// The floating-point environment.
+
+inline std::uint64_t read_fpcr() noexcept
+{
+    std::uint64_t v;
+    __asm__ volatile("mrs %0, fpcr" : "=r"(v) : : "memory");
+    return v;
+}
+
+// True when FPCR is at its reset value, the one state in which the conversion instructions
+// below give the contract's bits (see the top of this file).
+inline bool fpcr_is_default() noexcept { return read_fpcr() == 0; }
+
+// Puts FPSR back as it was when constructed. The "memory" clobbers keep the conversions, whose
+// inputs are loaded and results stored in between, inside the saved interval.
+class fpsr_restorer {
+public:
+    fpsr_restorer() noexcept { __asm__ volatile("mrs %0, fpsr" : "=r"(saved_) : : "memory"); }
+    ~fpsr_restorer() { __asm__ volatile("msr fpsr, %0" : : "r"(saved_) : "memory"); }
+    fpsr_restorer(const fpsr_restorer&) = delete;
+    fpsr_restorer& operator=(const fpsr_restorer&) = delete;
+
+private:
+    std::uint64_t saved_;
+};
+
+// FEAT_BF16 (BFCVT, BFCVTN), which is optional before Armv8.6: asked of the OS once.
+inline bool cpu_has_bf16() noexcept
+{
+#if defined(__linux__) && defined(AT_HWCAP2)
+#if defined(HWCAP2_BF16)
+    constexpr unsigned long hwcap2_bf16 = HWCAP2_BF16;
+#else
+    constexpr unsigned long hwcap2_bf16 = 1ul << 14;  // the Linux ABI's bit, for older C libraries
+#endif
+    static const bool has = (getauxval(AT_HWCAP2) & hwcap2_bf16) != 0;
+    return has;
+#else
+    return false;  // no portable query elsewhere: the integer core
+#endif
+}
+
+// ---------------------------------------------------------------------------------------
+// Round to nearest even into FP16 and BF16.
+
+template <class Format, rounding Mode>
+inline constexpr bool encodes_by_fcvtn = std::is_same_v<Format, binary16_format> && Mode == rounding::nearest_even;
+template <class Format, rounding Mode>
+inline constexpr bool encodes_by_bfcvtn =
+    std::is_same_v<Format, bfloat16_format> && Mode == rounding::nearest_even;
+
+template <overflow Overflow>
+inline std::size_t fp16_rne_neon(const float* in, std::uint16_t* out, std::size_t n) noexcept
+{
+    std::size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const float16x8_t h = vcvt_high_f16_f32(vcvt_f16_f32(vld1q_f32(in + i)), vld1q_f32(in + i + 4));
+        uint16x8_t bits = vreinterpretq_u16_f16(h);
+        if constexpr (Overflow == overflow::saturate) {
+            const uint16x8_t inf = vceqq_u16(vandq_u16(bits, vdupq_n_u16(0x7FFF)), vdupq_n_u16(0x7C00));
+            bits = vaddq_u16(bits, inf);  // inf lanes are all ones: 0x7C00 - 1 = max, sign kept
+        }
+        vst1q_u16(out + i, bits);
+    }
+    return i;
+}
+
+// The BF16 intrinsics of GCC 12's arm_neon.h are declared for "arch=armv8.2-a+bf16", so the loop
+// carries that target (it calls nothing but intrinsics, which keeps it callable from any -march);
+// it runs only where cpu_has_bf16().
+template <overflow Overflow>
+__attribute__((target("arch=armv8.2-a+bf16"))) inline std::size_t bf16_rne_neon(const float* in, std::uint16_t* out,
+                                                                                std::size_t n) noexcept
+{
+    std::size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const bfloat16x8_t h = vcvtq_high_bf16_f32(vcvtq_low_bf16_f32(vld1q_f32(in + i)), vld1q_f32(in + i + 4));
+        uint16x8_t bits = vreinterpretq_u16_bf16(h);
+        if constexpr (Overflow == overflow::saturate) {
+            const uint16x8_t inf = vceqq_u16(vandq_u16(bits, vdupq_n_u16(0x7FFF)), vdupq_n_u16(0x7F80));
+            bits = vaddq_u16(bits, inf);  // 0x7F80 - 1 = max, sign kept
+        }
+        vst1q_u16(out + i, bits);
+    }
+    return i;
+}
+
+// The kernels' entry: encodes whole vectors of in[0, n) by FCVTN or BFCVTN when one applies to
+// this format and mode, on this CPU, under the current FPCR; then sets done to how many elements
+// it did and returns true. Otherwise returns false (the caller's loops do the block).
+template <class Format, rounding Mode, overflow Overflow>
+inline bool encode_neon(const float* in, typename Format::storage_type* out, std::size_t n, std::size_t& done) noexcept
+{
+    if constexpr (encodes_by_fcvtn<Format, Mode> || encodes_by_bfcvtn<Format, Mode>) {
+        if (!fpcr_is_default()) return false;
+        if constexpr (encodes_by_fcvtn<Format, Mode>) {
+            const fpsr_restorer keep_flags;
+            done = fp16_rne_neon<Overflow>(in, out, n);
+            return true;
+        } else {
+            if (!cpu_has_bf16()) return false;
+            const fpsr_restorer keep_flags;
+            done = bf16_rne_neon<Overflow>(in, out, n);
+            return true;
+        }
+    } else {
+        (void)in, (void)out, (void)n, (void)done;
+        return false;
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Decoding through FP16: the formats the x86 fast paths decode this way too (decodes_via_half in
+// fast_paths.hpp): 5 exponent bits with FP16's bias, or fewer.
+template <class Format>
+inline constexpr bool decodes_by_fcvtl =
+    std::is_same_v<Format, binary16_format> || std::is_same_v<Format, e4m3fn_format> ||
+    std::is_same_v<Format, e5m2_format> || std::is_same_v<Format, e4m3fnuz_format>;
+
+template <class Format>
+inline std::size_t decode_half_neon(const typename Format::storage_type* in, float* out, std::size_t n) noexcept
+{
+    constexpr int E = Format::exponent_bits, M = Format::mantissa_bits;
+    static_assert(decodes_by_fcvtl<Format>);
+    using lanes = xsimd::batch<std::uint32_t, xsimd::neon64>;
+    constexpr float scale = float(1u << (15 - Format::bias));  // exact: 2^(15 - bias)
+    std::size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint16x8_t codes, half;
+        if constexpr (sizeof(typename Format::storage_type) == 2) {
+            codes = vld1q_u16(in + i);
+            half = codes;
+        } else {
+            const uint8x8_t bytes = vld1_u8(in + i);
+            codes = vmovl_u8(bytes);
+            if constexpr (E == 5) {
+                half = vshlq_n_u16(codes, 10 - M);
+            } else {
+                // Sign-extended, the shift leaves the sign in bits 15 and 14; bit 14 is cleared.
+                static_assert(E == 4 && Format::total_bits == 8);
+                half = vandq_u16(vreinterpretq_u16_s16(vshlq_n_s16(vmovl_s8(vreinterpret_s8_u8(bytes)), 10 - M)),
+                                 vdupq_n_u16(0xBFFF));
+            }
+        }
+        // The codes FP16 does not read as the core does: NaN codes (see the top of this file).
+        const uint16x8_t magnitude = vandq_u16(codes, vdupq_n_u16(std::uint16_t(Format::magnitude_mask)));
+        uint16x8_t special;
+        if constexpr (Format::family == encoding::ieee)
+            special = vcgtq_u16(magnitude, vdupq_n_u16(std::uint16_t(Format::exponent_field_max << M)));
+        else if constexpr (Format::family == encoding::fn)
+            special = vceqq_u16(magnitude, vdupq_n_u16(std::uint16_t(Format::magnitude_mask)));
+        else
+            special = vceqq_u16(codes, vdupq_n_u16(std::uint16_t(Format::sign_mask)));
+        if (vmaxvq_u16(special) != 0) {
+            vst1q_u32(reinterpret_cast<std::uint32_t*>(out + i),
+                      decode_to_float_bits<Format>(lanes(vmovl_u16(vget_low_u16(codes)))));
+            vst1q_u32(reinterpret_cast<std::uint32_t*>(out + i + 4),
+                      decode_to_float_bits<Format>(lanes(vmovl_high_u16(codes))));
+            continue;
+        }
+        const float16x8_t h = vreinterpretq_f16_u16(half);
+        float32x4_t lo = vcvt_f32_f16(vget_low_f16(h)), hi = vcvt_high_f32_f16(h);
+        if constexpr (Format::bias != 15) {
+            lo = vmulq_n_f32(lo, scale);
+            hi = vmulq_n_f32(hi, scale);
+        }
+        vst1q_f32(out + i, lo);
+        vst1q_f32(out + i + 4, hi);
+    }
+    return i;
+}
+
+// The kernels' entry for decoding, like encode_neon.
+template <class Format>
+inline bool decode_neon(const typename Format::storage_type* in, float* out, std::size_t n, std::size_t& done) noexcept
+{
+    if constexpr (decodes_by_fcvtl<Format>) {
+        if (!fpcr_is_default()) return false;
+        const fpsr_restorer keep_flags;
+        done = decode_half_neon<Format>(in, out, n);
+        return true;
+    } else {
+        (void)in, (void)out, (void)n, (void)done;
+        return false;
+    }
+}
+
+}  // namespace fewbits::detail
+
+FEWBITS_SIMD_DIAGNOSTICS_POP
+
+#endif  // FEWBITS_NEON_FAST_PATHS
