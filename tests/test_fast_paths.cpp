@@ -454,7 +454,7 @@ TEST_CASE("aarch64: the NEON entries take a block exactly when FPCR is at its re
 }
 
 TEST_CASE("aarch64: the BF16 nearest-even loops, BFCVTN where the CPU has FEAT_BF16 and the core's lanes everywhere, "
-          "give convert's bits; FP16's FCVTN loop too",
+          "give convert's bits, and FP16's FCVTN loop too",
           "[fast_paths][bf16_paths]") {
     namespace d = fewbits::detail;
     using fewbits::overflow;
