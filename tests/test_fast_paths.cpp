@@ -477,11 +477,11 @@ TEST_CASE("aarch64: the BF16 nearest-even loops, BFCVTN where the CPU has FEAT_B
                  lanes(std::integral_constant<overflow, overflow::non_saturating>{}), log);
     check_direct(bf16.in, bf16.want[1], "bf16 core lanes saturate", d::simd::u32::size,
                  lanes(std::integral_constant<overflow, overflow::saturate>{}), log);
-    check_direct(fp16.in, fp16.want[0], "fp16 FCVTN non_saturating", 8, d::fp16_rne_neon<overflow::non_saturating>, log);
-    check_direct(fp16.in, fp16.want[1], "fp16 FCVTN saturate", 8, d::fp16_rne_neon<overflow::saturate>, log);
+    check_direct(fp16.in, fp16.want[0], "fp16 FCVTN non_saturating", 16, d::fp16_rne_neon<overflow::non_saturating>, log);
+    check_direct(fp16.in, fp16.want[1], "fp16 FCVTN saturate", 16, d::fp16_rne_neon<overflow::saturate>, log);
     if (d::cpu_has_bf16()) {
-        check_direct(bf16.in, bf16.want[0], "bf16 BFCVTN non_saturating", 8, d::bf16_rne_neon<overflow::non_saturating>, log);
-        check_direct(bf16.in, bf16.want[1], "bf16 BFCVTN saturate", 8, d::bf16_rne_neon<overflow::saturate>, log);
+        check_direct(bf16.in, bf16.want[0], "bf16 BFCVTN non_saturating", 16, d::bf16_rne_neon<overflow::non_saturating>, log);
+        check_direct(bf16.in, bf16.want[1], "bf16 BFCVTN saturate", 16, d::bf16_rne_neon<overflow::saturate>, log);
     } else {
         WARN("this CPU has no FEAT_BF16: BFCVTN not checked here (qemu -cpu max has it)");
     }

@@ -1,7 +1,7 @@
 // Format-specific fast paths of the kernels on aarch64 (NEON is part of every aarch64 CPU): the
 // same bits as the rounding core (encode.hpp, decode.hpp), with the work done by the CPU's own
 // conversion instructions where those are exact, and the core for the rest. Each function does
-// whole vectors of 8 elements of [0, n) and returns how many it did; the caller finishes the tail
+// whole steps of 16 elements of [0, n) and returns how many it did; the caller finishes the tail
 // with the scalar core. What each relies on (Arm ARM, the FCVTN/FCVTL/BFCVTN pseudocode):
 //
 // - The floating-point environment. FCVTN, FCVTL and BFCVTN obey FPCR: its rounding mode (RMode),
@@ -119,38 +119,44 @@ template <class Format, rounding Mode>
 inline constexpr bool encodes_by_bfcvtn =
     std::is_same_v<Format, bfloat16_format> && Mode == rounding::nearest_even;
 
+// 16 floats per step (two registers of 8 codes). Saturation: a code whose magnitude is inf's
+// (bits << 1 == inf << 1 drops the sign) gets all ones added, i.e. becomes max, sign kept.
 template <overflow Overflow>
 inline std::size_t fp16_rne_neon(const float* in, std::uint16_t* out, std::size_t n) noexcept
 {
     std::size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        const float16x8_t h = vcvt_high_f16_f32(vcvt_f16_f32(vld1q_f32(in + i)), vld1q_f32(in + i + 4));
-        uint16x8_t bits = vreinterpretq_u16_f16(h);
-        if constexpr (Overflow == overflow::saturate) {
-            const uint16x8_t inf = vceqq_u16(vandq_u16(bits, vdupq_n_u16(0x7FFF)), vdupq_n_u16(0x7C00));
-            bits = vaddq_u16(bits, inf);  // inf lanes are all ones: 0x7C00 - 1 = max, sign kept
+    for (; i + 16 <= n; i += 16) {
+        uint16x8_t codes[2];
+        for (int h = 0; h < 2; ++h) {
+            const float* x = in + i + 8 * h;
+            codes[h] = vreinterpretq_u16_f16(vcvt_high_f16_f32(vcvt_f16_f32(vld1q_f32(x)), vld1q_f32(x + 4)));
+            if constexpr (Overflow == overflow::saturate)
+                codes[h] = vaddq_u16(codes[h], vceqq_u16(vshlq_n_u16(codes[h], 1), vdupq_n_u16(0xF800)));
         }
-        vst1q_u16(out + i, bits);
+        vst1q_u16(out + i, codes[0]);
+        vst1q_u16(out + i + 8, codes[1]);
     }
     return i;
 }
 
 // The BF16 intrinsics of GCC 12's arm_neon.h are declared for "arch=armv8.2-a+bf16", so the loop
-// carries that target (it calls nothing but intrinsics, which keeps it callable from any -march);
-// it runs only where cpu_has_bf16().
+// carries that target; it calls nothing but intrinsics, so that it stays callable (inlinable) from
+// code built for any -march. It runs only where cpu_has_bf16(). Same steps as fp16_rne_neon.
 template <overflow Overflow>
 __attribute__((target("arch=armv8.2-a+bf16"))) inline std::size_t bf16_rne_neon(const float* in, std::uint16_t* out,
                                                                                 std::size_t n) noexcept
 {
     std::size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        const bfloat16x8_t h = vcvtq_high_bf16_f32(vcvtq_low_bf16_f32(vld1q_f32(in + i)), vld1q_f32(in + i + 4));
-        uint16x8_t bits = vreinterpretq_u16_bf16(h);
-        if constexpr (Overflow == overflow::saturate) {
-            const uint16x8_t inf = vceqq_u16(vandq_u16(bits, vdupq_n_u16(0x7FFF)), vdupq_n_u16(0x7F80));
-            bits = vaddq_u16(bits, inf);  // 0x7F80 - 1 = max, sign kept
+    for (; i + 16 <= n; i += 16) {
+        uint16x8_t codes[2];
+        for (int h = 0; h < 2; ++h) {
+            const float* x = in + i + 8 * h;
+            codes[h] = vreinterpretq_u16_bf16(vcvtq_high_bf16_f32(vcvtq_low_bf16_f32(vld1q_f32(x)), vld1q_f32(x + 4)));
+            if constexpr (Overflow == overflow::saturate)
+                codes[h] = vaddq_u16(codes[h], vceqq_u16(vshlq_n_u16(codes[h], 1), vdupq_n_u16(0xFF00)));
         }
-        vst1q_u16(out + i, bits);
+        vst1q_u16(out + i, codes[0]);
+        vst1q_u16(out + i + 8, codes[1]);
     }
     return i;
 }
@@ -187,55 +193,69 @@ inline constexpr bool decodes_by_fcvtl =
     std::is_same_v<Format, binary16_format> || std::is_same_v<Format, e4m3fn_format> ||
     std::is_same_v<Format, e5m2_format> || std::is_same_v<Format, e4m3fnuz_format>;
 
+// 16 codes per step: one check for NaN codes over all 16, then the codes' fields placed as FP16
+// fields (with 5 exponent bits one widening shift; E4M3 is sign-extended first, so that the shift
+// leaves the sign in bits 15 and 14, and bit 14 is cleared), FCVTL, and the exact product.
 template <class Format>
 inline std::size_t decode_half_neon(const typename Format::storage_type* in, float* out, std::size_t n) noexcept
 {
     constexpr int E = Format::exponent_bits, M = Format::mantissa_bits;
     static_assert(decodes_by_fcvtl<Format>);
-    using lanes = xsimd::batch<std::uint32_t, xsimd::neon64>;
-    constexpr float scale = float(1u << (15 - Format::bias));  // exact: 2^(15 - bias)
+    constexpr bool bytes = sizeof(typename Format::storage_type) == 1;
+    constexpr float scale = float(1u << (15 - Format::bias));  // 2^(15 - bias), exact
     std::size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        uint16x8_t codes, half;
-        if constexpr (sizeof(typename Format::storage_type) == 2) {
-            codes = vld1q_u16(in + i);
-            half = codes;
-        } else {
-            const uint8x8_t bytes = vld1_u8(in + i);
-            codes = vmovl_u8(bytes);
+    for (; i + 16 <= n; i += 16) {
+        uint16x8_t half[2];
+        bool nan_code;
+        if constexpr (bytes) {
+            const uint8x16_t codes = vld1q_u8(in + i);
+            const uint8x16_t twice_magnitude = vshlq_n_u8(codes, 1);  // the sign shifted out
+            uint8x16_t nan;
+            if constexpr (Format::family == encoding::ieee)
+                nan = vcgtq_u8(twice_magnitude, vdupq_n_u8(std::uint8_t(Format::exponent_field_max << (M + 1))));
+            else if constexpr (Format::family == encoding::fn)
+                nan = vceqq_u8(twice_magnitude, vdupq_n_u8(std::uint8_t(Format::magnitude_mask << 1)));
+            else
+                nan = vceqq_u8(codes, vdupq_n_u8(std::uint8_t(Format::sign_mask)));
+            nan_code = vmaxvq_u8(nan) != 0;
             if constexpr (E == 5) {
-                half = vshlq_n_u16(codes, 10 - M);
+                half[0] = vshll_n_u8(vget_low_u8(codes), 10 - M);
+                half[1] = vshll_high_n_u8(codes, 10 - M);
             } else {
-                // Sign-extended, the shift leaves the sign in bits 15 and 14; bit 14 is cleared.
                 static_assert(E == 4 && Format::total_bits == 8);
-                half = vandq_u16(vreinterpretq_u16_s16(vshlq_n_s16(vmovl_s8(vreinterpret_s8_u8(bytes)), 10 - M)),
-                                 vdupq_n_u16(0xBFFF));
+                const int8x16_t signed_codes = vreinterpretq_s8_u8(codes);
+                half[0] = vbicq_u16(vreinterpretq_u16_s16(vshll_n_s8(vget_low_s8(signed_codes), 10 - M)), vdupq_n_u16(0x4000));
+                half[1] = vbicq_u16(vreinterpretq_u16_s16(vshll_high_n_s8(signed_codes, 10 - M)), vdupq_n_u16(0x4000));
             }
+        } else {
+            static_assert(std::is_same_v<Format, binary16_format>);
+            half[0] = vld1q_u16(in + i);
+            half[1] = vld1q_u16(in + i + 8);
+            const uint16x8_t twice_inf = vdupq_n_u16(0xF800);  // magnitudes doubled: the sign shifted out
+            nan_code = vmaxvq_u16(vorrq_u16(vcgtq_u16(vshlq_n_u16(half[0], 1), twice_inf),
+                                            vcgtq_u16(vshlq_n_u16(half[1], 1), twice_inf))) != 0;
         }
-        // The codes FP16 does not read as the core does: NaN codes (see the top of this file).
-        const uint16x8_t magnitude = vandq_u16(codes, vdupq_n_u16(std::uint16_t(Format::magnitude_mask)));
-        uint16x8_t special;
-        if constexpr (Format::family == encoding::ieee)
-            special = vcgtq_u16(magnitude, vdupq_n_u16(std::uint16_t(Format::exponent_field_max << M)));
-        else if constexpr (Format::family == encoding::fn)
-            special = vceqq_u16(magnitude, vdupq_n_u16(std::uint16_t(Format::magnitude_mask)));
-        else
-            special = vceqq_u16(codes, vdupq_n_u16(std::uint16_t(Format::sign_mask)));
-        if (vmaxvq_u16(special) != 0) {
-            vst1q_u32(reinterpret_cast<std::uint32_t*>(out + i),
-                      decode_to_float_bits<Format>(lanes(vmovl_u16(vget_low_u16(codes)))));
-            vst1q_u32(reinterpret_cast<std::uint32_t*>(out + i + 4),
-                      decode_to_float_bits<Format>(lanes(vmovl_high_u16(codes))));
+        if (nan_code) {
+            // The core decodes the 16 codes (its lanes: 4 codes zero-extended to 32 bits).
+            using lanes = xsimd::batch<std::uint32_t, xsimd::neon64>;
+            for (int q = 0; q < 4; ++q) {
+                std::uint32_t wide[4];
+                for (int k = 0; k < 4; ++k) wide[k] = in[i + 4 * q + k];
+                vst1q_u32(reinterpret_cast<std::uint32_t*>(out + i + 4 * q),
+                          decode_to_float_bits<Format>(lanes(vld1q_u32(wide))));
+            }
             continue;
         }
-        const float16x8_t h = vreinterpretq_f16_u16(half);
-        float32x4_t lo = vcvt_f32_f16(vget_low_f16(h)), hi = vcvt_high_f32_f16(h);
-        if constexpr (Format::bias != 15) {
-            lo = vmulq_n_f32(lo, scale);
-            hi = vmulq_n_f32(hi, scale);
+        for (int h = 0; h < 2; ++h) {
+            const float16x8_t f16 = vreinterpretq_f16_u16(half[h]);
+            float32x4_t lo = vcvt_f32_f16(vget_low_f16(f16)), hi = vcvt_high_f32_f16(f16);
+            if constexpr (Format::bias != 15) {
+                lo = vmulq_n_f32(lo, scale);
+                hi = vmulq_n_f32(hi, scale);
+            }
+            vst1q_f32(out + i + 8 * h, lo);
+            vst1q_f32(out + i + 8 * h + 4, hi);
         }
-        vst1q_f32(out + i, lo);
-        vst1q_f32(out + i + 4, hi);
     }
     return i;
 }
