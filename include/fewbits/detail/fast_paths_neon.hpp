@@ -10,8 +10,9 @@
 //   paths run only while FPCR is entirely at its reset value (0, how Linux starts every thread):
 //   round to nearest even, no flushing, NaNs propagated, IEEE half precision, no traps. Any other
 //   FPCR sends the block to the integer core, which no FPCR bit affects. FPCR is read once per
-//   block (512 elements), never written: writing it costs a pipeline synchronisation on many
-//   cores, and a changed FPCR would be visible to a signal handler that runs inside the loop.
+//   call (a block of 512 elements in quantize), never written: writing it can stall the pipeline
+//   on some cores, and a changed FPCR would be visible to a signal handler that runs inside the
+//   loop; fixing the results up instead would redo the core's work for each FPCR bit.
 //   The instructions set FPSR's cumulative flags (inexact, overflow, invalid for a signalling
 //   NaN); each path puts FPSR back as it found it, so a kernel call leaves the flags as the
 //   integer core does (untouched).
