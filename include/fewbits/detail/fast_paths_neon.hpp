@@ -140,19 +140,33 @@ inline std::size_t fp16_rne_neon(const float* in, std::uint16_t* out, std::size_
     return i;
 }
 
-// The BF16 intrinsics of GCC 12's arm_neon.h are declared for "arch=armv8.2-a+bf16", so the loop
-// carries that target; it calls nothing but intrinsics, so that it stays callable (inlinable) from
-// code built for any -march. It runs only where cpu_has_bf16(). Same steps as fp16_rne_neon.
+// BFCVTN and BFCVTN2 of 8 floats (lo, then hi) into 8 BF16 codes, as encoded words with the
+// registers fixed: GCC 12 declares the BF16 intrinsics only inside functions whose target is
+// "arch=armv8.2-a+bf16", clang 14 only when the whole translation unit is built with +bf16, and
+// clang 14's assembler does not know the bf16 extension directive; words assemble with any
+// compiler and -march. They run only where cpu_has_bf16().
+FEWBITS_ALWAYS_INLINE inline uint16x8_t bfcvtn_pair(float32x4_t lo, float32x4_t hi) noexcept
+{
+    register float32x4_t lo_in_v1 __asm__("v1") = lo;
+    register float32x4_t hi_in_v2 __asm__("v2") = hi;
+    register uint16x8_t codes_in_v0 __asm__("v0");
+    __asm__(".inst 0x0ea16820  // bfcvtn  v0.4h, v1.4s\n\t"
+            ".inst 0x4ea16840  // bfcvtn2 v0.8h, v2.4s"
+            : "=w"(codes_in_v0)
+            : "w"(lo_in_v1), "w"(hi_in_v2));
+    return codes_in_v0;
+}
+
+// Same steps as fp16_rne_neon.
 template <overflow Overflow>
-__attribute__((target("arch=armv8.2-a+bf16"))) inline std::size_t bf16_rne_neon(const float* in, std::uint16_t* out,
-                                                                                std::size_t n) noexcept
+inline std::size_t bf16_rne_neon(const float* in, std::uint16_t* out, std::size_t n) noexcept
 {
     std::size_t i = 0;
     for (; i + 16 <= n; i += 16) {
         uint16x8_t codes[2];
         for (int h = 0; h < 2; ++h) {
             const float* x = in + i + 8 * h;
-            codes[h] = vreinterpretq_u16_bf16(vcvtq_high_bf16_f32(vcvtq_low_bf16_f32(vld1q_f32(x)), vld1q_f32(x + 4)));
+            codes[h] = bfcvtn_pair(vld1q_f32(x), vld1q_f32(x + 4));
             if constexpr (Overflow == overflow::saturate)
                 codes[h] = vaddq_u16(codes[h], vceqq_u16(vshlq_n_u16(codes[h], 1), vdupq_n_u16(0xFF00)));
         }
