@@ -29,8 +29,8 @@
 //   FP16 fields, are the FP16 value 2^(bias - 15) times the code's value, subnormals included;
 //   FCVTL is exact (FP16 subnormals are float normals) and the product by 2^(15 - bias) is exact.
 //   FP16's reading differs from the code's only for NaN codes (FCVTL quiets a signalling NaN;
-//   E4M3's NaN reads as a number, E4M3 FNUZ's as -0): a vector that holds one is decoded by the
-//   core instead.
+//   E4M3's NaN reads as a number, E4M3 FNUZ's as -0): a step of 16 codes that holds one is
+//   decoded by the core instead.
 //
 // aarch64 with xsimd only (the kernels' SIMD layer there); elsewhere nothing here is defined and
 // FEWBITS_NEON_FAST_PATHS is 0.
