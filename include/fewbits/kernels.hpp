@@ -34,6 +34,7 @@
 #include "fewbits/detail/dispatch.hpp"
 #include "fewbits/detail/encode.hpp"
 #include "fewbits/detail/fast_paths.hpp"
+#include "fewbits/detail/fast_paths_neon.hpp"
 #include "fewbits/detail/simd.hpp"
 #include "fewbits/error.hpp"
 #include "fewbits/int8.hpp"
@@ -362,8 +363,13 @@ void encode_block(const float* in, typename Format::storage_type* out, const std
     }
 #elif FEWBITS_HAS_XSIMD
     if constexpr (simd::available)
-        if (active_simd_target() != simd_target::scalar)
-            i = encode_lanes<simd::u32, Format, Mode, Overflow>(in, out, words, n, mask);
+        if (active_simd_target() != simd_target::scalar) {
+            bool by_hardware = false;
+#if FEWBITS_NEON_FAST_PATHS
+            by_hardware = encode_neon<Format, Mode, Overflow>(in, out, n, i);
+#endif
+            if (!by_hardware) i = encode_lanes<simd::u32, Format, Mode, Overflow>(in, out, words, n, mask);
+        }
 #endif
     for (; i < n; ++i) {
         std::uint32_t w = 0;  // words is only read (and only given) for stochastic rounding
@@ -396,7 +402,13 @@ void decode_block(const typename Format::storage_type* in, float* out, std::size
     }
 #elif FEWBITS_HAS_XSIMD
     if constexpr (simd::available)
-        if (active_simd_target() != simd_target::scalar) i = decode_lanes<simd::u32, Format>(in, out, n);
+        if (active_simd_target() != simd_target::scalar) {
+            bool by_hardware = false;
+#if FEWBITS_NEON_FAST_PATHS
+            by_hardware = decode_neon<Format>(in, out, n, i);
+#endif
+            if (!by_hardware) i = decode_lanes<simd::u32, Format>(in, out, n);
+        }
 #endif
     for (; i < n; ++i) out[i] = std::bit_cast<float>(decode_to_float_bits<Format>(std::uint32_t(in[i])));
 }
