@@ -6,6 +6,7 @@
 
 #include <bit>
 #include <cstdint>
+#include <type_traits>
 
 #include "fewbits/detail/encode.hpp"
 #include "fewbits/config.hpp"
@@ -25,6 +26,17 @@ struct lane_ops {
         return std::bit_cast<U>(static_cast<float>(static_cast<std::int32_t>(m)));
     }
 };
+
+// The formats the kernels' fast paths decode through FP16 (x86's vcvtph2ps, aarch64's FCVTL,
+// see fast_paths.hpp and fast_paths_neon.hpp): their exponent and mantissa fields, placed as
+// FP16 fields, are the FP16 value 2^(bias - 15) times the code's value. Every format of at most
+// 5 exponent bits but FNUZ E5M2 (bias 16) could; the named ones do (the small formats are
+// rarely bulk-decoded, and each one adds compile time).
+template <class Format>
+inline constexpr bool decodes_via_half =
+    Format::exponent_bits <= 5 && Format::mantissa_bits <= 10 && (Format::exponent_bits < 5 || Format::bias == 15) &&
+    (std::is_same_v<Format, binary16_format> || std::is_same_v<Format, e4m3fn_format> ||
+     std::is_same_v<Format, e5m2_format> || std::is_same_v<Format, e4m3fnuz_format>);
 
 template <class Format, class U>
 FEWBITS_ALWAYS_INLINE constexpr U decode_to_float_bits(U bits) noexcept

@@ -138,14 +138,6 @@ FEWBITS_TARGET_AVX512BF16 inline std::size_t bf16_rne_avx512(const float* in, st
 // ---------------------------------------------------------------------------------------
 // Decoding through FP16.
 
-// Every format of at most 5 exponent bits but FNUZ E5M2 (bias 16) could; the named ones do
-// (the small formats are rarely bulk-decoded, and each one adds compile time).
-template <class Format>
-inline constexpr bool decodes_via_half =
-    Format::exponent_bits <= 5 && Format::mantissa_bits <= 10 && (Format::exponent_bits < 5 || Format::bias == 15) &&
-    (std::is_same_v<Format, binary16_format> || std::is_same_v<Format, e4m3fn_format> ||
-     std::is_same_v<Format, e5m2_format> || std::is_same_v<Format, e4m3fnuz_format>);
-
 template <class Format>
 inline constexpr float half_scale = static_cast<float>(Format::bias > 15 ? 0.0 : double(1u << (15 - Format::bias)));
 

@@ -201,12 +201,7 @@ inline bool encode_neon(const float* in, typename Format::storage_type* out, std
 }
 
 // ---------------------------------------------------------------------------------------
-// Decoding through FP16: the formats the x86 fast paths decode this way too (decodes_via_half in
-// fast_paths.hpp): 5 exponent bits with FP16's bias, or fewer.
-template <class Format>
-inline constexpr bool decodes_by_fcvtl =
-    std::is_same_v<Format, binary16_format> || std::is_same_v<Format, e4m3fn_format> ||
-    std::is_same_v<Format, e5m2_format> || std::is_same_v<Format, e4m3fnuz_format>;
+// Decoding through FP16: the formats of decodes_via_half (decode.hpp), as on x86.
 
 // 16 codes per step: one check for NaN codes over all 16, then the codes' fields placed as FP16
 // fields (with 5 exponent bits one widening shift; E4M3 is sign-extended first, so that the shift
@@ -215,7 +210,7 @@ template <class Format>
 inline std::size_t decode_half_neon(const typename Format::storage_type* in, float* out, std::size_t n) noexcept
 {
     constexpr int E = Format::exponent_bits, M = Format::mantissa_bits;
-    static_assert(decodes_by_fcvtl<Format>);
+    static_assert(decodes_via_half<Format>);
     constexpr bool bytes = sizeof(typename Format::storage_type) == 1;
     constexpr float scale = float(1u << (15 - Format::bias));  // 2^(15 - bias), exact
     std::size_t i = 0;
@@ -279,7 +274,7 @@ inline std::size_t decode_half_neon(const typename Format::storage_type* in, flo
 template <class Format>
 inline bool decode_neon(const typename Format::storage_type* in, float* out, std::size_t n, std::size_t& done) noexcept
 {
-    if constexpr (decodes_by_fcvtl<Format>) {
+    if constexpr (decodes_via_half<Format>) {
         if (!fpcr_is_default()) return false;
         const fpsr_restorer keep_flags;
         done = decode_half_neon<Format>(in, out, n);
