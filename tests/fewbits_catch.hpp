@@ -47,6 +47,20 @@ inline float float_from_bits(std::uint32_t u) {
     return x;
 }
 
+// splitmix64: a portable generator for test inputs (the same sequence on every platform).
+struct prng {
+    std::uint64_t s;
+    explicit prng(std::uint64_t seed) : s(seed) {}
+    std::uint64_t next() {
+        std::uint64_t z = (s += 0x9E3779B97F4A7C15ull);
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+        return z ^ (z >> 31);
+    }
+    std::uint32_t u32() { return static_cast<std::uint32_t>(next() >> 32); }
+    std::uint64_t below(std::uint64_t n) { return next() % n; }
+};
+
 inline std::uint64_t double_bits(double x) {
     std::uint64_t u;
     std::memcpy(&u, &x, sizeof u);
