@@ -40,10 +40,13 @@
 #include "fewbits/optim/optimizer.hpp"
 #include "fewbits/optim/sgd.hpp"
 #include "fewbits/optim/update_in_backward.hpp"
+#include "fewbits/train/communicator.hpp"
 #include "fewbits/train/epoch.hpp"
 #include "fewbits/train/gradient_accumulator.hpp"
 #include "fewbits/train/gradient_variance.hpp"
 #include "fewbits/train/lm_step.hpp"
+#include "fewbits/train/shard_exchange.hpp"
+#include "fewbits/train/shard_tree.hpp"
 
 namespace fewbits::training {
 using namespace fewbits::nn;

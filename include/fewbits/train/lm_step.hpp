@@ -10,8 +10,19 @@
 // weight 1/K as soon as it is complete and its memory given back, and the update of the step
 // reads the sum (in the backward pass of the last micro-batch, or after it). Every micro-batch
 // rounds its rows with the streams they have in the whole batch (pass_context::first_row).
+//
+// With shards = S > 1 the batch is cut into S shards of equal numbers of sequences, shared by
+// the processes of a communicator (train/communicator.hpp; one process without one): each
+// shard's gradient is computed as if the shard were a batch of its own (its rows rounded with
+// their streams in the whole batch), and the S gradients and losses are added in the fixed
+// tree of train/shard_tree.hpp (train/shard_exchange.hpp) and divided by S, so every process count in 1..S gives the same
+// bits. Every process then takes the same update (clipping included) on its own copy of the
+// model and optimizer state. Shards are the unit of the step: they do not combine with
+// accumulate (which cuts the batch too, in another order) nor with updates in the backward
+// pass (a gradient is complete only after the exchange).
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <span>
@@ -29,7 +40,9 @@
 #include "fewbits/optim/optimizer.hpp"
 #include "fewbits/optim/update_in_backward.hpp"
 #include "fewbits/random.hpp"
+#include "fewbits/train/communicator.hpp"
 #include "fewbits/train/gradient_accumulator.hpp"
+#include "fewbits/train/shard_exchange.hpp"
 
 namespace fewbits::train {
 
@@ -37,6 +50,7 @@ struct lm_step_options {
     optim::update_timing timing = optim::update_timing::after_backward;
     float clip_grad_norm = 0.0f;  // > 0: clip the global gradient norm to it (after_backward only)
     std::size_t accumulate = 1;   // micro-batches per step (they must divide the batch's sequences)
+    std::size_t shards = 1;       // S: gradients per step combined in a fixed tree (divide the sequences)
 
     void validate() const
     {
@@ -49,6 +63,15 @@ struct lm_step_options {
                 ") needs every gradient before the first update, which updates in the backward pass never have; "
                 "use timing = after_backward to clip");
         if (accumulate == 0) fewbits::raise_invalid_argument("lm_step_options.accumulate must be at least 1, got 0");
+        if (shards == 0) fewbits::raise_invalid_argument("lm_step_options.shards must be at least 1, got 0");
+        if (shards > 1 && accumulate > 1)
+            fewbits::raise_invalid_argument("lm_step_options: shards (" + std::to_string(shards) + ") and accumulate (" +
+                                            std::to_string(accumulate) +
+                                            ") both cut the batch; use shards alone (each shard is computed on its own)");
+        if (shards > 1 && timing == optim::update_timing::in_backward)
+            fewbits::raise_invalid_argument("lm_step_options: shards (" + std::to_string(shards) +
+                                            ") complete a gradient only after every shard's is added, which updates in "
+                                            "the backward pass cannot wait for; use timing = after_backward");
     }
 };
 
@@ -96,24 +119,78 @@ private:
     std::unordered_set<const nn::parameter*> done_;
 };
 
+// Stops the step before any update when its loss is not finite.
+inline void require_finite_loss(double loss, const nn::pass_context& ctx)
+{
+    if (std::isfinite(loss)) return;
+    fewbits::raise<models::training_error>("fewbits: non-finite loss (" + exact_string(loss) + ") at step " +
+                                               std::to_string(ctx.step) + "; training stopped before this step's update",
+                                           ctx.step);
+}
+
+// The step with s.shards shards shared by the processes of comm (see the top of this file):
+// each process computes its shards, and train/shard_exchange.hpp sums the shards' gradients
+// and losses in the fixed tree on every process; each one then takes the update. A non-finite
+// loss stops every process at the same point, after the exchange.
+template <optim::optimizer O>
+double lm_sharded_step(models::gpt& model, const data::token_batch& b, const O& o, const nn::pass_context& ctx,
+                       const lm_step_options& s, communicator& comm)
+{
+    const std::size_t shards = s.shards;
+    const shard_span mine = shard_range(shards, comm.size(), comm.rank());
+    if (b.sequences % shards != 0)
+        fewbits::raise_invalid_argument("lm_step_options.shards (" + std::to_string(shards) +
+                                        ") must divide the batch's sequences (" + std::to_string(b.sequences) + ")");
+    const auto params = model.parameters();
+    std::size_t n = 0;
+    for (const nn::parameter* p : params) n += p->size();
+    const std::size_t per = b.sequences / shards, tokens = per * (b.inputs.size() / b.sequences);
+
+    std::vector<double> losses(mine.size());
+    const std::vector<float> total = sum_shards<float>(comm, shards, n, [&](std::size_t k, std::span<float> out) {
+        nn::pass_context shard = ctx;
+        shard.first_row = k * tokens;
+        losses[k - mine.begin] = model.forward_loss(std::span(b.inputs).subspan(k * tokens, tokens),
+                                                    std::span(b.targets).subspan(k * tokens, tokens), per, shard);
+        model.backward(shard);
+        auto at = out.begin();
+        for (nn::parameter* p : params) at = std::copy(p->grad().values().begin(), p->grad().values().end(), at);
+    });
+    const double loss = sum_shards<double>(comm, shards, 1, [&](std::size_t k, std::span<double> out) {
+                            out[0] = losses[k - mine.begin];
+                        })[0] /
+                        static_cast<double>(shards);
+    require_finite_loss(loss, ctx);
+    std::size_t at = 0;
+    for (nn::parameter* p : params) {
+        for (float& g : p->grad().values()) g = total[at++] / static_cast<float>(shards);
+    }
+    if (s.clip_grad_norm > 0.0f) (void)optim::clip_grad_norm(params, s.clip_grad_norm);
+    for (nn::parameter* p : params) o.step(*p, ctx.update_stream(*p));
+    return loss;
+}
+
 }  // namespace detail
 
 // One optimizer step of model on b with ctx (its step, seed, threads); returns the mean loss over
 // the whole batch. acc keeps the sums between micro-batches (needed when s.accumulate > 1; a
-// caller that keeps one across steps reuses its memory).
+// caller that keeps one across steps reuses its memory). comm: the processes that share the
+// shards of s.shards > 1 (nullptr: this process alone); every process must call the step with
+// the same model state, batch and options.
 template <optim::optimizer O>
 double lm_train_step(models::gpt& model, const data::token_batch& b, const O& o, const nn::pass_context& ctx,
-                     const lm_step_options& s = {}, gradient_accumulator* acc = nullptr)
+                     const lm_step_options& s = {}, gradient_accumulator* acc = nullptr, communicator* comm = nullptr)
 {
     o.validate();
     s.validate();
+    if (s.shards > 1 || (comm != nullptr && comm->size() > 1)) {
+        single_process alone;
+        return detail::lm_sharded_step(model, b, o, ctx, s, comm != nullptr ? *comm : alone);
+    }
     auto check = [&](double loss) {
         if (std::isfinite(loss)) return;
         if (acc != nullptr) acc->clear();  // no half-summed step carries over
-        fewbits::raise<models::training_error>("fewbits: non-finite loss (" + exact_string(loss) + ") at step " +
-                                                       std::to_string(ctx.step) +
-                                                       "; training stopped before this step's update",
-                                                   ctx.step);
+        detail::require_finite_loss(loss, ctx);
     };
     const auto params = model.parameters();
     const bool now = s.timing == optim::update_timing::in_backward;

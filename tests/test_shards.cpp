@@ -1,0 +1,227 @@
+// Data-parallel shards (train/shard_tree.hpp, train/shard_exchange.hpp, lm_step.hpp's shards)
+// without MPI: P threads, each a process with its own copy of the model, exchange through an
+// in-process communicator. The tree sum and the GPT's sharded step give the same bits for
+// every P in 1..S; a sum in rank order (what MPI_Allreduce does) does not. The same with
+// mpirun is tested by tests/mpi_same_bits.sh.
+#include "fewbits_catch.hpp"
+
+#include <barrier>
+#include <cstdint>
+#include <cmath>
+#include <stdexcept>
+#include <functional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <fewbits/training.hpp>
+#include <fewbits/io/checkpoint.hpp>
+
+namespace {
+
+using namespace fewbits::training;
+
+// The processes of one in-process group: all_gather posts this thread's block, waits for all,
+// reads every block, and waits again before anyone may post the next one.
+class thread_group {
+public:
+    explicit thread_group(std::size_t n) : blocks_(n), sync_(static_cast<std::ptrdiff_t>(n)) {}
+
+    class member final : public communicator {
+    public:
+        member(thread_group& g, std::size_t rank) : g_(g), rank_(rank) {}
+        std::size_t rank() const override { return rank_; }
+        std::size_t size() const override { return g_.blocks_.size(); }
+        void all_gather(std::span<const std::byte> mine, std::span<const std::size_t> counts,
+                        std::span<std::byte> out) override
+        {
+            (void)counts;  // all_gather_values checked them against mine
+            g_.blocks_[rank_].assign(mine.begin(), mine.end());
+            g_.sync_.arrive_and_wait();
+            auto at = out.begin();
+            for (const auto& block : g_.blocks_) at = std::copy(block.begin(), block.end(), at);
+            g_.sync_.arrive_and_wait();
+        }
+
+    private:
+        thread_group& g_;
+        std::size_t rank_;
+    };
+
+    // Runs body(communicator) on one thread per process.
+    void run(const std::function<void(communicator&)>& body)
+    {
+        std::vector<std::thread> threads;
+        for (std::size_t r = 0; r < blocks_.size(); ++r)
+            threads.emplace_back([this, r, &body] {
+                member m(*this, r);
+                body(m);
+            });
+        for (std::thread& t : threads) t.join();
+    }
+
+private:
+    std::vector<std::vector<std::byte>> blocks_;
+    std::barrier<> sync_;
+};
+
+// Shard k's values: wide magnitudes, so that the order of the additions shows in the bits.
+void shard_values(std::size_t k, std::span<float> out)
+{
+    std::vector<std::uint32_t> w(out.size());
+    fewbits::fill_random_words(fewbits::derive(fewbits::stream{7}, k), w);
+    for (std::size_t i = 0; i < out.size(); ++i)
+        out[i] = std::ldexp(static_cast<float>(w[i] & 0xffffu) - 32768.0f, static_cast<int>(w[i] >> 28) - 8);
+}
+
+std::vector<float> tree_sum_over(std::size_t processes, std::size_t shards, std::size_t n)
+{
+    std::vector<std::vector<float>> results(processes);
+    thread_group(processes).run(
+        [&](communicator& c) { results[c.rank()] = sum_shards<float>(c, shards, n, shard_values); });
+    for (const auto& r : results) CHECK(r == results[0]);  // the same bits on every process
+    return results[0];
+}
+
+// What a plain data-parallel trainer does: each process sums its shards in order, then the
+// processes' sums are added in rank order.
+std::vector<float> rank_order_sum(std::size_t processes, std::size_t shards, std::size_t n)
+{
+    std::vector<float> total(n, 0.0f), local(n), one(n);
+    for (std::size_t r = 0; r < processes; ++r) {
+        const shard_span range = shard_range(shards, processes, r);
+        std::fill(local.begin(), local.end(), 0.0f);
+        for (std::size_t k = range.begin; k < range.end; ++k) {
+            shard_values(k, one);
+            for (std::size_t i = 0; i < n; ++i) local[i] += one[i];
+        }
+        for (std::size_t i = 0; i < n; ++i) total[i] += local[i];
+    }
+    return total;
+}
+
+}  // namespace
+
+TEST_CASE("shards: the ranges of P processes cover the S shards in order, and P > S is refused")
+{
+    for (std::size_t s = 1; s <= 13; ++s)
+        for (std::size_t p = 1; p <= s; ++p) {
+            std::size_t next = 0;
+            for (std::size_t r = 0; r < p; ++r) {
+                const shard_span range = shard_range(s, p, r);
+                CHECK(range.begin == next);
+                CHECK(range.size() >= s / p);
+                CHECK(range.size() <= s / p + 1);
+                std::size_t covered = range.begin;
+                for (const shard_span node : covering_nodes(s, range)) {
+                    CHECK(node.begin == covered);
+                    covered = node.end;
+                }
+                CHECK(covered == range.end);
+                next = range.end;
+            }
+            CHECK(next == s);
+        }
+    CHECK(covering_nodes(12, shard_range(12, 3, 1)) == std::vector<shard_span>{{4, 8}});
+    CHECK(covering_nodes(12, shard_range(12, 2, 0)) == std::vector<shard_span>{{0, 4}, {4, 6}});
+    CHECK(shard_exchange_nodes(12, 1) == 1);
+    CHECK(shard_exchange_nodes(12, 3) == 3);
+    CHECK(shard_exchange_nodes(12, 4) == 8);
+    CHECK(shard_exchange_nodes(16, 4) == 4);
+    CHECK_THROWS_WITH(shard_range(2, 3, 0), Catch::Contains(
+                                                "3 processes need at least as many shards, got shards = 2"));
+    CHECK_THROWS_WITH(shard_range(4, 2, 2), Catch::Contains("rank (2) must be below processes (2)"));
+}
+
+TEST_CASE("shards: the tree sum has the same bits for every process count; a rank-order sum does not")
+{
+    const std::size_t n = 1000;
+    for (const std::size_t s : {1u, 3u, 8u, 12u}) {
+        INFO("shards " << s);
+        const std::vector<float> one = tree_sum_over(1, s, n);
+        for (std::size_t p = 2; p <= s && p <= 4; ++p) CHECK(tree_sum_over(p, s, n) == one);
+    }
+    // The check can fail: added in rank order, the same 12 shards give other bits for P = 2, 3, 4.
+    const std::vector<float> alone = rank_order_sum(1, 12, n);
+    for (std::size_t p = 2; p <= 4; ++p) CHECK(rank_order_sum(p, 12, n) != alone);
+}
+
+TEST_CASE("shards: the GPT's sharded step ends in the same state for 1 to 4 processes")
+{
+    gpt_options m;
+    m.context = 8;
+    m.channels = 16;
+    m.heads = 2;
+    m.layers = 1;
+    m.quantization = linear_quantization::backward_only(
+        quantizer::to<fewbits::float8_e4m3fn>({fewbits::rounding::stochastic}, scaling::power_of_two));
+    const std::string text = "The quick brown fox jumps over the lazy dog, again and again and again.";
+    const std::vector<std::uint8_t> bytes(text.begin(), text.end());
+    lm_step_options s;
+    s.shards = 4;
+    s.clip_grad_norm = 0.5f;
+    auto train = [&](std::size_t processes) {
+        std::vector<std::uint64_t> digests(processes);
+        std::vector<double> losses(processes);
+        thread_group(processes).run([&](communicator& c) {
+            gpt model(m);
+            adamw_optimizer opt;
+            opt.options.lr = 0.01f;
+            token_batch b;
+            for (std::uint64_t step = 0; step < 3; ++step) {
+                pass_context ctx;
+                ctx.seed = 5;
+                ctx.step = step;
+                sample_windows(bytes, 8, 8, 4, step, b);
+                losses[c.rank()] = lm_train_step(model, b, opt, ctx, s, nullptr, &c);
+            }
+            digests[c.rank()] = fewbits::io::state_digest(model.parameters(), fewbits::io::run_state{});
+        });
+        for (std::size_t r = 1; r < processes; ++r) {
+            CHECK(digests[r] == digests[0]);
+            CHECK(losses[r] == losses[0]);
+        }
+        return digests[0];
+    };
+    const std::uint64_t one = train(1);
+    for (std::size_t p = 2; p <= 4; ++p) CHECK(train(p) == one);
+}
+
+TEST_CASE("shards: options that do not fit are refused, naming them")
+{
+    lm_step_options s;
+    s.shards = 2;
+    s.accumulate = 2;
+    CHECK_THROWS_WITH(s.validate(), Catch::Contains("shards (2) and accumulate (2) both cut the batch"));
+    s.accumulate = 1;
+    s.timing = update_timing::in_backward;
+    CHECK_THROWS_WITH(s.validate(), Catch::Contains("use timing = after_backward"));
+    s.timing = update_timing::after_backward;
+    s.shards = 0;
+    CHECK_THROWS_WITH(s.validate(), Catch::Contains("shards must be at least 1, got 0"));
+
+    gpt_options m;
+    m.context = 8;
+    m.channels = 16;
+    m.heads = 2;
+    m.layers = 1;
+    gpt model(m);
+    adamw_optimizer opt;
+    const std::string text = "The quick brown fox jumps over the lazy dog.";
+    const std::vector<std::uint8_t> bytes(text.begin(), text.end());
+    token_batch b;
+    sample_windows(bytes, 6, 8, 1, 0, b);
+    s.shards = 4;
+    CHECK_THROWS_WITH(lm_train_step(model, b, opt, pass_context{}, s),
+                      Catch::Contains("shards (4) must divide the batch's sequences (6)"));
+    s.shards = 1;
+    std::vector<std::string> errors(2);
+    thread_group(2).run([&](communicator& c) {
+        try {
+            (void)lm_train_step(model, b, opt, pass_context{}, s, nullptr, &c);
+        } catch (const std::invalid_argument& e) {
+            errors[c.rank()] = e.what();
+        }
+    });
+    for (const std::string& e : errors) CHECK_THAT(e, Catch::Contains("2 processes need at least as many shards, got shards = 1"));
+}
