@@ -11,7 +11,8 @@
 #                 cppcheck, valgrind and curl (the hardening tests and the newer-versions build)
 set -euo pipefail
 
-packages=(build-essential cmake ninja-build g++ catch2 libbenchmark-dev libxsimd-dev zlib1g-dev pkg-config)
+packages=(build-essential cmake ninja-build g++ catch2 libbenchmark-dev libxsimd-dev zlib1g-dev pkg-config
+    openmpi-bin libopenmpi-dev)
 
 for arg in "$@"; do
     case "$arg" in

@@ -1,0 +1,87 @@
+// The communicator of train/communicator.hpp on MPI (Open MPI, MPICH: any MPI-3 library), and
+// mpi_session, which starts and ends MPI for a program. The one header of fewbits that needs
+// <mpi.h>: include it only in programs built against MPI (CMake: MPI::MPI_CXX); nothing else
+// in the library includes it.
+//
+// Errors: MPI_COMM_WORLD keeps MPI's default handler, MPI_ERRORS_ARE_FATAL, so a process that
+// dies makes the others' next collective end the job instead of waiting for it. A program whose
+// process stops on an exception must not reach MPI_Finalize (it waits for every process):
+// mpi_session::abort ends the whole job at once.
+#pragma once
+
+#include <climits>
+#include <cstddef>
+#include <cstdlib>
+#include <span>
+#include <string>
+#include <vector>
+
+#include <mpi.h>
+
+#include "fewbits/error.hpp"
+#include "fewbits/train/communicator.hpp"
+
+namespace fewbits::train {
+
+class mpi_communicator final : public communicator {
+public:
+    explicit mpi_communicator(MPI_Comm c = MPI_COMM_WORLD) : comm_(c)
+    {
+        int rank = 0, size = 0;
+        MPI_Comm_rank(comm_, &rank);
+        MPI_Comm_size(comm_, &size);
+        rank_ = static_cast<std::size_t>(rank);
+        size_ = static_cast<std::size_t>(size);
+    }
+
+    std::size_t rank() const override { return rank_; }
+    std::size_t size() const override { return size_; }
+
+    // MPI_Allgatherv of bytes; MPI counts are ints, so a block or the whole is below 2 GiB.
+    void all_gather(std::span<const std::byte> mine, std::span<const std::size_t> counts, std::span<std::byte> out) override
+    {
+        if (counts.size() != size_)
+            raise_invalid_argument("mpi_communicator::all_gather: counts.size() (" + std::to_string(counts.size()) +
+                                   ") must equal the number of processes (" + std::to_string(size_) + ")");
+        std::vector<int> sizes(size_), offsets(size_);
+        std::size_t at = 0;
+        for (std::size_t r = 0; r < size_; ++r) {
+            if (at + counts[r] > static_cast<std::size_t>(INT_MAX))
+                raise_invalid_argument("mpi_communicator::all_gather: " + std::to_string(at + counts[r]) +
+                                       " bytes in all is more than one MPI_Allgatherv takes (" +
+                                       std::to_string(INT_MAX) + ")");
+            sizes[r] = static_cast<int>(counts[r]);
+            offsets[r] = static_cast<int>(at);
+            at += counts[r];
+        }
+        if (mine.size() != counts[rank_] || out.size() != at)
+            raise_invalid_argument("mpi_communicator::all_gather: this process's block (" + std::to_string(mine.size()) +
+                                   " bytes) and the output (" + std::to_string(out.size()) +
+                                   " bytes) must match counts (" + std::to_string(counts[rank_]) + " and " +
+                                   std::to_string(at) + ")");
+        MPI_Allgatherv(mine.data(), sizes[rank_], MPI_BYTE, out.data(), sizes.data(), offsets.data(), MPI_BYTE, comm_);
+    }
+
+private:
+    MPI_Comm comm_;
+    std::size_t rank_ = 0, size_ = 1;
+};
+
+// MPI_Init in the constructor, MPI_Finalize in the destructor (unless abort ended the job).
+// A program started without mpirun is one process of its own (MPI's singleton start).
+class mpi_session {
+public:
+    mpi_session(int& argc, char**& argv) { MPI_Init(&argc, &argv); }
+    mpi_session(const mpi_session&) = delete;
+    mpi_session& operator=(const mpi_session&) = delete;
+    ~mpi_session() { MPI_Finalize(); }
+
+    // Ends every process of the job with status (MPI_Abort); does not return.
+    [[noreturn]] static void abort(int status)
+    {
+        MPI_Abort(MPI_COMM_WORLD, status);
+        std::abort();  // MPI_Abort does not return; this tells the compiler so
+    }
+};
+
+}  // namespace fewbits::train
