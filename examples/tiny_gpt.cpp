@@ -24,6 +24,10 @@
 // --accumulate K runs K micro-batches of --batch sequences per step (a step's batch is K x B),
 // their gradients summed in FP32 or, with --accumulator bf16, in BF16 with SR
 // (train/gradient_accumulator.hpp).
+// Data parallel (docs/distributed.md): --shards S cuts each step's batch into S shards whose
+// gradients are added in a fixed tree (train/shard_tree.hpp); under `mpirun -np P` (P <= S)
+// the processes share the shards, and the run ends in the same state digest for every P and
+// without mpirun. Only process 0 prints progress and writes files.
 // At the end the program prints the memory it holds by category and its peak resident memory;
 // when an allocation fails it says what did not fit and exits with status 1, before writing
 // any checkpoint of the step it was in.
@@ -49,6 +53,9 @@
 #include <fewbits/io/lm_state.hpp>
 #include <fewbits/nn/memory.hpp>
 #include <fewbits/train/lm_step.hpp>
+#if FEWBITS_EXAMPLE_HAVE_MPI
+#include <fewbits/train/mpi_communicator.hpp>
+#endif
 
 namespace {
 
@@ -68,6 +75,7 @@ struct options {
     bool update_in_backward = false;
     float clip_grad_norm = 0.0f;
     std::size_t accumulate = 1;
+    std::size_t shards = 1;
     std::string accumulator = "fp32";
     experiment::checkpoint_options checkpoint;
 };
@@ -90,6 +98,8 @@ void print_usage(std::FILE* to, const char* prog)
                 "  --clip-grad-norm X     clip the global gradient norm to X (not with --update-in-backward)\n"
                 "  --accumulate K         K micro-batches of --batch sequences per step (default 1)\n"
                 "  --accumulator fp32|bf16  the sum of the micro-batch gradients: FP32, or BF16 with SR\n"
+                "  --shards S             cut the batch into S shards added in a fixed order: the same bits\n"
+                "                         under mpirun -np P for every P <= S (default 1)\n"
                 "  --data PATH            text file, gzip or plain (default the Jargon File)\n"
                 "  --log-every K          progress and validation every K steps (default 25)\n"
                 "  --sample BYTES         afterwards, write BYTES bytes after --prompt TEXT\n"
@@ -149,6 +159,7 @@ options parse(int argc, char** argv)
         else if (a == "--update-in-backward") o.update_in_backward = true;
         else if (a == "--accumulate") o.accumulate = count(1, 4096);
         else if (a == "--accumulator") o.accumulator = value();
+        else if (a == "--shards") o.shards = count(1, 4096);
         else if (a == "--clip-grad-norm") {
             const std::string text = value();
             char* end = nullptr;
@@ -182,14 +193,25 @@ options parse(int argc, char** argv)
         o.backward = o.backward->substr(0, colon) + "+rht" + std::to_string(o.rht) +
                      (colon == std::string::npos ? "" : o.backward->substr(colon));
     }
+    if (o.batch % o.shards != 0)
+        throw usage_error("--batch (" + std::to_string(o.batch) + ") must be a multiple of --shards (" +
+                          std::to_string(o.shards) + "): each shard holds the same number of sequences");
+    if (o.shards > 1 && o.accumulate > 1)
+        throw usage_error("--shards and --accumulate both cut the batch: use --shards alone (each shard's gradient "
+                          "is computed on its own)");
+    if (o.shards > 1 && o.update_in_backward)
+        throw usage_error("--shards needs every shard's gradient before the update, which --update-in-backward "
+                          "does not wait for: use one or the other");
     if (o.backward) {
         const auto [f, r] = parse_format_rounding("--backward", *o.backward, true);
         // Block-scaled: blocks run along the channels and (for the weight gradients) along the
-        // tokens of a pass, so both must hold whole blocks (and whole transform blocks).
+        // tokens of a pass (a shard's, with --shards), so both must hold whole blocks (and whole
+        // transform blocks).
         const std::size_t line = experiment::make_quantizer(f, r).block_multiple();
-        if (o.channels % line != 0 || (o.batch * o.seq) % line != 0)
+        const std::size_t pass = o.batch / o.shards * o.seq;
+        if (o.channels % line != 0 || pass % line != 0)
             throw usage_error("--backward " + *o.backward + " needs --channels (" + std::to_string(o.channels) +
-                              ") and the tokens of a pass, --batch x --seq (" + std::to_string(o.batch * o.seq) +
+                              ") and the tokens of a pass, --batch / --shards x --seq (" + std::to_string(pass) +
                               "), to be multiples of " + std::to_string(line));
     }
     if (o.accumulator != "fp32" && o.accumulator != "bf16")
@@ -337,12 +359,34 @@ std::string run_configuration(const options& o, const text_corpus& corpus)
     c.add("moments", o.moments.value_or("fp32")).add("update", o.update);
     if (o.clip_grad_norm > 0.0f) c.add("clip_grad_norm", experiment::fmt("%.9g", double(o.clip_grad_norm)));
     if (o.accumulate > 1) c.add("accumulate", std::to_string(o.accumulate) + " " + o.accumulator);
+    if (o.shards > 1) c.add("shards", std::to_string(o.shards));
     c.add("data", std::to_string(text.size()) + " bytes, fnv1a " + experiment::hex64(experiment::fnv1a(text)));
     return c.text();
 }
 
-int run(const options& o)
+// What the shards' exchange costs per step (docs/distributed.md), for process 0 to print.
+std::string exchange_cost(const options& o, std::size_t processes, std::size_t parameters)
 {
+    const std::size_t nodes = shard_exchange_nodes(o.shards, processes);
+    const std::size_t gradient = 4 * parameters;
+    return "exchange: " + std::to_string(o.shards) + " shards over " + std::to_string(processes) + " process(es), " +
+           std::to_string(nodes) + " tree node(s) of " + std::to_string(gradient) + " bytes gathered per step (" +
+           std::to_string(processes > 1 ? nodes * gradient : 0) +
+           " bytes in all); an FP32 ring MPI_Allreduce sends " +
+           std::to_string(2 * (processes - 1) * gradient / processes) + " bytes per process";
+}
+
+int run(const options& o, communicator& comm)
+{
+    const bool first_process = comm.rank() == 0;
+    try {
+        require_shards_fit(o.shards, comm.size());
+    } catch (const std::invalid_argument&) {
+        throw usage_error("--shards " + std::to_string(o.shards) + " is fewer than the " + std::to_string(comm.size()) +
+                          " processes, and every process needs a whole shard: use --shards " +
+                          std::to_string(comm.size()) + " or more (a divisor of --batch), or mpirun -np " +
+                          std::to_string(o.shards) + " or fewer");
+    }
     // Before training, so that a path that cannot be written fails in a second, not after the run.
     if (!o.dump_state.empty()) experiment::create_parent_directory(o.dump_state);
     text_corpus corpus;
@@ -367,13 +411,14 @@ int run(const options& o)
     step_options.timing = o.update_in_backward ? update_timing::in_backward : update_timing::after_backward;
     step_options.clip_grad_norm = o.clip_grad_norm;
     step_options.accumulate = o.accumulate;
+    step_options.shards = o.shards;
     gradient_accumulator accumulator(o.accumulator == "bf16" ? accumulator_format::bf16_sr : accumulator_format::fp32);
     std::printf("tiny_gpt: T %zu, C %zu, H %zu, L %zu, %zu parameters; batch %zu x %zu bytes, %llu steps, lr %g; "
-                "%zu training and %zu validation bytes; backward %s, weights %s, moments %s, update %s; %u thread(s)\n",
+                "%zu training and %zu validation bytes; backward %s, weights %s, moments %s, update %s; %u thread(s); %zu shard(s) over %zu process(es)\n",
                 o.context, o.channels, o.heads, o.layers, parameters, o.batch, o.seq,
                 static_cast<unsigned long long>(o.steps), double(o.lr), corpus.train.size(), corpus.validation.size(),
                 o.backward ? o.backward->c_str() : "fp32", o.weights ? o.weights->c_str() : "fp32",
-                o.moments ? o.moments->c_str() : "fp32", o.update.c_str(), o.threads);
+                o.moments ? o.moments->c_str() : "fp32", o.update.c_str(), o.threads, o.shards, comm.size());
     run_state state;
     state.configuration = run_configuration(o, corpus);
     std::uint64_t first = 0;
@@ -389,7 +434,7 @@ int run(const options& o)
     const std::uint64_t checkpoint_every = o.checkpoint.every > 0 ? o.checkpoint.every : o.log_every;
     auto save = [&](std::uint64_t steps_done) {
         state.counters["step"] = steps_done;
-        if (o.checkpoint.save.empty()) return;
+        if (o.checkpoint.save.empty() || !first_process) return;
         try {
             save_checkpoint(o.checkpoint.save, model.parameters(), state);
         } catch (const std::bad_alloc&) {
@@ -408,7 +453,7 @@ int run(const options& o)
         sample_windows(corpus.train, o.batch * o.accumulate, o.seq, o.seed, step, b);
         double loss = 0.0;
         try {
-            loss = lm_train_step(model, b, opt, ctx, step_options, &accumulator);
+            loss = lm_train_step(model, b, opt, ctx, step_options, &accumulator, &comm);
         } catch (const training_error&) {
             std::fprintf(stderr, "tiny_gpt: non-finite loss at step %llu\n", static_cast<unsigned long long>(step));
             return 1;
@@ -418,7 +463,7 @@ int run(const options& o)
         }
         train_loss = loss;
         progress.done(1.0);
-        if ((step + 1) % o.log_every == 0 || step + 1 == o.steps) {
+        if (first_process && ((step + 1) % o.log_every == 0 || step + 1 == o.steps)) {
             const double val = experiment::lm_validation_loss(model, corpus.validation, o.batch, o.seq, o.eval_batches, o.threads);
             std::printf("step %6llu  train loss %.4f  val loss %.4f (%.3f bits/byte)  %s elapsed, ~%s left\n",
                         static_cast<unsigned long long>(step + 1), train_loss, val, val / std::log(2.0),
@@ -428,7 +473,7 @@ int run(const options& o)
         if ((step + 1) % checkpoint_every == 0 && step + 1 < o.steps) save(step + 1);
     }
     save(o.steps);
-    if (!o.dump_state.empty()) {
+    if (!o.dump_state.empty() && first_process) {
         ctx.step = o.steps;
         sample_windows(corpus.train, o.batch, o.seq, o.seed, o.steps, b);
         lm_state s;
@@ -456,9 +501,19 @@ int run(const options& o)
         std::printf("wrote the state of batch %llu to %s (loss %.6f)\n", static_cast<unsigned long long>(o.steps),
                     o.dump_state.c_str(), double(s.loss));
     }
-    if (o.sample_bytes > 0) std::printf("--- sample ---\n%s\n---\n", sample_text(model, o, o.sample_bytes).c_str());
-    std::printf("state digest %s\n", experiment::hex64(state_digest(model.parameters(), state)).c_str());
-    print_memory(model, accumulator, parameters);
+    if (o.sample_bytes > 0 && first_process) std::printf("--- sample ---\n%s\n---\n", sample_text(model, o, o.sample_bytes).c_str());
+    // Every process holds the whole state: they must all have reached the same one.
+    const std::uint64_t digest = state_digest(model.parameters(), state);
+    const std::vector<std::size_t> one_each(comm.size(), 1);
+    const std::vector<std::uint64_t> digests = all_gather_values<std::uint64_t>(comm, std::span(&digest, 1), one_each);
+    for (std::size_t r = 0; r < digests.size(); ++r)
+        if (digests[r] != digest)
+            throw std::runtime_error("process " + std::to_string(r) + " ended in state digest " +
+                                     experiment::hex64(digests[r]) + ", process " + std::to_string(comm.rank()) + " in " +
+                                     experiment::hex64(digest));
+    if (o.shards > 1) std::printf("%s\n", exchange_cost(o, comm.size(), parameters).c_str());
+    std::printf("state digest %s\n", experiment::hex64(digest).c_str());
+    if (first_process) print_memory(model, accumulator, parameters);
     return 0;
 }
 
@@ -466,5 +521,19 @@ int run(const options& o)
 
 int main(int argc, char** argv)
 {
-    return experiment::run_main(argc, argv, print_usage, parse, run);
+#if FEWBITS_EXAMPLE_HAVE_MPI
+    fewbits::train::mpi_session mpi(argc, argv);
+    fewbits::train::mpi_communicator comm;
+#else
+    fewbits::train::single_process comm;
+#endif
+    // Only process 0 prints progress; the others' errors still reach stderr.
+    if (comm.rank() != 0 && std::freopen("/dev/null", "w", stdout) == nullptr) return 1;
+    const int status = experiment::run_main(argc, argv, print_usage, parse, [&](const options& o) { return run(o, comm); });
+#if FEWBITS_EXAMPLE_HAVE_MPI
+    // A process that stopped must not wait in MPI_Finalize for the others, nor leave them
+    // waiting in the step's exchange: end the whole job.
+    if (status != 0 && comm.size() > 1) fewbits::train::mpi_session::abort(status);
+#endif
+    return status;
 }
