@@ -367,13 +367,11 @@ std::string run_configuration(const options& o, const text_corpus& corpus)
 // What the shards' exchange costs per step (docs/distributed.md), for process 0 to print.
 std::string exchange_cost(const options& o, std::size_t processes, std::size_t parameters)
 {
-    const std::size_t nodes = shard_exchange_nodes(o.shards, processes);
-    const std::size_t gradient = 4 * parameters;
-    return "exchange: " + std::to_string(o.shards) + " shards over " + std::to_string(processes) + " process(es), " +
-           std::to_string(nodes) + " tree node(s) of " + std::to_string(gradient) + " bytes gathered per step (" +
-           std::to_string(processes > 1 ? nodes * gradient : 0) +
-           " bytes in all); an FP32 ring MPI_Allreduce sends " +
-           std::to_string(2 * (processes - 1) * gradient / processes) + " bytes per process";
+    const std::size_t gradient = 4 * parameters, sent = 4 * shard_exchange_values(o.shards, processes, parameters);
+    return "exchange: " + std::to_string(o.shards) + " shards over " + std::to_string(processes) +
+           " process(es): the gradients' exchange sends " + std::to_string(sent) +
+           " bytes per step, all processes together (gradient " + std::to_string(gradient) +
+           " bytes); an FP32 ring MPI_Allreduce sends " + std::to_string(2 * (processes - 1) * gradient);
 }
 
 int run(const options& o, communicator& comm)

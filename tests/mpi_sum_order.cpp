@@ -5,7 +5,8 @@
 //              then MPI_Allreduce(MPI_SUM) adds the processes' sums in an order MPI picks for P
 // tests/mpi_same_bits.sh runs it for P = 1..4: the tree's digest must be one, the allreduce's
 // must not (so that the test of the tree can fail). It also prints the bytes the tree's
-// exchange gathers per step for a gradient of --values floats (docs/distributed.md).
+// exchange sends per step for a gradient of --values floats; --only tree or --only allreduce
+// runs one of the two, for measuring what each sends (docs/distributed.md).
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -38,10 +39,16 @@ int main(int argc, char** argv)
     fewbits::train::mpi_session mpi(argc, argv);
     fewbits::train::mpi_communicator comm;
     std::size_t n = 4096;
-    if (argc == 3 && std::string(argv[1]) == "--values") n = std::strtoull(argv[2], nullptr, 10);
-    else if (argc != 1) {
-        std::fprintf(stderr, "usage: %s [--values N]\n", argv[0]);
-        return 2;
+    std::string only;
+    for (int i = 1; i < argc; i += 2) {
+        const std::string a = argv[i];
+        if (i + 1 < argc && a == "--values") n = std::strtoull(argv[i + 1], nullptr, 10);
+        else if (i + 1 < argc && a == "--only" && (std::string(argv[i + 1]) == "tree" || std::string(argv[i + 1]) == "allreduce"))
+            only = argv[i + 1];
+        else {
+            std::fprintf(stderr, "usage: %s [--values N] [--only tree|allreduce]\n", argv[0]);
+            return 2;
+        }
     }
     if (n == 0) {
         std::fprintf(stderr, "%s: --values needs a positive count\n", argv[0]);
@@ -51,7 +58,8 @@ int main(int argc, char** argv)
         std::fprintf(stderr, "%s: at most %zu processes (one shard each), got %zu\n", argv[0], shards, comm.size());
         return 2;
     }
-    const std::vector<float> tree = fewbits::train::sum_shards<float>(comm, shards, n, fewbits_test::shard_values);
+    std::vector<float> tree(n);
+    if (only != "allreduce") tree = fewbits::train::sum_shards<float>(comm, shards, n, fewbits_test::shard_values);
 
     const fewbits::train::shard_span mine = fewbits::train::shard_range(shards, comm.size(), comm.rank());
     std::vector<float> local(n, 0.0f), one(n), total(n);
@@ -59,15 +67,15 @@ int main(int argc, char** argv)
         fewbits_test::shard_values(k, one);
         for (std::size_t i = 0; i < n; ++i) local[i] += one[i];
     }
-    MPI_Allreduce(local.data(), total.data(), static_cast<int>(n), MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
+    if (only != "tree") MPI_Allreduce(local.data(), total.data(), static_cast<int>(n), MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
 
     if (comm.rank() == 0) {
-        const std::size_t nodes = fewbits::train::shard_exchange_nodes(shards, comm.size());
         std::printf("processes %zu tree %016llx allreduce %016llx\n", comm.size(),
                     static_cast<unsigned long long>(fnv1a(tree)), static_cast<unsigned long long>(fnv1a(total)));
-        std::printf("bytes per step for %zu floats: tree exchange gathers %zu nodes = %zu bytes in all; "
-                    "ring MPI_Allreduce sends %zu bytes per process\n",
-                    n, nodes, comm.size() > 1 ? nodes * n * 4 : 0, 2 * (comm.size() - 1) * n * 4 / comm.size());
+        const std::size_t sent = 4 * fewbits::train::shard_exchange_values(shards, comm.size(), n);
+        std::printf("bytes per step for %zu floats, all processes together: the tree's exchange sends %zu, "
+                    "a ring MPI_Allreduce %zu\n",
+                    n, sent, 2 * (comm.size() - 1) * n * 4);
     }
     return 0;
 }

@@ -6,6 +6,7 @@
 #include "fewbits_catch.hpp"
 #include "shard_values.hpp"
 
+#include <atomic>
 #include <barrier>
 #include <cstdint>
 #include <functional>
@@ -21,11 +22,11 @@ namespace {
 
 using namespace fewbits::training;
 
-// The processes of one in-process group: all_gather posts this thread's block, waits for all,
-// reads every block, and waits again before anyone may post the next one.
+// The processes of one in-process group: a collective posts this thread's blocks, waits for all,
+// reads what is addressed to it, and waits again before anyone may post the next ones.
 class thread_group {
 public:
-    explicit thread_group(std::size_t n) : blocks_(n), sync_(static_cast<std::ptrdiff_t>(n)) {}
+    explicit thread_group(std::size_t n) : blocks_(n), offsets_(n), sync_(static_cast<std::ptrdiff_t>(n)) {}
 
     class member final : public communicator {
     public:
@@ -40,6 +41,25 @@ public:
             g_.sync_.arrive_and_wait();
             auto at = out.begin();
             for (const auto& block : g_.blocks_) at = std::copy(block.begin(), block.end(), at);
+            g_.sync_.arrive_and_wait();
+        }
+        void all_to_all(std::span<const std::byte> send, std::span<const std::size_t> send_counts,
+                        std::span<std::byte> recv, std::span<const std::size_t> recv_counts) override
+        {
+            // Every process posts all it sends with the offsets of its blocks; each reads its block from each.
+            g_.blocks_[rank_].assign(send.begin(), send.end());
+            g_.offsets_[rank_].assign(send_counts.size() + 1, 0);
+            for (std::size_t q = 0; q < send_counts.size(); ++q)
+                g_.offsets_[rank_][q + 1] = g_.offsets_[rank_][q] + send_counts[q];
+            g_.sync_.arrive_and_wait();
+            auto at = recv.begin();
+            for (std::size_t r = 0; r < size(); ++r) {
+                const auto& block = g_.blocks_[r];
+                const std::size_t from = g_.offsets_[r][rank_], to = g_.offsets_[r][rank_ + 1];
+                if (to - from != recv_counts[r]) g_.mismatches_ += 1;
+                at = std::copy(block.begin() + static_cast<std::ptrdiff_t>(from),
+                               block.begin() + static_cast<std::ptrdiff_t>(to), at);
+            }
             g_.sync_.arrive_and_wait();
         }
 
@@ -58,10 +78,13 @@ public:
                 body(m);
             });
         for (std::thread& t : threads) t.join();
+        CHECK(mismatches_ == 0);  // what a process received is what was sent to it
     }
 
 private:
     std::vector<std::vector<std::byte>> blocks_;
+    std::vector<std::vector<std::size_t>> offsets_;
+    std::atomic<int> mismatches_{0};
     std::barrier<> sync_;
 };
 
@@ -115,10 +138,12 @@ TEST_CASE("shards: the ranges of P processes cover the S shards in order, and P 
         }
     CHECK(covering_nodes(12, shard_range(12, 3, 1)) == std::vector<shard_span>{{4, 8}});
     CHECK(covering_nodes(12, shard_range(12, 2, 0)) == std::vector<shard_span>{{0, 4}, {4, 6}});
-    CHECK(shard_exchange_nodes(12, 1) == 1);
-    CHECK(shard_exchange_nodes(12, 3) == 3);
-    CHECK(shard_exchange_nodes(12, 4) == 8);
-    CHECK(shard_exchange_nodes(16, 4) == 4);
+    // Values sent for n = 1200: nothing alone; a ring allreduce's 2 (P - 1) n when every range
+    // is one node (12 over 3, 16 over 4); more when a range takes 2 nodes (12 over 4).
+    CHECK(shard_exchange_values(12, 1, 1200) == 0);
+    CHECK(shard_exchange_values(12, 3, 1200) == 2 * 2 * 1200);
+    CHECK(shard_exchange_values(16, 4, 1200) == 2 * 3 * 1200);
+    CHECK(shard_exchange_values(12, 4, 1200) == 4 * (2 * 900 + 3 * 300));
     CHECK_THROWS_WITH(shard_range(2, 3, 0), Catch::Contains(
                                                 "3 processes need at least as many shards, got shards = 2"));
     CHECK_THROWS_WITH(shard_range(4, 2, 2), Catch::Contains("rank (2) must be below processes (2)"));

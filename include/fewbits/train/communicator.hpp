@@ -1,6 +1,6 @@
 // The processes that train one model together, as the training step sees them: a rank, a
-// count, and the one collective the sharded step needs (every process's block, gathered on
-// every process in rank order). single_process is the communicator of a program that runs
+// count, and the two collectives the sharded step needs: every process's block gathered on
+// every process in rank order, and each process's blocks sent one to each process. single_process is the communicator of a program that runs
 // alone; train/mpi_communicator.hpp implements it on MPI. The interface needs no MPI, so the
 // training library builds and behaves the same where MPI is not installed.
 #pragma once
@@ -28,7 +28,24 @@ public:
     // (the same list on every process); out receives the blocks in rank order.
     virtual void all_gather(std::span<const std::byte> mine, std::span<const std::size_t> counts,
                             std::span<std::byte> out) = 0;
+
+    // Every process sends send_counts[q] bytes of send (in rank order q) to process q and
+    // receives recv_counts[r] bytes from process r into recv (in rank order r).
+    virtual void all_to_all(std::span<const std::byte> send, std::span<const std::size_t> send_counts,
+                            std::span<std::byte> recv, std::span<const std::size_t> recv_counts) = 0;
 };
+
+namespace detail {
+
+template <class T>
+std::vector<std::size_t> byte_counts(std::span<const std::size_t> counts)
+{
+    std::vector<std::size_t> bytes(counts.size());
+    std::transform(counts.begin(), counts.end(), bytes.begin(), [](std::size_t n) { return n * sizeof(T); });
+    return bytes;
+}
+
+}  // namespace detail
 
 // All blocks of trivially copyable values in rank order: counts[r] values from process r.
 template <class T>
@@ -42,11 +59,27 @@ std::vector<T> all_gather_values(communicator& c, std::span<const T> mine, std::
         raise_invalid_argument("all_gather_values: counts[" + std::to_string(c.rank()) + "] (" +
                                std::to_string(counts[c.rank()]) + ") must equal mine.size() (" +
                                std::to_string(mine.size()) + ")");
-    std::vector<std::size_t> bytes(counts.size());
-    std::transform(counts.begin(), counts.end(), bytes.begin(), [](std::size_t n) { return n * sizeof(T); });
     std::vector<T> all(std::accumulate(counts.begin(), counts.end(), std::size_t{0}));
-    c.all_gather(std::as_bytes(mine), bytes, std::as_writable_bytes(std::span(all)));
+    c.all_gather(std::as_bytes(mine), detail::byte_counts<T>(counts), std::as_writable_bytes(std::span(all)));
     return all;
+}
+
+// Each process's values to each process (see all_to_all): send_counts[q] values of send go to
+// process q, recv_counts[r] values come from process r.
+template <class T>
+std::vector<T> all_to_all_values(communicator& c, std::span<const T> send, std::span<const std::size_t> send_counts,
+                                 std::span<const std::size_t> recv_counts)
+{
+    static_assert(std::is_trivially_copyable_v<T>);
+    if (send_counts.size() != c.size() || recv_counts.size() != c.size() ||
+        std::accumulate(send_counts.begin(), send_counts.end(), std::size_t{0}) != send.size())
+        raise_invalid_argument("all_to_all_values: " + std::to_string(send_counts.size()) + " send and " +
+                               std::to_string(recv_counts.size()) + " receive counts for " + std::to_string(c.size()) +
+                               " processes, and " + std::to_string(send.size()) + " values to send");
+    std::vector<T> recv(std::accumulate(recv_counts.begin(), recv_counts.end(), std::size_t{0}));
+    c.all_to_all(std::as_bytes(send), detail::byte_counts<T>(send_counts), std::as_writable_bytes(std::span(recv)),
+                 detail::byte_counts<T>(recv_counts));
+    return recv;
 }
 
 // One process: the gather is a copy.
@@ -61,6 +94,12 @@ public:
                                    " bytes, got counts of " + std::to_string(counts.size()) + " process(es) and " +
                                    std::to_string(out.size()) + " bytes of output");
         std::copy(mine.begin(), mine.end(), out.begin());
+    }
+    void all_to_all(std::span<const std::byte> send, std::span<const std::size_t> send_counts, std::span<std::byte> recv,
+                    std::span<const std::size_t> recv_counts) override
+    {
+        all_gather(send, send_counts, recv);
+        (void)recv_counts;  // one process: what it sends is what it receives
     }
 };
 

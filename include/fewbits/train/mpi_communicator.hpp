@@ -37,32 +37,56 @@ public:
     std::size_t rank() const override { return rank_; }
     std::size_t size() const override { return size_; }
 
-    // MPI_Allgatherv of bytes; MPI counts are ints, so a block or the whole is below 2 GiB.
+    // MPI_Allgatherv of bytes.
     void all_gather(std::span<const std::byte> mine, std::span<const std::size_t> counts, std::span<std::byte> out) override
     {
-        if (counts.size() != size_)
-            raise_invalid_argument("mpi_communicator::all_gather: counts.size() (" + std::to_string(counts.size()) +
-                                   ") must equal the number of processes (" + std::to_string(size_) + ")");
-        std::vector<int> sizes(size_), offsets(size_);
-        std::size_t at = 0;
-        for (std::size_t r = 0; r < size_; ++r) {
-            if (at + counts[r] > static_cast<std::size_t>(INT_MAX))
-                raise_invalid_argument("mpi_communicator::all_gather: " + std::to_string(at + counts[r]) +
-                                       " bytes in all is more than one MPI_Allgatherv takes (" +
-                                       std::to_string(INT_MAX) + ")");
-            sizes[r] = static_cast<int>(counts[r]);
-            offsets[r] = static_cast<int>(at);
-            at += counts[r];
-        }
-        if (mine.size() != counts[rank_] || out.size() != at)
+        const placement at = place("all_gather", counts, out.size());
+        if (mine.size() != counts[rank_])
             raise_invalid_argument("mpi_communicator::all_gather: this process's block (" + std::to_string(mine.size()) +
-                                   " bytes) and the output (" + std::to_string(out.size()) +
-                                   " bytes) must match counts (" + std::to_string(counts[rank_]) + " and " +
-                                   std::to_string(at) + ")");
-        MPI_Allgatherv(mine.data(), sizes[rank_], MPI_BYTE, out.data(), sizes.data(), offsets.data(), MPI_BYTE, comm_);
+                                   " bytes) must match counts[" + std::to_string(rank_) + "] (" +
+                                   std::to_string(counts[rank_]) + ")");
+        MPI_Allgatherv(mine.data(), at.sizes[rank_], MPI_BYTE, out.data(), at.sizes.data(), at.offsets.data(), MPI_BYTE,
+                       comm_);
+    }
+
+    // MPI_Alltoallv of bytes.
+    void all_to_all(std::span<const std::byte> send, std::span<const std::size_t> send_counts, std::span<std::byte> recv,
+                    std::span<const std::size_t> recv_counts) override
+    {
+        const placement to = place("all_to_all", send_counts, send.size());
+        const placement from = place("all_to_all", recv_counts, recv.size());
+        MPI_Alltoallv(send.data(), to.sizes.data(), to.offsets.data(), MPI_BYTE, recv.data(), from.sizes.data(),
+                      from.offsets.data(), MPI_BYTE, comm_);
     }
 
 private:
+    // MPI's counts and offsets are ints: a buffer of one collective is below 2 GiB.
+    struct placement {
+        std::vector<int> sizes, offsets;
+    };
+    placement place(const char* what, std::span<const std::size_t> counts, std::size_t buffer) const
+    {
+        if (counts.size() != size_)
+            raise_invalid_argument(std::string("mpi_communicator::") + what + ": counts.size() (" +
+                                   std::to_string(counts.size()) + ") must equal the number of processes (" +
+                                   std::to_string(size_) + ")");
+        placement p{std::vector<int>(size_), std::vector<int>(size_)};
+        std::size_t at = 0;
+        for (std::size_t r = 0; r < size_; ++r) {
+            if (at + counts[r] > static_cast<std::size_t>(INT_MAX))
+                raise_invalid_argument(std::string("mpi_communicator::") + what + ": " + std::to_string(at + counts[r]) +
+                                       " bytes in one buffer is more than MPI's int counts take (" +
+                                       std::to_string(INT_MAX) + ")");
+            p.sizes[r] = static_cast<int>(counts[r]);
+            p.offsets[r] = static_cast<int>(at);
+            at += counts[r];
+        }
+        if (at != buffer)
+            raise_invalid_argument(std::string("mpi_communicator::") + what + ": the counts add up to " +
+                                   std::to_string(at) + " bytes, the buffer holds " + std::to_string(buffer));
+        return p;
+    }
+
     MPI_Comm comm_;
     std::size_t rank_ = 0, size_ = 1;
 };
