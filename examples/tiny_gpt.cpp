@@ -76,6 +76,7 @@ struct options {
     float clip_grad_norm = 0.0f;
     std::size_t accumulate = 1;
     std::size_t shards = 1;
+    std::string exchange = "fp32";
     std::string accumulator = "fp32";
     experiment::checkpoint_options checkpoint;
 };
@@ -100,6 +101,7 @@ void print_usage(std::FILE* to, const char* prog)
                 "  --accumulator fp32|bf16  the sum of the micro-batch gradients: FP32, or BF16 with SR\n"
                 "  --shards S             cut the batch into S shards added in a fixed order: the same bits\n"
                 "                         under mpirun -np P for every P <= S (default 1)\n"
+                "  --exchange fp32|bf16   with --shards: the shards' gradients sent in FP32, or in BF16 with SR\n"
                 "  --data PATH            text file, gzip or plain (default the Jargon File)\n"
                 "  --log-every K          progress and validation every K steps (default 25)\n"
                 "  --sample BYTES         afterwards, write BYTES bytes after --prompt TEXT\n"
@@ -160,6 +162,7 @@ options parse(int argc, char** argv)
         else if (a == "--accumulate") o.accumulate = count(1, 4096);
         else if (a == "--accumulator") o.accumulator = value();
         else if (a == "--shards") o.shards = count(1, 4096);
+        else if (a == "--exchange") o.exchange = value();
         else if (a == "--clip-grad-norm") {
             const std::string text = value();
             char* end = nullptr;
@@ -196,6 +199,10 @@ options parse(int argc, char** argv)
     if (o.batch % o.shards != 0)
         throw usage_error("--batch (" + std::to_string(o.batch) + ") must be a multiple of --shards (" +
                           std::to_string(o.shards) + "): each shard holds the same number of sequences");
+    if (o.exchange != "fp32" && o.exchange != "bf16")
+        throw usage_error("--exchange needs fp32 or bf16, got '" + o.exchange + "'");
+    if (o.exchange != "fp32" && o.shards < 2)
+        throw usage_error("--exchange " + o.exchange + " rounds the shards' gradients: it needs --shards 2 or more");
     if (o.shards > 1 && o.accumulate > 1)
         throw usage_error("--shards and --accumulate both cut the batch: use --shards alone (each shard's gradient "
                           "is computed on its own)");
@@ -360,6 +367,7 @@ std::string run_configuration(const options& o, const text_corpus& corpus)
     if (o.clip_grad_norm > 0.0f) c.add("clip_grad_norm", experiment::fmt("%.9g", double(o.clip_grad_norm)));
     if (o.accumulate > 1) c.add("accumulate", std::to_string(o.accumulate) + " " + o.accumulator);
     if (o.shards > 1) c.add("shards", std::to_string(o.shards));
+    if (o.exchange != "fp32") c.add("exchange", o.exchange);
     c.add("data", std::to_string(text.size()) + " bytes, fnv1a " + experiment::hex64(experiment::fnv1a(text)));
     return c.text();
 }
@@ -367,9 +375,10 @@ std::string run_configuration(const options& o, const text_corpus& corpus)
 // What the shards' exchange costs per step (docs/distributed.md), for process 0 to print.
 std::string exchange_cost(const options& o, std::size_t processes, std::size_t parameters)
 {
-    const std::size_t gradient = 4 * parameters, sent = 4 * shard_exchange_values(o.shards, processes, parameters);
-    return "exchange: " + std::to_string(o.shards) + " shards over " + std::to_string(processes) +
-           " process(es): the gradients' exchange sends " + std::to_string(sent) +
+    const std::size_t gradient = 4 * parameters,
+                      sent = (o.exchange == "bf16" ? 2 : 4) * shard_exchange_values(o.shards, processes, parameters);
+    return "exchange: " + std::to_string(o.shards) + " shards over " + std::to_string(processes) + " process(es), " +
+           o.exchange + ": the gradients' exchange sends " + std::to_string(sent) +
            " bytes per step, all processes together (gradient " + std::to_string(gradient) +
            " bytes); an FP32 ring MPI_Allreduce sends " + std::to_string(2 * (processes - 1) * gradient);
 }
@@ -410,6 +419,7 @@ int run(const options& o, communicator& comm)
     step_options.clip_grad_norm = o.clip_grad_norm;
     step_options.accumulate = o.accumulate;
     step_options.shards = o.shards;
+    step_options.exchange = o.exchange == "bf16" ? exchange_format::bf16_sr : exchange_format::fp32;
     gradient_accumulator accumulator(o.accumulator == "bf16" ? accumulator_format::bf16_sr : accumulator_format::fp32);
     std::printf("tiny_gpt: T %zu, C %zu, H %zu, L %zu, %zu parameters; batch %zu x %zu bytes, %llu steps, lr %g; "
                 "%zu training and %zu validation bytes; backward %s, weights %s, moments %s, update %s; %u thread(s); %zu shard(s) over %zu process(es)\n",

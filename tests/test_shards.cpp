@@ -162,7 +162,7 @@ TEST_CASE("shards: the tree sum has the same bits for every process count, a ran
     for (std::size_t p = 2; p <= 4; ++p) CHECK(rank_order_sum(p, 12, n) != alone);
 }
 
-TEST_CASE("shards: the GPT's sharded step ends in the same state for 1 to 4 processes")
+TEST_CASE("shards: the GPT's sharded step ends in the same state for 1 to 4 processes, with FP32 and BF16 SR exchange")
 {
     gpt_options m;
     m.context = 8;
@@ -176,7 +176,8 @@ TEST_CASE("shards: the GPT's sharded step ends in the same state for 1 to 4 proc
     lm_step_options s;
     s.shards = 4;
     s.clip_grad_norm = 0.5f;
-    auto train = [&](std::size_t processes) {
+    auto train = [&](std::size_t processes, exchange_format exchange) {
+        s.exchange = exchange;
         std::vector<std::uint64_t> digests(processes);
         std::vector<double> losses(processes);
         thread_group(processes).run([&](communicator& c) {
@@ -199,8 +200,13 @@ TEST_CASE("shards: the GPT's sharded step ends in the same state for 1 to 4 proc
         }
         return digests[0];
     };
-    const std::uint64_t one = train(1);
-    for (std::size_t p = 2; p <= 4; ++p) CHECK(train(p) == one);
+    for (const exchange_format exchange : {exchange_format::fp32, exchange_format::bf16_sr}) {
+        INFO("exchange " << exchange_format_name(exchange));
+        const std::uint64_t one = train(1, exchange);
+        for (std::size_t p = 2; p <= 4; ++p) CHECK(train(p, exchange) == one);
+    }
+    // The BF16 exchange rounds: it ends elsewhere than FP32.
+    CHECK(train(2, exchange_format::bf16_sr) != train(2, exchange_format::fp32));
 }
 
 TEST_CASE("shards: options that do not fit are refused, naming them")
@@ -215,6 +221,10 @@ TEST_CASE("shards: options that do not fit are refused, naming them")
     s.timing = update_timing::after_backward;
     s.shards = 0;
     CHECK_THROWS_WITH(s.validate(), Catch::Contains("shards must be at least 1, got 0"));
+    s.shards = 1;
+    s.exchange = exchange_format::bf16_sr;
+    CHECK_THROWS_WITH(s.validate(), Catch::Contains("needs shards > 1, got shards = 1"));
+    s.exchange = exchange_format::fp32;
 
     gpt_options m;
     m.context = 8;

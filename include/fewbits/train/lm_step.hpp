@@ -19,7 +19,8 @@
 // bits. Every process then takes the same update (clipping included) on its own copy of the
 // model and optimizer state. Shards are the unit of the step: they do not combine with
 // accumulate (which cuts the batch too, in another order) nor with updates in the backward
-// pass (a gradient is complete only after the exchange).
+// pass (a gradient is complete only after the exchange). exchange = bf16_sr sends the shards'
+// gradients in BF16 with stochastic rounding (exchange_format below).
 #pragma once
 
 #include <algorithm>
@@ -32,6 +33,7 @@
 
 #include "fewbits/data/text_batch.hpp"
 #include "fewbits/error.hpp"
+#include "fewbits/kernels.hpp"
 #include "fewbits/models/gpt.hpp"
 #include "fewbits/models/mlp.hpp"
 #include "fewbits/nn/layer.hpp"
@@ -39,18 +41,32 @@
 #include "fewbits/optim/clip_grad_norm.hpp"
 #include "fewbits/optim/optimizer.hpp"
 #include "fewbits/optim/update_in_backward.hpp"
+#include "fewbits/policy.hpp"
 #include "fewbits/random.hpp"
 #include "fewbits/train/communicator.hpp"
 #include "fewbits/train/gradient_accumulator.hpp"
 #include "fewbits/train/shard_exchange.hpp"
+#include "fewbits/types.hpp"
 
 namespace fewbits::train {
+
+// How the shards' gradients travel (shards > 1): fp32, or every node of the shards' tree
+// (leaves and root included) rounded to BF16 with stochastic rounding, keyed by (seed, step,
+// node, value index), and sent as BF16: half the bytes, unbiased, and still the same bits for
+// every process count (every node is rounded, sent or not).
+enum class exchange_format { fp32, bf16_sr };
+
+inline const char* exchange_format_name(exchange_format f) noexcept
+{
+    return f == exchange_format::bf16_sr ? "bf16 SR" : "fp32";
+}
 
 struct lm_step_options {
     optim::update_timing timing = optim::update_timing::after_backward;
     float clip_grad_norm = 0.0f;  // > 0: clip the global gradient norm to it (after_backward only)
     std::size_t accumulate = 1;   // micro-batches per step (they must divide the batch's sequences)
     std::size_t shards = 1;       // S: gradients per step combined in a fixed tree (divide the sequences)
+    exchange_format exchange = exchange_format::fp32;  // the shards' gradients as they travel (shards > 1)
 
     void validate() const
     {
@@ -68,6 +84,10 @@ struct lm_step_options {
             fewbits::raise_invalid_argument("lm_step_options: shards (" + std::to_string(shards) + ") and accumulate (" +
                                             std::to_string(accumulate) +
                                             ") both cut the batch; use shards alone (each shard is computed on its own)");
+        if (exchange != exchange_format::fp32 && shards < 2)
+            fewbits::raise_invalid_argument(std::string("lm_step_options.exchange = ") + exchange_format_name(exchange) +
+                                            " rounds the shards' gradients, which needs shards > 1, got shards = " +
+                                            std::to_string(shards));
         if (shards > 1 && timing == optim::update_timing::in_backward)
             fewbits::raise_invalid_argument("lm_step_options: shards (" + std::to_string(shards) +
                                             ") complete a gradient only after every shard's is added, which updates in "
@@ -147,7 +167,7 @@ double lm_sharded_step(models::gpt& model, const data::token_batch& b, const O& 
     const std::size_t per = b.sequences / shards, tokens = per * (b.inputs.size() / b.sequences);
 
     std::vector<double> losses(mine.size());
-    const std::vector<float> total = sum_shards<float>(comm, shards, n, [&](std::size_t k, std::span<float> out) {
+    auto shard_gradient = [&](std::size_t k, std::span<float> out) {
         nn::pass_context shard = ctx;
         shard.first_row = k * tokens;
         losses[k - mine.begin] = model.forward_loss(std::span(b.inputs).subspan(k * tokens, tokens),
@@ -155,7 +175,16 @@ double lm_sharded_step(models::gpt& model, const data::token_batch& b, const O& 
         model.backward(shard);
         auto at = out.begin();
         for (nn::parameter* p : params) at = std::copy(p->grad().values().begin(), p->grad().values().end(), at);
-    });
+    };
+    const stream exchange_stream = ctx.tensor_stream(0, nn::tensor_key("shard_exchange"));
+    auto round_to_bf16 = [&](shard_span node, std::size_t first, std::span<float> values) {
+        stream words = derive(derive(exchange_stream, node.begin), node.end);
+        words.offset = first;  // value first + i takes word first + i, however the values are sliced
+        fake_quantize<bfloat16>(values, values, policy{rounding::stochastic}, words);
+    };
+    const std::vector<float> total = s.exchange == exchange_format::bf16_sr
+                                         ? sum_shards<float, bfloat16>(comm, shards, n, shard_gradient, round_to_bf16)
+                                         : sum_shards<float>(comm, shards, n, shard_gradient);
     const double loss = sum_shards<double>(comm, shards, 1, [&](std::size_t k, std::span<double> out) {
                             out[0] = losses[k - mine.begin];
                         })[0] /

@@ -77,18 +77,25 @@ inline std::vector<shard_span> covering_nodes(std::size_t shards, shard_span ran
 
 // Writes the sum of node [lo, hi) of the tree into out. known(lo, hi, out) writes a node's
 // value and returns true when the caller has it (every leaf must be known); the other nodes
-// are the left child plus the right.
-template <class T, class Known>
-void shard_tree_sum(std::size_t lo, std::size_t hi, std::span<T> out, Known&& known)
+// are the left child plus the right, then finish(lo, hi, out) (a rounding of every node the
+// sum computes; by default none).
+template <class T, class Known, class Finish>
+void shard_tree_sum(std::size_t lo, std::size_t hi, std::span<T> out, Known&& known, Finish&& finish)
 {
     if (known(lo, hi, out)) return;
     if (hi - lo < 2)
         raise_invalid_argument("shard_tree_sum: the value of shard " + std::to_string(lo) + " is not known");
     const std::size_t mid = shard_tree_split(lo, hi);
-    shard_tree_sum(lo, mid, out, known);
+    shard_tree_sum(lo, mid, out, known, finish);
     std::vector<T> right(out.size());
-    shard_tree_sum(mid, hi, std::span<T>(right), known);
+    shard_tree_sum(mid, hi, std::span<T>(right), known, finish);
     for (std::size_t i = 0; i < out.size(); ++i) out[i] += right[i];
+    finish(lo, hi, out);
+}
+template <class T, class Known>
+void shard_tree_sum(std::size_t lo, std::size_t hi, std::span<T> out, Known&& known)
+{
+    shard_tree_sum(lo, hi, out, known, [](std::size_t, std::size_t, std::span<T>) {});
 }
 
 }  // namespace fewbits::train
