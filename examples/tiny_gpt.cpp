@@ -218,8 +218,8 @@ options parse(int argc, char** argv)
         const std::size_t pass = o.batch / o.shards * o.seq;
         if (o.channels % line != 0 || pass % line != 0)
             throw usage_error("--backward " + *o.backward + " needs --channels (" + std::to_string(o.channels) +
-                              ") and the tokens of a pass, --batch / --shards x --seq (" + std::to_string(pass) +
-                              "), to be multiples of " + std::to_string(line));
+                              ") and the tokens of a pass, --batch " + (o.shards > 1 ? "/ --shards " : "") +
+                              "x --seq (" + std::to_string(pass) + "), to be multiples of " + std::to_string(line));
     }
     if (o.accumulator != "fp32" && o.accumulator != "bf16")
         throw usage_error("--accumulator needs fp32 or bf16, got '" + o.accumulator + "'");
