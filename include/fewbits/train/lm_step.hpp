@@ -15,12 +15,13 @@
 // the processes of a communicator (train/communicator.hpp; one process without one): each
 // shard's gradient is computed as if the shard were a batch of its own (its rows rounded with
 // their streams in the whole batch), and the S gradients and losses are added in the fixed
-// tree of train/shard_tree.hpp (train/shard_exchange.hpp) and divided by S, so every process count in 1..S gives the same
-// bits. Every process then takes the same update (clipping included) on its own copy of the
-// model and optimizer state. Shards are the unit of the step: they do not combine with
-// accumulate (which cuts the batch too, in another order) nor with updates in the backward
-// pass (a gradient is complete only after the exchange). exchange = bf16_sr sends the shards'
-// gradients in BF16 with stochastic rounding (exchange_format below).
+// tree of train/shard_tree.hpp (exchanged by train/shard_exchange.hpp) and divided by S, so
+// every process count in 1..S gives the same bits (docs/distributed.md). Every process then
+// takes the same update (clipping included) on its own copy of the model and optimizer state.
+// Shards are the unit of the step: they do not combine with accumulate (which cuts the batch
+// too, in another order) nor with updates in the backward pass (a gradient is complete only
+// after the exchange). exchange = bf16_sr sends the shards' gradients in BF16 with stochastic
+// rounding (exchange_format below).
 #pragma once
 
 #include <algorithm>
