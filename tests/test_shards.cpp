@@ -133,6 +133,17 @@ std::vector<float> rank_order_sum(std::size_t processes, std::size_t shards, std
     return total;
 }
 
+// A GPT small enough to train on 4 threads in a blink.
+gpt_options one_layer_gpt()
+{
+    gpt_options m;
+    m.context = 8;
+    m.channels = 16;
+    m.heads = 2;
+    m.layers = 1;
+    return m;
+}
+
 }  // namespace
 
 TEST_CASE("shards: the ranges of P processes cover the S shards in order, and P > S is refused")
@@ -183,11 +194,7 @@ TEST_CASE("shards: the tree sum has the same bits for every process count, a ran
 
 TEST_CASE("shards: the GPT's sharded step ends in the same state for 1 to 4 processes, with FP32 and BF16 SR exchange")
 {
-    gpt_options m;
-    m.context = 8;
-    m.channels = 16;
-    m.heads = 2;
-    m.layers = 1;
+    gpt_options m = one_layer_gpt();
     m.quantization = linear_quantization::backward_only(
         quantizer::to<fewbits::float8_e4m3fn>({fewbits::rounding::stochastic}, scaling::power_of_two));
     const std::string text = "The quick brown fox jumps over the lazy dog, again and again and again.";
@@ -245,12 +252,7 @@ TEST_CASE("shards: options that do not fit are refused, naming them")
     CHECK_THROWS_WITH(s.validate(), Catch::Contains("needs shards > 1, got shards = 1"));
     s.exchange = exchange_format::fp32;
 
-    gpt_options m;
-    m.context = 8;
-    m.channels = 16;
-    m.heads = 2;
-    m.layers = 1;
-    gpt model(m);
+    gpt model(one_layer_gpt());
     adamw_optimizer opt;
     const std::string text = "The quick brown fox jumps over the lazy dog.";
     const std::vector<std::uint8_t> bytes(text.begin(), text.end());
