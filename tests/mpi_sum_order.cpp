@@ -72,7 +72,7 @@ int main(int argc, char** argv)
     if (comm.rank() == 0) {
         std::printf("processes %zu tree %016llx allreduce %016llx\n", comm.size(),
                     static_cast<unsigned long long>(fnv1a(tree)), static_cast<unsigned long long>(fnv1a(total)));
-        const std::size_t sent = 4 * fewbits::train::shard_exchange_values(shards, comm.size(), n);
+        const std::size_t sent = fewbits::train::shard_exchange_bytes<fewbits::train::plain_codec<float>>(shards, comm.size(), n);
         std::printf("bytes per step for %zu floats, all processes together: the tree's exchange sends %zu, "
                     "a ring MPI_Allreduce %zu\n",
                     n, sent, 2 * (comm.size() - 1) * n * 4);

@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <barrier>
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -168,12 +169,16 @@ TEST_CASE("shards: the ranges of P processes cover the S shards in order, and P 
         }
     CHECK(covering_nodes(12, shard_range(12, 3, 1)) == std::vector<shard_span>{{4, 8}});
     CHECK(covering_nodes(12, shard_range(12, 2, 0)) == std::vector<shard_span>{{0, 4}, {4, 6}});
-    // Values sent for n = 1200: nothing alone; a ring allreduce's 2 (P - 1) n when every range
-    // is one node (12 over 3, 16 over 4); more when a range takes 2 nodes (12 over 4).
-    CHECK(shard_exchange_values(12, 1, 1200) == 0);
-    CHECK(shard_exchange_values(12, 3, 1200) == 2 * 2 * 1200);
-    CHECK(shard_exchange_values(16, 4, 1200) == 2 * 3 * 1200);
-    CHECK(shard_exchange_values(12, 4, 1200) == 4 * (2 * 900 + 3 * 300));
+    // Bytes sent for n = 1200 floats: nothing alone; a ring allreduce's 2 (P - 1) 4n when every
+    // range is one node (12 over 3, 16 over 4); more when a range takes 2 nodes (12 over 4).
+    // BF16 sends half; E4M3 a byte a value and a byte per block of 32 (slices of whole blocks).
+    using fp32 = plain_codec<float>;
+    CHECK(shard_exchange_bytes<fp32>(12, 1, 1200) == 0);
+    CHECK(shard_exchange_bytes<fp32>(12, 3, 1200) == 4 * 2 * 2 * 1200);
+    CHECK(shard_exchange_bytes<fp32>(16, 4, 1200) == 4 * 2 * 3 * 1200);
+    CHECK(shard_exchange_bytes<fp32>(12, 4, 1200) == 4 * 4 * (2 * 900 + 3 * 300));
+    CHECK(shard_exchange_bytes<bf16_sr_codec>(12, 4, 1200) == 2 * 4 * (2 * 900 + 3 * 300));
+    CHECK(shard_exchange_bytes<e4m3_block_sr_codec>(12, 3, 1280) == 2 * 2 * (1280 + 40));
     CHECK_THROWS_WITH(shard_range(2, 3, 0), Catch::Contains(
                                                 "3 processes need at least as many shards, got shards = 2"));
     CHECK_THROWS_WITH(shard_range(4, 2, 2), Catch::Contains("rank (2) must be below processes (2)"));
@@ -226,13 +231,54 @@ TEST_CASE("shards: the GPT's sharded step ends in the same state for 1 to 4 proc
         }
         return digests[0];
     };
-    for (const exchange_format exchange : {exchange_format::fp32, exchange_format::bf16_sr}) {
+    for (const exchange_format exchange : {exchange_format::fp32, exchange_format::bf16_sr, exchange_format::e4m3_sr}) {
         INFO("exchange " << exchange_format_name(exchange));
         const std::uint64_t one = train(1, exchange);
         for (std::size_t p = 2; p <= most_processes(4); ++p) CHECK(train(p, exchange) == one);
     }
-    // The BF16 exchange rounds: it ends elsewhere than FP32.
-    CHECK(train(1, exchange_format::bf16_sr) != train(1, exchange_format::fp32));
+    // The rounded exchanges round: they end elsewhere than FP32.
+    const std::uint64_t fp32 = train(1, exchange_format::fp32);
+    CHECK(train(1, exchange_format::bf16_sr) != fp32);
+    CHECK(train(1, exchange_format::e4m3_sr) != fp32);
+}
+
+TEST_CASE("shards: the rounding codecs send every value they round exactly, and their rounding is unbiased")
+{
+    // Gradient-sized values in one binade, [1, 2) x 2^-20: three whole blocks of 32 and a tail of 4.
+    const std::size_t n = 100;
+    std::vector<float> x(n);
+    for (std::size_t i = 0; i < n; ++i) x[i] = std::ldexp(1.0f + std::fmod(0.6180339887f * float(i + 1), 1.0f), -20);
+    // relative_step: the largest gap between neighbours of the format at these values relative
+    // to the value: BF16 2^-7; E4M3 2^-3 (the block's scale puts [1, 2) x 2^-20 among E4M3's
+    // normals, 3 mantissa bits).
+    auto check = [&](const auto& codec, double relative_step) {
+        std::vector<float> rounded = x, back(n);
+        codec.round(shard_span{0, 2}, 0, rounded);
+        std::vector<std::byte> bytes(codec.bytes(n));
+        codec.encode(rounded, bytes);
+        codec.decode(bytes, back);
+        CHECK(back == rounded);
+        std::vector<float> again = rounded;
+        codec.round(shard_span{5, 6}, 0, again);  // a rounded value rounds to itself
+        CHECK(again == rounded);
+        // Unbiased: over 2000 nodes' roundings the mean is the value within 5 standard errors
+        // (an SR draw's standard deviation is at most half the step).
+        const int draws = 2000;
+        std::vector<double> sum(n, 0.0);
+        for (int d = 0; d < draws; ++d) {
+            std::vector<float> r = x;
+            codec.round(shard_span{static_cast<std::size_t>(d), static_cast<std::size_t>(d) + 1}, 0, r);
+            for (std::size_t i = 0; i < n; ++i) sum[i] += r[i];
+        }
+        std::size_t outside = 0;
+        for (std::size_t i = 0; i < n; ++i) {
+            const double se = relative_step * x[i] / 2.0 / std::sqrt(double(draws));
+            if (std::abs(sum[i] / draws - x[i]) > 5.0 * se) ++outside;
+        }
+        CHECK(outside == 0);
+    };
+    check(bf16_sr_codec(fewbits::stream{11}), std::ldexp(1.0, -7));
+    check(e4m3_block_sr_codec(fewbits::stream{12}), std::ldexp(1.0, -3));
 }
 
 TEST_CASE("shards: options that do not fit are refused, naming them")

@@ -42,6 +42,7 @@
 #include "fewbits/optim/update_in_backward.hpp"
 #include "fewbits/train/communicator.hpp"
 #include "fewbits/train/epoch.hpp"
+#include "fewbits/train/exchange_codec.hpp"
 #include "fewbits/train/gradient_accumulator.hpp"
 #include "fewbits/train/gradient_variance.hpp"
 #include "fewbits/train/lm_step.hpp"

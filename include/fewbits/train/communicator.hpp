@@ -64,24 +64,6 @@ std::vector<T> all_gather_values(communicator& c, std::span<const T> mine, std::
     return all;
 }
 
-// Each process's values to each process (see all_to_all): send_counts[q] values of send go to
-// process q, recv_counts[r] values come from process r.
-template <class T>
-std::vector<T> all_to_all_values(communicator& c, std::span<const T> send, std::span<const std::size_t> send_counts,
-                                 std::span<const std::size_t> recv_counts)
-{
-    static_assert(std::is_trivially_copyable_v<T>);
-    if (send_counts.size() != c.size() || recv_counts.size() != c.size() ||
-        std::accumulate(send_counts.begin(), send_counts.end(), std::size_t{0}) != send.size())
-        raise_invalid_argument("all_to_all_values: " + std::to_string(send_counts.size()) + " send and " +
-                               std::to_string(recv_counts.size()) + " receive counts for " + std::to_string(c.size()) +
-                               " processes, and " + std::to_string(send.size()) + " values to send");
-    std::vector<T> recv(std::accumulate(recv_counts.begin(), recv_counts.end(), std::size_t{0}));
-    c.all_to_all(std::as_bytes(send), detail::byte_counts<T>(send_counts), std::as_writable_bytes(std::span(recv)),
-                 detail::byte_counts<T>(recv_counts));
-    return recv;
-}
-
 // One process: the gather is a copy.
 class single_process final : public communicator {
 public:
