@@ -197,7 +197,7 @@ TEST_CASE("shards: the tree sum has the same bits for every process count, a ran
     for (std::size_t p = 2; p <= 4; ++p) CHECK(rank_order_sum(p, 12, n) != alone);
 }
 
-TEST_CASE("shards: the GPT's sharded step ends in the same state for 1 to 4 processes, with FP32 and BF16 SR exchange")
+TEST_CASE("shards: the GPT's sharded step ends in the same state for 1 to 4 processes, with FP32, BF16 SR and E4M3 SR exchange")
 {
     gpt_options m = one_layer_gpt();
     m.quantization = linear_quantization::backward_only(
