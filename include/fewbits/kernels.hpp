@@ -507,6 +507,8 @@ void quantize_int8_loop(std::span<const float> in, std::span<std::int8_t> out, f
             if (k_plus_150 != 0 && t == simd_target::avx2)
                 i = quantize_int8_power_of_two_avx2<Mode>(in.data() + start, out.data() + start, words, length,
                                                           k_plus_150, full, mask);
+            else if (t == simd_target::avx2)
+                i = quantize_int8_avx2<Mode>(in.data() + start, out.data() + start, words, length, divisor, full, mask);
             else if (t == simd_target::avx512)
                 i = quantize_int8_avx512<Mode>(in.data() + start, out.data() + start, words, length, divisor, full,
                                                mask);
