@@ -292,44 +292,64 @@ template <class Format, rounding Mode>
 inline constexpr bool encodes_by_float_split =
     has_normal_shortcut<Format> && (Mode == rounding::nearest_even || Mode == rounding::stochastic);
 
+// The split for one vector: the codes of the floats x (words w for SR).
 template <class Format, rounding Mode, overflow Overflow>
-FEWBITS_TARGET_AVX2 std::size_t encode_split_avx2(const float* in, typename Format::storage_type* out,
-                                                  const std::uint32_t* words, std::size_t n, std::uint32_t mask) noexcept
+FEWBITS_TARGET_AVX2 FEWBITS_ALWAYS_INLINE inline vec::u32<8> encode_split_lanes_avx2(vec::u32<8> x, vec::u32<8> w,
+                                                                                   vec::u32<8> mask_lanes) noexcept
 {
     static_assert(encodes_by_float_split<Format, Mode>);
     using U = vec::u32<8>;
     using R = vec::raw<8>::u32;
     using N = normal_range<Format, float>;
-    if (in_normal_range<U, Format>(in, n)) return encode_normal_avx2<Format, Mode>(in, out, words, n, mask);
     constexpr int step_exponent = Format::min_exponent - Format::mantissa_bits;  // q
     const __m256 to_steps = _mm256_set1_ps(std::bit_cast<float>(std::uint32_t(127 - step_exponent) << 23));
     const __m256 two_to_16 = _mm256_set1_ps(65536.0f);
     const __m256i smallest_normal = _mm256_set1_epi32(std::int32_t(N::lo));
+    const U negative = x >> 31;
+    const U a = x & U(0x7FFFFFFFu);
+    const __m256i a_bits = __m256i(a.v);
+    const __m256 y = _mm256_mul_ps(_mm256_castsi256_ps(a_bits), to_steps);
+    const __m256i kept = _mm256_cvttps_epi32(y);
+    const __m256 high = _mm256_mul_ps(_mm256_sub_ps(y, _mm256_cvtepi32_ps(kept)), two_to_16);
+    const __m256i high_bits = _mm256_cvttps_epi32(high);
+    const __m256i low_bits =
+        _mm256_cvttps_epi32(_mm256_mul_ps(_mm256_sub_ps(high, _mm256_cvtepi32_ps(high_bits)), two_to_16));
+    const __m256i fraction = _mm256_or_si256(_mm256_slli_epi32(high_bits, 16), low_bits);
+    const __m256i subnormal = _mm256_cmpgt_epi32(smallest_normal, a_bits);  // both below 2^31
+    U enc = (a >> N::shift) - U(N::rebias);
+    U frac = a << (32 - N::shift);
+    enc.v = R(_mm256_blendv_epi8(__m256i(enc.v), kept, subnormal));
+    frac.v = R(_mm256_blendv_epi8(__m256i(frac.v), fraction, subnormal));
+    const U mag = enc + round_increment<Mode, std::uint32_t>(frac, U(0u), enc & U(1u), negative, w, mask_lanes);
+    return finish_encode<Format, float, Mode, Overflow>(mag, a, negative);
+}
+
+template <class Format, rounding Mode, overflow Overflow>
+FEWBITS_TARGET_AVX2 std::size_t encode_split_avx2(const float* in, typename Format::storage_type* out,
+                                                  const std::uint32_t* words, std::size_t n, std::uint32_t mask) noexcept
+{
+    using U = vec::u32<8>;
+    if (in_normal_range<U, Format>(in, n)) return encode_normal_avx2<Format, Mode>(in, out, words, n, mask);
     const U mask_lanes(mask);
     std::size_t i = 0;
     for (; i + 8 <= n; i += 8) {
-        const U x = U::load(in + i);
-        const U negative = x >> 31;
-        const U a = x & U(0x7FFFFFFFu);
-        const __m256i a_bits = __m256i(a.v);
-        const __m256 y = _mm256_mul_ps(_mm256_castsi256_ps(a_bits), to_steps);
-        const __m256i kept = _mm256_cvttps_epi32(y);
-        const __m256 high = _mm256_mul_ps(_mm256_sub_ps(y, _mm256_cvtepi32_ps(kept)), two_to_16);
-        const __m256i high_bits = _mm256_cvttps_epi32(high);
-        const __m256i low_bits =
-            _mm256_cvttps_epi32(_mm256_mul_ps(_mm256_sub_ps(high, _mm256_cvtepi32_ps(high_bits)), two_to_16));
-        const __m256i fraction = _mm256_or_si256(_mm256_slli_epi32(high_bits, 16), low_bits);
-        const __m256i subnormal = _mm256_cmpgt_epi32(smallest_normal, a_bits);  // both below 2^31
-        U enc = (a >> N::shift) - U(N::rebias);
-        U frac = a << (32 - N::shift);
-        enc.v = R(_mm256_blendv_epi8(__m256i(enc.v), kept, subnormal));
-        frac.v = R(_mm256_blendv_epi8(__m256i(frac.v), fraction, subnormal));
         U w(0u);
         if constexpr (Mode == rounding::stochastic) w = U::load(words + i);
-        const U mag = enc + round_increment<Mode, std::uint32_t>(frac, U(0u), enc & U(1u), negative, w, mask_lanes);
-        narrow_avx2(finish_encode<Format, float, Mode, Overflow>(mag, a, negative), out + i);
+        narrow_avx2(encode_split_lanes_avx2<Format, Mode, Overflow>(U::load(in + i), w, mask_lanes), out + i);
     }
     return i;
+}
+
+// The core's encode for one vector of 8 lanes on AVX2, by the float split where it applies (the
+// fused updates' rounding).
+template <class Format, rounding Mode, overflow Overflow>
+FEWBITS_TARGET_AVX2 FEWBITS_ALWAYS_INLINE inline vec::u32<8> encode_lanes_avx2(vec::u32<8> x, vec::u32<8> w,
+                                                                             vec::u32<8> mask_lanes) noexcept
+{
+    if constexpr (encodes_by_float_split<Format, Mode>)
+        return encode_split_lanes_avx2<Format, Mode, Overflow>(x, w, mask_lanes);
+    else
+        return encode<Format, float, Mode, Overflow>(x, w, mask_lanes);
 }
 #endif
 
@@ -507,6 +527,8 @@ void quantize_int8_loop(std::span<const float> in, std::span<std::int8_t> out, f
             if (k_plus_150 != 0 && t == simd_target::avx2)
                 i = quantize_int8_power_of_two_avx2<Mode>(in.data() + start, out.data() + start, words, length,
                                                           k_plus_150, full, mask);
+            else if (t == simd_target::avx2)
+                i = quantize_int8_avx2<Mode>(in.data() + start, out.data() + start, words, length, divisor, full, mask);
             else if (t == simd_target::avx512)
                 i = quantize_int8_avx512<Mode>(in.data() + start, out.data() + start, words, length, divisor, full,
                                                mask);

@@ -214,21 +214,29 @@ FEWBITS_ALWAYS_INLINE inline f32_lanes<4> sqrt_sse2(f32_lanes<4> a) noexcept
         (x) = U::load((p) + i);                                                                                      \
     else                                                                                                             \
         (x) = decode_to_float_bits<typename T::format_type>(widen((p) + i))
+// The core's encode for one vector: the targets without a faster form of it (AVX2 uses
+// encode_lanes_avx2, kernels.hpp).
+template <class Format, rounding Mode, overflow Overflow, class U>
+FEWBITS_ALWAYS_INLINE inline U encode_lanes(U x, U w, U mask_lanes) noexcept
+{
+    return encode<Format, float, Mode, Overflow>(x, w, mask_lanes);
+}
+
 // Stores the float bits x as T at p + i (rounded with words + i under the policy), and leaves
 // in x the value as stored.
-#define FEWBITS_UPDATE_STORE(T, x, p, words, narrow)                                                                 \
+#define FEWBITS_UPDATE_STORE(T, x, p, words, narrow, encode_)                                                        \
     if constexpr (std::same_as<T, float>) {                                                                          \
         (x).store((p) + i);                                                                                          \
     } else {                                                                                                         \
         U w_(0u);                                                                                                    \
         if constexpr (Mode == rounding::stochastic) w_ = U::load((words) + i);                                       \
-        const U code_ = encode<typename T::format_type, float, Mode, Overflow>((x), w_, mask_lanes);                 \
+        const U code_ = encode_<typename T::format_type, Mode, Overflow>((x), w_, mask_lanes);                       \
         narrow(code_, (p) + i);                                                                                      \
         (x) = decode_to_float_bits<typename T::format_type>(code_);                                                  \
     }
 
 // Each update's whole vectors of [0, n) for one target; returns how many elements it did.
-#define FEWBITS_UPDATES_FOR_TARGET(name, attribute, lanes, widen, narrow, fma_, sqrt_)                               \
+#define FEWBITS_UPDATES_FOR_TARGET(name, attribute, lanes, widen, narrow, encode_, fma_, sqrt_)                      \
     template <class T, rounding Mode, overflow Overflow>                                                             \
     attribute std::size_t sgd_lanes_##name(cell_t<T>* w, const float* g, float lr, const std::uint32_t* words,       \
                                            std::size_t n, std::uint32_t mask) noexcept                               \
@@ -242,7 +250,7 @@ FEWBITS_ALWAYS_INLINE inline f32_lanes<4> sqrt_sse2(f32_lanes<4> a) noexcept
             U x;                                                                                                     \
             FEWBITS_UPDATE_LOAD(T, x, w, widen);                                                                     \
             x.v = reinterpret_cast<typename U::R>(fma_(neg_lr, FEWBITS_AS_F32(U::load(g + i)), FEWBITS_AS_F32(x)));  \
-            FEWBITS_UPDATE_STORE(T, x, w, words, narrow)                                                             \
+            FEWBITS_UPDATE_STORE(T, x, w, words, narrow, encode_)                                                             \
         }                                                                                                            \
         return i;                                                                                                    \
     }                                                                                                                \
@@ -261,10 +269,10 @@ FEWBITS_ALWAYS_INLINE inline f32_lanes<4> sqrt_sse2(f32_lanes<4> a) noexcept
             U vel, x;                                                                                                \
             FEWBITS_UPDATE_LOAD(V, vel, v, widen);                                                                   \
             vel.v = reinterpret_cast<typename U::R>(fma_(mu, FEWBITS_AS_F32(vel), FEWBITS_AS_F32(U::load(g + i))));  \
-            FEWBITS_UPDATE_STORE(V, vel, v, v_words, narrow)                                                         \
+            FEWBITS_UPDATE_STORE(V, vel, v, v_words, narrow, encode_)                                                         \
             FEWBITS_UPDATE_LOAD(T, x, w, widen);                                                                     \
             x.v = reinterpret_cast<typename U::R>(fma_(neg_lr, FEWBITS_AS_F32(vel), FEWBITS_AS_F32(x)));             \
-            FEWBITS_UPDATE_STORE(T, x, w, words, narrow)                                                             \
+            FEWBITS_UPDATE_STORE(T, x, w, words, narrow, encode_)                                                             \
         }                                                                                                            \
         return i;                                                                                                    \
     }                                                                                                                \
@@ -289,18 +297,21 @@ FEWBITS_ALWAYS_INLINE inline f32_lanes<4> sqrt_sse2(f32_lanes<4> a) noexcept
             FEWBITS_UPDATE_LOAD(S, vi, v, widen);                                                                    \
             mi.v = reinterpret_cast<typename U::R>(fma_(b1, FEWBITS_AS_F32(mi), c1 * gi));                           \
             vi.v = reinterpret_cast<typename U::R>(fma_(c2 * gi, gi, b2 * FEWBITS_AS_F32(vi)));                      \
-            FEWBITS_UPDATE_STORE(S, mi, m, m_words, narrow)                                                          \
-            FEWBITS_UPDATE_STORE(S, vi, v, v_words, narrow)                                                          \
+            FEWBITS_UPDATE_STORE(S, mi, m, m_words, narrow, encode_)                                                          \
+            FEWBITS_UPDATE_STORE(S, vi, v, v_words, narrow, encode_)                                                          \
             FEWBITS_UPDATE_LOAD(W, x, w, widen);                                                                     \
             const F denominator = sqrt_(FEWBITS_AS_F32(vi)) / root_bc2 + eps;                                        \
             x.v = reinterpret_cast<typename U::R>(fma_(neg_step, FEWBITS_AS_F32(mi) / denominator, FEWBITS_AS_F32(x) * decay)); \
-            FEWBITS_UPDATE_STORE(W, x, w, w_words, narrow)                                                           \
+            FEWBITS_UPDATE_STORE(W, x, w, w_words, narrow, encode_)                                                           \
         }                                                                                                            \
         return i;                                                                                                    \
     }
-FEWBITS_UPDATES_FOR_TARGET(sse2, FEWBITS_TARGET_SSE2, 4, vec::load_widen<4>, vec::store_narrow, fma_sse2, sqrt_sse2)
-FEWBITS_UPDATES_FOR_TARGET(avx2, FEWBITS_TARGET_AVX2, 8, widen_avx2, narrow_avx2, fma_avx2, sqrt_avx2)
-FEWBITS_UPDATES_FOR_TARGET(avx512, FEWBITS_TARGET_AVX512, 16, widen_avx512, narrow_avx512, fma_avx512, sqrt_avx512)
+FEWBITS_UPDATES_FOR_TARGET(sse2, FEWBITS_TARGET_SSE2, 4, vec::load_widen<4>, vec::store_narrow, encode_lanes, fma_sse2,
+                           sqrt_sse2)
+FEWBITS_UPDATES_FOR_TARGET(avx2, FEWBITS_TARGET_AVX2, 8, widen_avx2, narrow_avx2, encode_lanes_avx2, fma_avx2,
+                           sqrt_avx2)
+FEWBITS_UPDATES_FOR_TARGET(avx512, FEWBITS_TARGET_AVX512, 16, widen_avx512, narrow_avx512, encode_lanes, fma_avx512,
+                           sqrt_avx512)
 #undef FEWBITS_UPDATES_FOR_TARGET
 #undef FEWBITS_UPDATE_STORE
 #undef FEWBITS_UPDATE_LOAD

@@ -286,7 +286,36 @@ FEWBITS_TARGET_AVX2 inline std::size_t dequantize_int8_avx2(const std::int8_t* i
     return i;
 }
 
-// The scale as doubles for quantize_int8_avx512, exact but for the reciprocal (built from the
+// The end of every vectorised quantize_int8: the integer part q of |x| / scale and its 32-bit
+// fraction (with a sticky bit for what lies below it) rounded by the core's round_increment;
+// lanes outside in_range (|x| / scale >= 256, inf) take the range's end, NaN gives 0; the sign
+// applied last. The signed result in 32-bit lanes.
+template <rounding Mode, int N>
+FEWBITS_ALWAYS_INLINE inline vec::u32<N> finish_int8(vec::u32<N> q, vec::u32<N> frac, vec::u32<N> sticky,
+                                                     vec::mask<N> in_range, vec::u32<N> a, vec::u32<N> negative,
+                                                     vec::u32<N> word, vec::u32<N> random_mask,
+                                                     vec::u32<N> full) noexcept
+{
+    using U = vec::u32<N>;
+    q = q + round_increment<Mode, std::uint32_t>(frac, sticky, q & U(1u), negative, word, random_mask);
+    q = select(in_range, q, U(256u));
+    q = vec::min(q, U(127u) + (negative & full));
+    q = select(a > U(0x7F800000u), U(0u), q);
+    const U minus = U(0u) - negative;  // all ones for negative inputs
+    return (q ^ minus) - minus;
+}
+
+// Stores eight signed 32-bit lanes (each in -128..127) as bytes: signed saturating packs,
+// 4 bytes per 128-bit half, then the halves together.
+FEWBITS_TARGET_AVX2 inline void store_int8_avx2(__m256i r, std::int8_t* out) noexcept
+{
+    const __m256i words16 = _mm256_packs_epi32(r, r);
+    const __m256i bytes = _mm256_packs_epi16(words16, words16);
+    const __m256i both = _mm256_permutevar8x32_epi32(bytes, _mm256_setr_epi32(0, 4, 0, 0, 0, 0, 0, 0));
+    _mm_storel_epi64(reinterpret_cast<__m128i*>(out), _mm256_castsi256_si128(both));
+}
+
+// The scale as doubles for quantize_int8_avx512 and quantize_int8_avx2, exact but for the reciprocal (built from the
 // scale's bits, so that DAZ cannot flush a subnormal scale).
 struct int8_divisor {
     double scale;        // the scale, exactly
@@ -300,6 +329,23 @@ inline int8_divisor make_int8_divisor(float scale) noexcept
     const double significand = double((bits & 0x7FFFFFu) | (field != 0 ? 0x800000u : 0u));
     const double s = std::ldexp(significand, (field != 0 ? int(field) : 1) - 150);
     return {s, 1.0 / s, std::ldexp(s, 40)};
+}
+
+// The operand of the exact quotient in doubles (quantize_int8_avx512 and quantize_int8_avx2):
+// abs(x) * 2^32 = significand * 2^(power_field - 1023) exactly, where power_field is the
+// double exponent field of 2^(e - 150 + 32), e = max(the float's exponent field, 1).
+template <int N>
+struct int8_operand {
+    vec::u32<N> negative, magnitude, significand, power_field;
+};
+template <int N>
+FEWBITS_ALWAYS_INLINE inline int8_operand<N> int8_operand_of(vec::u32<N> x) noexcept
+{
+    using U = vec::u32<N>;
+    const U a = x & U(0x7FFFFFFFu);
+    const U field = a >> 23;
+    return {x >> 31, a, (a & U(0x7FFFFFu)) | select(field == U(0u), U(0u), U(0x800000u)),
+            vec::max(field, U(1u)) + U(1023u - 150u + 32u)};
 }
 
 // quantize_int8 on AVX-512, for every mode. The contract's quotient y = |x| / scale in 32.32
@@ -327,13 +373,8 @@ FEWBITS_TARGET_AVX512 inline std::size_t quantize_int8_avx512(const float* in, s
     const U mask_lanes(random_mask), full(full_range ? 1u : 0u);
     std::size_t i = 0;
     for (; i + 16 <= n; i += 16) {
-        const U x = U::load(in + i);
-        const U negative = x >> 31;
-        const U a = x & U(0x7FFFFFFFu);
-        const U field = a >> 23;
-        const U significand = (a & U(0x7FFFFFu)) | select(field == U(0u), U(0u), U(0x800000u));
-        // 2^(e - 150 + 32) as double bits, e = max(field, 1): |x| * 2^32 = significand * that.
-        const U power_field = vec::max(field, U(1u)) + U(1023u - 150u + 32u);
+        const int8_operand<16> o = int8_operand_of(U::load(in + i));
+        const U negative = o.negative, a = o.magnitude, significand = o.significand, power_field = o.power_field;
         __m256i fraction[2], integer[2];
         __mmask8 inexact[2], below_limit[2];
         for (int h = 0; h < 2; ++h) {
@@ -370,18 +411,75 @@ FEWBITS_TARGET_AVX512 inline std::size_t quantize_int8_avx512(const float* in, s
         in_range.v = R(_mm512_movm_epi32(in_range_mask));
         U w(0u);
         if constexpr (Mode == rounding::stochastic) w = U::load(words + i);
-        q = q + round_increment<Mode, std::uint32_t>(frac, sticky, q & U(1u), negative, w, mask_lanes);
-        // Beyond the range (inf included) the end of the range; NaN gives 0.
-        q = select(in_range != U(0u) && a < U(0x7F800000u), q, U(256u));
-        q = vec::min(q, U(127u) + (negative & full));
-        q = select(a > U(0x7F800000u), U(0u), q);
-        const U minus = U(0u) - negative;  // all ones for negative inputs
-        const U result = (q ^ minus) - minus;
+        const U result = finish_int8<Mode>(q, frac, sticky, in_range != U(0u) && a < U(0x7F800000u), a, negative, w,
+                                           mask_lanes, full);
         _mm_storeu_si128(reinterpret_cast<__m128i*>(out + i), _mm512_cvtepi32_epi8(__m512i(result.v)));
     }
     return i;
 }
 
+
+// quantize_int8 on AVX2 for every scale: quantize_int8_avx512's exact quotient in two halves of
+// four doubles (AVX2 with FMA: the same products, floor, FMA residual and corrections; compares
+// give all-ones lanes where AVX-512 has mask registers). No instruction here takes an embedded
+// rounding mode: X and the residual are exact and the reciprocal product is corrected, so the
+// result does not depend on MXCSR's mode, and no double is subnormal, so not on FTZ/DAZ.
+template <rounding Mode>
+FEWBITS_TARGET_AVX2 inline std::size_t quantize_int8_avx2(const float* in, std::int8_t* out,
+                                                          const std::uint32_t* words, std::size_t n,
+                                                          const int8_divisor& d, bool full_range,
+                                                          std::uint32_t random_mask) noexcept
+{
+    using U = vec::u32<8>;
+    using R = vec::raw<8>::u32;
+    const __m256d scale = _mm256_set1_pd(d.scale), reciprocal = _mm256_set1_pd(d.reciprocal);
+    const __m256d limit = _mm256_set1_pd(d.limit), one = _mm256_set1_pd(1.0), zero = _mm256_setzero_pd();
+    const __m256d integer_bias = _mm256_set1_pd(0x1p52);  // F + 2^52 has F in its low mantissa bits
+    // The low 32-bit halves of four 64-bit lanes to the low 128 bits, the high halves above.
+    const __m256i halves = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);
+    const U mask_lanes(random_mask), full(full_range ? 1u : 0u);
+    std::size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const int8_operand<8> o = int8_operand_of(U::load(in + i));
+        const U negative = o.negative, a = o.magnitude;
+        const __m256i significand = __m256i(o.significand.v), power_field = __m256i(o.power_field.v);
+        __m128i fraction[2], integer[2], inexact[2], below_limit[2];
+        for (int h = 0; h < 2; ++h) {
+            const __m128i sig = h == 0 ? _mm256_castsi256_si128(significand) : _mm256_extracti128_si256(significand, 1);
+            const __m128i pf = h == 0 ? _mm256_castsi256_si128(power_field) : _mm256_extracti128_si256(power_field, 1);
+            const __m256d power = _mm256_castsi256_pd(_mm256_slli_epi64(_mm256_cvtepu32_epi64(pf), 52));
+            const __m256d X = _mm256_mul_pd(_mm256_cvtepi32_pd(sig), power);  // exact: sig < 2^24
+            __m256d F = _mm256_round_pd(_mm256_mul_pd(X, reciprocal), _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+            __m256d r = _mm256_fnmadd_pd(F, scale, X);
+            const __m256d over = _mm256_cmp_pd(r, zero, _CMP_LT_OQ);
+            const __m256d under = _mm256_cmp_pd(r, scale, _CMP_GE_OQ);
+            F = _mm256_add_pd(_mm256_sub_pd(F, _mm256_and_pd(over, one)), _mm256_and_pd(under, one));
+            r = _mm256_sub_pd(_mm256_add_pd(r, _mm256_and_pd(over, scale)), _mm256_and_pd(under, scale));
+            const __m256i bits = _mm256_permutevar8x32_epi32(_mm256_castpd_si256(_mm256_add_pd(F, integer_bias)), halves);
+            fraction[h] = _mm256_castsi256_si128(bits);
+            integer[h] = _mm256_extracti128_si256(bits, 1);
+            inexact[h] = _mm256_castsi256_si128(
+                _mm256_permutevar8x32_epi32(_mm256_castpd_si256(_mm256_cmp_pd(r, zero, _CMP_NEQ_UQ)), halves));
+            below_limit[h] = _mm256_castsi256_si128(
+                _mm256_permutevar8x32_epi32(_mm256_castpd_si256(_mm256_cmp_pd(X, limit, _CMP_LT_OQ)), halves));
+        }
+        // (Lanes set through .v: clang rejects passing a 32-byte vector by value in this region.)
+        U q, frac, sticky;
+        q.v = R(_mm256_set_m128i(integer[1], integer[0]));
+        q = q & U(0xFFFFFu);  // F's bits above 2^32 (below 2^52)
+        frac.v = R(_mm256_set_m128i(fraction[1], fraction[0]));
+        sticky.v = R(_mm256_set_m128i(inexact[1], inexact[0]));
+        sticky = sticky & U(1u);
+        const vec::mask<8> in_range{R(_mm256_set_m128i(below_limit[1], below_limit[0]))};
+        U w(0u);
+        if constexpr (Mode == rounding::stochastic) w = U::load(words + i);
+        const __m256i r = __m256i(
+            finish_int8<Mode>(q, frac, sticky, in_range && a < U(0x7F800000u), a, negative, w, mask_lanes, full)
+                .v);
+        store_int8_avx2(r, out + i);
+    }
+    return i;
+}
 
 // quantize_int8 on AVX2 for a power-of-two scale 2^k with k >= -148 (AVX2 has no double path
 // above; on AVX-512 the same code in 16 lanes measured slower than the double path, 0.73 vs
@@ -403,12 +501,8 @@ FEWBITS_ALWAYS_INLINE inline U round_int8_power_of_two(U x, U word, U random_mas
     const U valid = select(e < k_plus_150 && a < U(0x7F800000u), U(~0u), U(0u));  // shift >= 1, finite
     const fixed_point<U> fp = split_fixed_point<T>(sig, vec::max(k_plus_150 - e, U(1u)));
     const U sticky = select(fp.frac == U(0u) && fp.rem != U(0u), U(1u), U(0u));
-    U q = fp.kept + round_increment<Mode, T>(fp.frac, sticky, fp.kept & U(1u), negative, word, random_mask);
-    q = select(valid != U(0u) && fp.kept < U(256u), q, U(256u));
-    q = vec::min(q, U(127u) + (negative & full));
-    q = select(a > U(0x7F800000u), U(0u), q);
-    const U minus = U(0u) - negative;
-    return (q ^ minus) - minus;
+    return finish_int8<Mode>(fp.kept, fp.frac, sticky, valid != U(0u) && fp.kept < U(256u), a, negative, word,
+                             random_mask, full);
 }
 
 // k + 150 for a scale 2^k with k >= -148, else 0 (not such a scale).
@@ -434,12 +528,7 @@ FEWBITS_TARGET_AVX2 inline std::size_t quantize_int8_power_of_two_avx2(const flo
     for (; i + 8 <= n; i += 8) {
         U w(0u);
         if constexpr (Mode == rounding::stochastic) w = U::load(words + i);
-        const __m256i r = __m256i(round_int8_power_of_two<Mode>(U::load(in + i), w, mask_lanes, k, full).v);
-        // Signed saturating packs (the values fit): 4 bytes per 128-bit half, then together.
-        const __m256i words16 = _mm256_packs_epi32(r, r);
-        const __m256i bytes = _mm256_packs_epi16(words16, words16);
-        const __m256i both = _mm256_permutevar8x32_epi32(bytes, _mm256_setr_epi32(0, 4, 0, 0, 0, 0, 0, 0));
-        _mm_storel_epi64(reinterpret_cast<__m128i*>(out + i), _mm256_castsi256_si128(both));
+        store_int8_avx2(__m256i(round_int8_power_of_two<Mode>(U::load(in + i), w, mask_lanes, k, full).v), out + i);
     }
     return i;
 }
