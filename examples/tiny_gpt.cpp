@@ -101,8 +101,9 @@ void print_usage(std::FILE* to, const char* prog)
                 "  --accumulator fp32|bf16  the sum of the micro-batch gradients: FP32, or BF16 with SR\n"
                 "  --shards S             cut the batch into S shards added in a fixed order: the same bits\n"
                 "                         under mpirun -np P for every P <= S (default 1)\n"
-                "  --exchange fp32|bf16|e4m3  with --shards: the shards' gradients sent in FP32, BF16 with SR,\n"
-                "                         or E4M3 with SR and a power-of-two scale per 32 values\n"
+                "  --exchange fp32|bf16|e4m3|e4m3-rtn|e5m2  with --shards: the shards' gradients sent in FP32,\n"
+                "                         BF16 with SR, or MXFP8 (a power-of-two scale per 32 values): E4M3\n"
+                "                         with SR or round-to-nearest-even (e4m3-rtn), E5M2 with SR\n"
                 "  --data PATH            text file, gzip or plain (default the Jargon File)\n"
                 "  --log-every K          progress and validation every K steps (default 25)\n"
                 "  --sample BYTES         afterwards, write BYTES bytes after --prompt TEXT\n"
@@ -200,8 +201,8 @@ options parse(int argc, char** argv)
     if (o.batch % o.shards != 0)
         throw usage_error("--batch (" + std::to_string(o.batch) + ") must be a multiple of --shards (" +
                           std::to_string(o.shards) + "): each shard holds the same number of sequences");
-    if (o.exchange != "fp32" && o.exchange != "bf16" && o.exchange != "e4m3")
-        throw usage_error("--exchange needs fp32, bf16 or e4m3, got '" + o.exchange + "'");
+    if (!exchange_format_of(o.exchange))
+        throw usage_error(std::string("--exchange needs ") + exchange_format_words + ", got '" + o.exchange + "'");
     if (o.exchange != "fp32" && o.shards < 2)
         throw usage_error("--exchange " + o.exchange + " rounds the shards' gradients: it needs --shards 2 or more");
     if (o.shards > 1 && o.accumulate > 1)
@@ -373,17 +374,11 @@ std::string run_configuration(const options& o, const text_corpus& corpus)
     return c.text();
 }
 
-exchange_format exchange_of(const options& o)
-{
-    if (o.exchange == "bf16") return exchange_format::bf16_sr;
-    if (o.exchange == "e4m3") return exchange_format::e4m3_sr;
-    return exchange_format::fp32;
-}
-
 // What the shards' exchange costs per step (docs/distributed.md), for process 0 to print.
 std::string exchange_cost(const options& o, std::size_t processes, std::size_t parameters)
 {
-    const std::size_t gradient = 4 * parameters, sent = exchange_bytes(exchange_of(o), o.shards, processes, parameters);
+    const std::size_t gradient = 4 * parameters,
+                      sent = exchange_bytes(*exchange_format_of(o.exchange), o.shards, processes, parameters);
     return "exchange: " + std::to_string(o.shards) + " shards over " + std::to_string(processes) + " process(es), " +
            o.exchange + ": the gradients' exchange sends " + std::to_string(sent) +
            " bytes per step, all processes together (gradient " + std::to_string(gradient) +
@@ -426,7 +421,7 @@ int run(const options& o, communicator& comm)
     step_options.clip_grad_norm = o.clip_grad_norm;
     step_options.accumulate = o.accumulate;
     step_options.shards = o.shards;
-    step_options.exchange = exchange_of(o);
+    step_options.exchange = *exchange_format_of(o.exchange);
     gradient_accumulator accumulator(o.accumulator == "bf16" ? accumulator_format::bf16_sr : accumulator_format::fp32);
     std::printf("tiny_gpt: T %zu, C %zu, H %zu, L %zu, %zu parameters; batch %zu x %zu bytes, %llu steps, lr %g; "
                 "%zu training and %zu validation bytes; backward %s, weights %s, moments %s, update %s; %u thread(s); %zu shard(s) over %zu process(es)\n",

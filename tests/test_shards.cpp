@@ -197,7 +197,7 @@ TEST_CASE("shards: the tree sum has the same bits for every process count, a ran
     for (std::size_t p = 2; p <= 4; ++p) CHECK(rank_order_sum(p, 12, n) != alone);
 }
 
-TEST_CASE("shards: the GPT's sharded step ends in the same state for 1 to 4 processes, with FP32, BF16 SR and E4M3 SR exchange")
+TEST_CASE("shards: the GPT's sharded step ends in the same state for 1 to 4 processes, with every exchange format")
 {
     gpt_options m = one_layer_gpt();
     m.quantization = linear_quantization::backward_only(
@@ -231,7 +231,9 @@ TEST_CASE("shards: the GPT's sharded step ends in the same state for 1 to 4 proc
         }
         return digests[0];
     };
-    for (const exchange_format exchange : {exchange_format::fp32, exchange_format::bf16_sr, exchange_format::e4m3_sr}) {
+    const exchange_format every[] = {exchange_format::fp32, exchange_format::bf16_sr, exchange_format::e4m3_sr,
+                                     exchange_format::e4m3_rtn, exchange_format::e5m2_sr};
+    for (const exchange_format exchange : every) {
         INFO("exchange " << exchange_format_name(exchange));
         const std::uint64_t one = train(1, exchange);
         for (std::size_t p = 2; p <= most_processes(4); ++p) CHECK(train(p, exchange) == one);
@@ -240,18 +242,21 @@ TEST_CASE("shards: the GPT's sharded step ends in the same state for 1 to 4 proc
     const std::uint64_t fp32 = train(1, exchange_format::fp32);
     CHECK(train(1, exchange_format::bf16_sr) != fp32);
     CHECK(train(1, exchange_format::e4m3_sr) != fp32);
+    CHECK(train(1, exchange_format::e4m3_rtn) != fp32);
+    CHECK(train(1, exchange_format::e5m2_sr) != fp32);
+    CHECK(train(1, exchange_format::e4m3_rtn) != train(1, exchange_format::e4m3_sr));
 }
 
-TEST_CASE("shards: the rounding codecs send every value they round exactly, and their rounding is unbiased")
+TEST_CASE("shards: the rounding codecs send every value they round exactly; SR is unbiased, nearest-even the nearest")
 {
     // Gradient-sized values in one binade, [1, 2) x 2^-20: three whole blocks of 32 and a tail of 4.
     const std::size_t n = 100;
     std::vector<float> x(n);
     for (std::size_t i = 0; i < n; ++i) x[i] = std::ldexp(1.0f + std::fmod(0.6180339887f * float(i + 1), 1.0f), -20);
     // relative_step: the largest gap between neighbours of the format at these values relative
-    // to the value: BF16 2^-7; E4M3 2^-3 (the block's scale puts [1, 2) x 2^-20 among E4M3's
-    // normals, 3 mantissa bits).
-    auto check = [&](const auto& codec, double relative_step) {
+    // to the value: BF16 2^-7; E4M3 2^-3 and E5M2 2^-2 (the block's scale puts [1, 2) x 2^-20
+    // among their normals, 3 and 2 mantissa bits).
+    auto lossless = [&](const auto& codec) {
         std::vector<float> rounded = x, back(n);
         codec.round(shard_span{0, 2}, 0, rounded);
         std::vector<std::byte> bytes(codec.bytes(n));
@@ -261,6 +266,10 @@ TEST_CASE("shards: the rounding codecs send every value they round exactly, and 
         std::vector<float> again = rounded;
         codec.round(shard_span{5, 6}, 0, again);  // a rounded value rounds to itself
         CHECK(again == rounded);
+        return rounded;
+    };
+    auto unbiased = [&](const auto& codec, double relative_step) {
+        lossless(codec);
         // Unbiased: over 2000 nodes' roundings the mean is the value within 5 standard errors
         // (an SR draw's standard deviation is at most half the step).
         const int draws = 2000;
@@ -277,8 +286,18 @@ TEST_CASE("shards: the rounding codecs send every value they round exactly, and 
         }
         CHECK(outside == 0);
     };
-    check(bf16_sr_codec(fewbits::stream{11}), std::ldexp(1.0, -7));
-    check(e4m3_block_sr_codec(fewbits::stream{12}), std::ldexp(1.0, -3));
+    unbiased(bf16_sr_codec(fewbits::stream{11}), std::ldexp(1.0, -7));
+    unbiased(e4m3_block_sr_codec(fewbits::stream{12}), std::ldexp(1.0, -3));
+    unbiased(e5m2_block_sr_codec(fewbits::stream{13}), std::ldexp(1.0, -2));
+    // Nearest-even: within half a step of the value, and the same for every node and words.
+    const std::vector<float> nearest = lossless(e4m3_block_rtn_codec(fewbits::stream{14}));
+    std::size_t far = 0;
+    for (std::size_t i = 0; i < n; ++i)
+        if (std::abs(double(nearest[i]) - x[i]) > std::ldexp(1.0, -3) * x[i] / 2.0) ++far;
+    CHECK(far == 0);
+    std::vector<float> elsewhere = x;
+    e4m3_block_rtn_codec(fewbits::stream{15}).round(shard_span{3, 7}, 32, elsewhere);
+    CHECK(elsewhere == nearest);
 }
 
 TEST_CASE("shards: options that do not fit are refused, naming them")

@@ -20,8 +20,8 @@
 // takes the same update (clipping included) on its own copy of the model and optimizer state.
 // Shards are the unit of the step: they do not combine with accumulate (which cuts the batch
 // too, in another order) nor with updates in the backward pass (a gradient is complete only
-// after the exchange). exchange = bf16_sr or e4m3_sr sends the shards' gradients rounded with
-// stochastic rounding (exchange_format below).
+// after the exchange). exchange sends the shards' gradients rounded (exchange_format,
+// train/exchange_codec.hpp).
 #pragma once
 
 #include <algorithm>
@@ -48,34 +48,6 @@
 #include "fewbits/train/shard_exchange.hpp"
 
 namespace fewbits::train {
-
-// How the shards' gradients travel (shards > 1): fp32, or every node of the shards' tree
-// (leaves and root included) rounded with stochastic rounding keyed by (seed, step, node,
-// value index) and sent rounded (train/exchange_codec.hpp): BF16, half the bytes, or MXFP8
-// E4M3 with a power-of-two scale per 32 values, about a quarter. Unbiased, and still the same
-// bits for every process count (every node is rounded, sent or not).
-enum class exchange_format { fp32, bf16_sr, e4m3_sr };
-
-inline const char* exchange_format_name(exchange_format f) noexcept
-{
-    switch (f) {
-    case exchange_format::bf16_sr: return "bf16 SR";
-    case exchange_format::e4m3_sr: return "e4m3 SR (32-value blocks)";
-    case exchange_format::fp32: break;
-    }
-    return "fp32";
-}
-
-// The bytes all processes send per step for a gradient of n values (train/shard_exchange.hpp).
-inline std::size_t exchange_bytes(exchange_format f, std::size_t shards, std::size_t processes, std::size_t n)
-{
-    switch (f) {
-    case exchange_format::bf16_sr: return shard_exchange_bytes<bf16_sr_codec>(shards, processes, n);
-    case exchange_format::e4m3_sr: return shard_exchange_bytes<e4m3_block_sr_codec>(shards, processes, n);
-    case exchange_format::fp32: break;
-    }
-    return shard_exchange_bytes<plain_codec<float>>(shards, processes, n);
-}
 
 struct lm_step_options {
     optim::update_timing timing = optim::update_timing::after_backward;
@@ -193,12 +165,9 @@ double lm_sharded_step(models::gpt& model, const data::token_batch& b, const O& 
         for (nn::parameter* p : params) at = std::copy(p->grad().values().begin(), p->grad().values().end(), at);
     };
     const stream words = ctx.tensor_stream(0, nn::tensor_key("shard_exchange"));
-    std::vector<float> total;
-    switch (s.exchange) {
-    case exchange_format::bf16_sr: total = sum_shards<float>(comm, shards, n, shard_gradient, bf16_sr_codec(words)); break;
-    case exchange_format::e4m3_sr: total = sum_shards<float>(comm, shards, n, shard_gradient, e4m3_block_sr_codec(words)); break;
-    case exchange_format::fp32: total = sum_shards<float>(comm, shards, n, shard_gradient); break;
-    }
+    const std::vector<float> total = with_exchange_codec(s.exchange, words, [&](const auto& codec) {
+        return sum_shards<float>(comm, shards, n, shard_gradient, codec);
+    });
     const double loss = sum_shards<double>(comm, shards, 1, [&](std::size_t k, std::span<double> out) {
                             out[0] = losses[k - mine.begin];
                         })[0] /
