@@ -48,14 +48,12 @@
 
 #include "experiment.hpp"
 #include "lm_experiment.hpp"
+#include "processes.hpp"
 
 #include <fewbits/data/text_corpus.hpp>
 #include <fewbits/io/lm_state.hpp>
 #include <fewbits/nn/memory.hpp>
 #include <fewbits/train/lm_step.hpp>
-#if FEWBITS_EXAMPLE_HAVE_MPI
-#include <fewbits/train/mpi_communicator.hpp>
-#endif
 
 namespace {
 
@@ -388,14 +386,7 @@ std::string exchange_cost(const options& o, std::size_t processes, std::size_t p
 int run(const options& o, communicator& comm)
 {
     const bool first_process = comm.rank() == 0;
-    try {
-        require_shards_fit(o.shards, comm.size());
-    } catch (const std::invalid_argument&) {
-        throw usage_error("--shards " + std::to_string(o.shards) + " is fewer than the " + std::to_string(comm.size()) +
-                          " processes, and every process needs a whole shard: use --shards " +
-                          std::to_string(comm.size()) + " or more (a divisor of --batch), or mpirun -np " +
-                          std::to_string(o.shards) + " or fewer");
-    }
+    experiment::require_shards_fit_processes(o.shards, comm, "--batch");
     // Before training, so that a path that cannot be written fails in a second, not after the run.
     if (!o.dump_state.empty()) experiment::create_parent_directory(o.dump_state);
     text_corpus corpus;
@@ -512,15 +503,8 @@ int run(const options& o, communicator& comm)
                     o.dump_state.c_str(), double(s.loss));
     }
     if (o.sample_bytes > 0 && first_process) std::printf("--- sample ---\n%s\n---\n", sample_text(model, o, o.sample_bytes).c_str());
-    // Every process holds the whole state: they must all have reached the same one.
     const std::uint64_t digest = state_digest(model.parameters(), state);
-    const std::vector<std::size_t> one_each(comm.size(), 1);
-    const std::vector<std::uint64_t> digests = all_gather_values<std::uint64_t>(comm, std::span(&digest, 1), one_each);
-    for (std::size_t r = 0; r < digests.size(); ++r)
-        if (digests[r] != digest)
-            throw std::runtime_error("process " + std::to_string(r) + " ended in state digest " +
-                                     experiment::hex64(digests[r]) + ", process " + std::to_string(comm.rank()) + " in " +
-                                     experiment::hex64(digest));
+    experiment::require_same_digest(comm, digest);
     if (o.shards > 1) std::printf("%s\n", exchange_cost(o, comm.size(), parameters).c_str());
     std::printf("state digest %s\n", experiment::hex64(digest).c_str());
     if (first_process) print_memory(model, accumulator, parameters);
@@ -531,19 +515,5 @@ int run(const options& o, communicator& comm)
 
 int main(int argc, char** argv)
 {
-#if FEWBITS_EXAMPLE_HAVE_MPI
-    fewbits::train::mpi_session mpi(argc, argv);
-    fewbits::train::mpi_communicator comm;
-#else
-    fewbits::train::single_process comm;
-#endif
-    // Only process 0 prints progress; the others' errors still reach stderr.
-    if (comm.rank() != 0 && std::freopen("/dev/null", "w", stdout) == nullptr) return 1;
-    const int status = experiment::run_main(argc, argv, print_usage, parse, [&](const options& o) { return run(o, comm); });
-#if FEWBITS_EXAMPLE_HAVE_MPI
-    // A process that stopped must not wait in MPI_Finalize for the others, nor leave them
-    // waiting in the step's exchange: end the whole job.
-    if (status != 0 && comm.size() > 1) fewbits::train::mpi_session::abort(status);
-#endif
-    return status;
+    return experiment::run_main_on_processes(argc, argv, print_usage, parse, run);
 }

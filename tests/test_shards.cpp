@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
+#include <numeric>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -245,6 +246,56 @@ TEST_CASE("shards: the GPT's sharded step ends in the same state for 1 to 4 proc
     CHECK(train(1, exchange_format::e4m3_rtn) != fp32);
     CHECK(train(1, exchange_format::e5m2_sr) != fp32);
     CHECK(train(1, exchange_format::e4m3_rtn) != train(1, exchange_format::e4m3_sr));
+}
+
+TEST_CASE("shards: the MLP's sharded step ends in the same state for 1 to 4 processes")
+{
+    // 64 samples of a 6-4-3 classification: Gaussian inputs, labels from their first features.
+    dataset data;
+    data.inputs.resize(64, 6);
+    data.labels.resize(64);
+    data.classes = 3;
+    for (std::size_t r = 0; r < 64; ++r) {
+        for (std::size_t c = 0; c < 6; ++c)
+            data.inputs.row(r)[c] = std::sin(0.7f * static_cast<float>(r * 6 + c + 1));
+        data.labels[r] = static_cast<int>(r % 3);
+    }
+    mlp_options m;
+    m.sizes = {6, 4, 3};
+    m.quantization = {linear_quantization::backward_only(
+        quantizer::to<fewbits::float8_e4m3fn>({fewbits::rounding::stochastic}, scaling::power_of_two))};
+    sgd_options opt;
+    opt.lr = 0.1f;
+    auto train = [&](std::size_t processes, std::size_t shards, exchange_format exchange) {
+        std::vector<std::uint64_t> digests(processes);
+        std::vector<double> losses(processes);
+        thread_group(processes).run([&](communicator& c) {
+            mlp model(m);
+            batch b;
+            for (std::size_t step = 0; step < 4; ++step) {
+                std::vector<std::size_t> idx(16);
+                std::iota(idx.begin(), idx.end(), step * 16);
+                gather(data, idx, b);
+                losses[c.rank()] = shards == 0 ? model.train_step(b, opt).sum
+                                               : mlp_sharded_step(model, b, opt, shards, exchange, c).sum;
+            }
+            digests[c.rank()] = fewbits::io::state_digest(model.parameters(), fewbits::io::run_state{});
+        });
+        for (std::size_t r = 1; r < processes; ++r) {
+            CHECK(digests[r] == digests[0]);
+            CHECK(losses[r] == losses[0]);
+        }
+        return digests[0];
+    };
+    for (const exchange_format exchange : {exchange_format::fp32, exchange_format::e4m3_sr}) {
+        INFO("exchange " << exchange_format_name(exchange));
+        const std::uint64_t one = train(1, 4, exchange);
+        for (std::size_t p = 2; p <= most_processes(4); ++p) CHECK(train(p, 4, exchange) == one);
+    }
+    // The exchange is the one of the step: E4M3 SR ends elsewhere than FP32. (In FP32 these 4
+    // shards of 4 samples happen to end in the bits of the step without shards, measured; so
+    // that comparison could not fail here.)
+    CHECK(train(1, 4, exchange_format::e4m3_sr) != train(1, 4, exchange_format::fp32));
 }
 
 TEST_CASE("shards: the rounding codecs send every value they round exactly; SR is unbiased, nearest-even the nearest")

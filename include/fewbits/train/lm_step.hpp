@@ -46,6 +46,7 @@
 #include "fewbits/train/exchange_codec.hpp"
 #include "fewbits/train/gradient_accumulator.hpp"
 #include "fewbits/train/shard_exchange.hpp"
+#include "fewbits/train/sharded_step.hpp"
 
 namespace fewbits::train {
 
@@ -127,59 +128,29 @@ private:
     std::unordered_set<const nn::parameter*> done_;
 };
 
-// Stops the step before any update when its loss is not finite.
-inline void require_finite_loss(double loss, const nn::pass_context& ctx)
-{
-    if (std::isfinite(loss)) return;
-    fewbits::raise<models::training_error>("fewbits: non-finite loss (" + exact_string(loss) + ") at step " +
-                                               std::to_string(ctx.step) + "; training stopped before this step's update",
-                                           ctx.step);
-}
-
 // The step with s.shards shards shared by the processes of comm (see the top of this file):
-// each process computes its shards, and train/shard_exchange.hpp sums the shards' gradients
-// and losses in the fixed tree on every process; each one then takes the update. A non-finite
-// loss stops every process at the same point, after the exchange.
+// each process computes its shards, and train/sharded_step.hpp sums the shards' gradients and
+// losses in the fixed tree on every process; each one then takes the update. A non-finite loss
+// stops every process at the same point, after the exchange.
 template <optim::optimizer O>
 double lm_sharded_step(models::gpt& model, const data::token_batch& b, const O& o, const nn::pass_context& ctx,
                        const lm_step_options& s, communicator& comm)
 {
     const std::size_t shards = s.shards;
-    const shard_span mine = shard_range(shards, comm.size(), comm.rank());
     if (b.sequences % shards != 0)
         fewbits::raise_invalid_argument("lm_step_options.shards (" + std::to_string(shards) +
                                         ") must divide the batch's sequences (" + std::to_string(b.sequences) + ")");
     const auto params = model.parameters();
-    std::size_t n = 0;
-    for (const nn::parameter* p : params) n += p->size();
     const std::size_t per = b.sequences / shards, tokens = per * (b.inputs.size() / b.sequences);
-
-    std::vector<double> losses(mine.size());
-    auto shard_gradient = [&](std::size_t k, std::span<float> out) {
+    auto shard_loss = [&](std::size_t k, std::span<double> loss) {
         nn::pass_context shard = ctx;
         shard.first_row = k * tokens;
-        losses[k - mine.begin] = model.forward_loss(std::span(b.inputs).subspan(k * tokens, tokens),
-                                                    std::span(b.targets).subspan(k * tokens, tokens), per, shard);
+        loss[0] = model.forward_loss(std::span(b.inputs).subspan(k * tokens, tokens),
+                                     std::span(b.targets).subspan(k * tokens, tokens), per, shard);
         model.backward(shard);
-        auto at = out.begin();
-        for (nn::parameter* p : params) at = std::copy(p->grad().values().begin(), p->grad().values().end(), at);
     };
-    const stream words = ctx.tensor_stream(0, nn::tensor_key("shard_exchange"));
-    const std::vector<float> total = with_exchange_codec(s.exchange, words, [&](const auto& codec) {
-        return sum_shards<float>(comm, shards, n, shard_gradient, codec);
-    });
-    const double loss = sum_shards<double>(comm, shards, 1, [&](std::size_t k, std::span<double> out) {
-                            out[0] = losses[k - mine.begin];
-                        })[0] /
-                        static_cast<double>(shards);
-    require_finite_loss(loss, ctx);
-    std::size_t at = 0;
-    for (nn::parameter* p : params) {
-        for (float& g : p->grad().values()) g = total[at++] / static_cast<float>(shards);
-    }
-    if (s.clip_grad_norm > 0.0f) (void)optim::clip_grad_norm(params, s.clip_grad_norm);
-    for (nn::parameter* p : params) o.step(*p, ctx.update_stream(*p));
-    return loss;
+    return sharded_step(params, shards, s.exchange, s.clip_grad_norm, o, ctx, comm, 1, shard_loss)[0] /
+           static_cast<double>(shards);
 }
 
 }  // namespace detail
@@ -202,7 +173,7 @@ double lm_train_step(models::gpt& model, const data::token_batch& b, const O& o,
     auto check = [&](double loss) {
         if (std::isfinite(loss)) return;
         if (acc != nullptr) acc->clear();  // no half-summed step carries over
-        detail::require_finite_loss(loss, ctx);
+        require_finite_loss(loss, ctx);
     };
     const auto params = model.parameters();
     const bool now = s.timing == optim::update_timing::in_backward;
