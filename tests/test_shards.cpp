@@ -296,6 +296,18 @@ TEST_CASE("shards: the MLP's sharded step ends in the same state for 1 to 4 proc
     // shards of 4 samples happen to end in the bits of the step without shards, measured; so
     // that comparison could not fail here.)
     CHECK(train(1, 4, exchange_format::e4m3_sr) != train(1, 4, exchange_format::fp32));
+
+    // A batch that the shards do not divide is refused before any update.
+    mlp model(m);
+    const std::vector<float> before = model.flat_parameters();
+    batch b;
+    const std::vector<std::size_t> six = {0, 1, 2, 3, 4, 5};
+    gather(data, six, b);
+    single_process alone;
+    CHECK_THROWS_WITH(mlp_sharded_step(model, b, opt, 4, exchange_format::fp32, alone),
+                      Catch::Contains("shards (4) must divide the batch's samples (6)"));
+    CHECK(model.flat_parameters() == before);
+    CHECK(model.step() == 0);
 }
 
 TEST_CASE("shards: the rounding codecs send every value they round exactly; SR is unbiased, nearest-even the nearest")
