@@ -24,6 +24,11 @@
 // be checkpointed: --checkpoint PATH writes its whole state (fewbits/io/checkpoint.hpp) every
 // --checkpoint-every steps (default: at the end of each epoch) and at the end; --resume PATH
 // continues it bit for bit (the same options). Such a run ends with "state digest <16 hex>".
+//
+// --shards S cuts every batch into S shards whose gradients are added in a fixed tree
+// (train/epoch.hpp's mlp_sharded_step, docs/distributed.md); under `mpirun -np P` (P <= S) the
+// processes share the shards and a run ends in the same state digest as without mpirun. Only
+// process 0 prints and writes files.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -33,6 +38,7 @@
 #include <vector>
 
 #include "experiment.hpp"
+#include "processes.hpp"
 
 namespace {
 
@@ -51,6 +57,8 @@ struct options {
     double lr = 0.1;           // at batch 32
     bool sqrt_scaling = true;  // lr * sqrt(batch / 32); false: lr at every batch size
     checkpoint_options checkpoint;
+    std::size_t shards = 1;  // S > 1: every batch cut into S shards (the same bits under mpirun -np P <= S)
+    std::string exchange = "fp32";
 };
 
 void print_usage(std::FILE* to, const char* prog)
@@ -61,6 +69,8 @@ void print_usage(std::FILE* to, const char* prog)
                  "          [--placements backward,weights] [--batches LIST] [--epochs N] [--train-samples N]\n"
                  "          [--lr X (learning rate at batch 32, default 0.1)] [--lr-scaling sqrt|none]\n"
                  "          [--checkpoint PATH [--checkpoint-every STEPS]] [--resume PATH]   (a grid of one run)\n"
+                 "          [--shards S (every batch in S shards: the same bits under mpirun -np P <= S)]\n"
+                 "          [--exchange fp32|bf16|e4m3|e4m3-rtn|e5m2 (with --shards: the shards' gradients as sent)]\n"
                  "--quick (default): backward fp32,e4m3,e4m1,e4m0 and weights bf16,e4m3; batches 8,32,128,512;\n"
                  "  2 epochs on the 60000 training images (a few minutes on 2 cores). --full: backward fp32,bf16,e5m2,\n"
                  "  e4m3,e4m1,e5m0,e4m0 and weights bf16,e5m2,e4m3; batches 8..512; 10 epochs (an estimated half hour on 2 cores).\n"
@@ -89,6 +99,8 @@ options parse(int argc, char** argv)
         else if (a == "--placements") o.placements = parse_names(a, value(), {"backward", "weights"});
         else if (a == "--batches") o.batches = parse_sizes(a, value(), 1, 65536);
         else if (a == "--epochs") o.epochs = parse_count(a, value(), 1, 1000);
+        else if (a == "--shards") o.shards = parse_count(a, value(), 1, 65536);
+        else if (a == "--exchange") o.exchange = value();
         else if (a == "--train-samples") o.train_samples = parse_count(a, value(), 1, 10000000);
         else if (a == "--lr") {
             const char* t = value();
@@ -104,6 +116,10 @@ options parse(int argc, char** argv)
             throw usage_error("unknown option '" + a + "'");
     }
     o.checkpoint.validate();
+    if (!exchange_format_of(o.exchange))
+        throw usage_error(std::string("--exchange needs ") + exchange_format_words + ", got '" + o.exchange + "'");
+    if (o.exchange != "fp32" && o.shards < 2)
+        throw usage_error("--exchange " + o.exchange + " rounds the shards' gradients: it needs --shards 2 or more");
     // Checked here, not when the grid reaches the run: the default placements include weights.
     if (std::find(o.formats.begin(), o.formats.end(), "int8") != o.formats.end() &&
         (o.placements.empty() || std::find(o.placements.begin(), o.placements.end(), "weights") != o.placements.end()))
@@ -176,10 +192,12 @@ std::string run_configuration(const run_spec& spec, const experiment_data& data,
     c.add("format", spec.format).add("rounding", spec.rounding).add("placement", spec.placement);
     c.add("batch", std::to_string(spec.batch)).add("lr", fmt("%.9g", lr)).add("epochs", std::to_string(epochs));
     c.add("seed", std::to_string(o.seed));
+    if (o.shards > 1) c.add("shards", std::to_string(o.shards) + " " + o.exchange);
     return c.text();
 }
 
-run_result train_one(const run_spec& spec, const experiment_data& data, const options& o, std::size_t epochs)
+run_result train_one(const run_spec& spec, const experiment_data& data, const options& o, std::size_t epochs,
+                     communicator& comm)
 {
     run_result r;
     r.spec = spec;
@@ -247,7 +265,8 @@ run_result train_one(const run_spec& spec, const experiment_data& data, const op
                 const bool sample = e + 1 == epochs && r.steps % 8 == 0;
                 std::vector<float> before;
                 if (sample) before = model.flat_parameters();
-                loss_sum += model.train_step(b, so).sum;
+                loss_sum += o.shards > 1 ? mlp_sharded_step(model, b, so, o.shards, *exchange_format_of(o.exchange), comm).sum
+                                         : model.train_step(b, so).sum;
                 if (sample) changed_sum += changed_fraction(before, model.flat_parameters()), ++changed_count;
                 ++r.steps;
                 if (o.checkpoint.every > 0 && r.steps % o.checkpoint.every == 0 && start_i + spec.batch < n)
@@ -289,8 +308,11 @@ std::string markdown_table(const std::vector<run_result>& results, const std::ve
     });
 }
 
-int run(options o)
+int run(options o, communicator& comm)
 {
+    require_shards_fit_processes(o.shards, comm, "every batch");
+    // Process 0 alone writes files.
+    if (comm.rank() != 0) o.csv.clear(), o.markdown.clear(), o.checkpoint.save.clear();
     if (o.batches.empty()) o.batches = o.full ? std::vector<std::size_t>{8, 16, 32, 64, 128, 256, 512}
                                               : std::vector<std::size_t>{8, 32, 128, 512};
     const std::size_t epochs = o.epochs > 0 ? o.epochs : o.full ? 10 : 2;
@@ -299,6 +321,15 @@ int run(options o)
     if (o.batches.back() > data.train.size())
         throw usage_error("--batches: " + std::to_string(o.batches.back()) + " is larger than the training set (" +
                           std::to_string(data.train.size()) + ")");
+    // Every batch, the last of an epoch included, is cut into whole shards.
+    for (const std::size_t b : o.batches) {
+        const std::size_t last = data.train.size() % b;
+        if (b % o.shards != 0 || last % o.shards != 0)
+            throw usage_error("--shards " + std::to_string(o.shards) + " must divide every batch: --batches " +
+                              std::to_string(b) + " of " + std::to_string(data.train.size()) +
+                              " training samples gives batches of " + std::to_string(b) +
+                              (last > 0 ? " and " + std::to_string(last) : std::string()));
+    }
     const std::vector<run_spec> runs = plan(o);
     if (runs.empty()) throw usage_error("the grid is empty (check --formats and --placements)");
     if (runs.size() > 1 && (!o.checkpoint.save.empty() || !o.checkpoint.resume.empty()))
@@ -313,7 +344,7 @@ int run(options o)
     progress pr(static_cast<double>(runs.size()));
     std::vector<run_result> results;
     for (std::size_t i = 0; i < runs.size(); ++i) {
-        const run_result r = train_one(runs[i], data, o, epochs);
+        const run_result r = train_one(runs[i], data, o, epochs, comm);
         results.push_back(r);
         pr.done(1.0);
         std::printf("[%3zu/%zu] %-22s b=%-4zu lr=%.3f  train loss %s  test acc %5.2f%%  changed/step %5.1f%%  %6.1fs"
@@ -338,6 +369,7 @@ int run(options o)
         md.finish();
     }
     if (csv.enabled()) std::printf("\nwrote %s and %s\n", csv.path().c_str(), o.markdown.c_str());
+    for (const run_result& r : results) require_same_digest(comm, r.digest);
     if (results.size() == 1) std::printf("state digest %s\n", hex64(results.front().digest).c_str());
     return 0;
 }
@@ -346,5 +378,5 @@ int run(options o)
 
 int main(int argc, char** argv)
 {
-    return run_main(argc, argv, print_usage, parse, run);
+    return run_main_on_processes(argc, argv, print_usage, parse, run);
 }

@@ -48,14 +48,12 @@
 
 #include "experiment.hpp"
 #include "lm_experiment.hpp"
+#include "processes.hpp"
 
 #include <fewbits/data/text_corpus.hpp>
 #include <fewbits/io/lm_state.hpp>
 #include <fewbits/nn/memory.hpp>
 #include <fewbits/train/lm_step.hpp>
-#if FEWBITS_EXAMPLE_HAVE_MPI
-#include <fewbits/train/mpi_communicator.hpp>
-#endif
 
 namespace {
 
@@ -101,8 +99,9 @@ void print_usage(std::FILE* to, const char* prog)
                 "  --accumulator fp32|bf16  the sum of the micro-batch gradients: FP32, or BF16 with SR\n"
                 "  --shards S             cut the batch into S shards added in a fixed order: the same bits\n"
                 "                         under mpirun -np P for every P <= S (default 1)\n"
-                "  --exchange fp32|bf16|e4m3  with --shards: the shards' gradients sent in FP32, BF16 with SR,\n"
-                "                         or E4M3 with SR and a power-of-two scale per 32 values\n"
+                "  --exchange fp32|bf16|e4m3|e4m3-rtn|e5m2  with --shards: the shards' gradients sent in FP32,\n"
+                "                         BF16 with SR, or MXFP8 (a power-of-two scale per 32 values): E4M3\n"
+                "                         with SR or round-to-nearest-even (e4m3-rtn), E5M2 with SR\n"
                 "  --data PATH            text file, gzip or plain (default the Jargon File)\n"
                 "  --log-every K          progress and validation every K steps (default 25)\n"
                 "  --sample BYTES         afterwards, write BYTES bytes after --prompt TEXT\n"
@@ -200,8 +199,8 @@ options parse(int argc, char** argv)
     if (o.batch % o.shards != 0)
         throw usage_error("--batch (" + std::to_string(o.batch) + ") must be a multiple of --shards (" +
                           std::to_string(o.shards) + "): each shard holds the same number of sequences");
-    if (o.exchange != "fp32" && o.exchange != "bf16" && o.exchange != "e4m3")
-        throw usage_error("--exchange needs fp32, bf16 or e4m3, got '" + o.exchange + "'");
+    if (!exchange_format_of(o.exchange))
+        throw usage_error(std::string("--exchange needs ") + exchange_format_words + ", got '" + o.exchange + "'");
     if (o.exchange != "fp32" && o.shards < 2)
         throw usage_error("--exchange " + o.exchange + " rounds the shards' gradients: it needs --shards 2 or more");
     if (o.shards > 1 && o.accumulate > 1)
@@ -373,17 +372,11 @@ std::string run_configuration(const options& o, const text_corpus& corpus)
     return c.text();
 }
 
-exchange_format exchange_of(const options& o)
-{
-    if (o.exchange == "bf16") return exchange_format::bf16_sr;
-    if (o.exchange == "e4m3") return exchange_format::e4m3_sr;
-    return exchange_format::fp32;
-}
-
 // What the shards' exchange costs per step (docs/distributed.md), for process 0 to print.
 std::string exchange_cost(const options& o, std::size_t processes, std::size_t parameters)
 {
-    const std::size_t gradient = 4 * parameters, sent = exchange_bytes(exchange_of(o), o.shards, processes, parameters);
+    const std::size_t gradient = 4 * parameters,
+                      sent = exchange_bytes(*exchange_format_of(o.exchange), o.shards, processes, parameters);
     return "exchange: " + std::to_string(o.shards) + " shards over " + std::to_string(processes) + " process(es), " +
            o.exchange + ": the gradients' exchange sends " + std::to_string(sent) +
            " bytes per step, all processes together (gradient " + std::to_string(gradient) +
@@ -393,14 +386,7 @@ std::string exchange_cost(const options& o, std::size_t processes, std::size_t p
 int run(const options& o, communicator& comm)
 {
     const bool first_process = comm.rank() == 0;
-    try {
-        require_shards_fit(o.shards, comm.size());
-    } catch (const std::invalid_argument&) {
-        throw usage_error("--shards " + std::to_string(o.shards) + " is fewer than the " + std::to_string(comm.size()) +
-                          " processes, and every process needs a whole shard: use --shards " +
-                          std::to_string(comm.size()) + " or more (a divisor of --batch), or mpirun -np " +
-                          std::to_string(o.shards) + " or fewer");
-    }
+    experiment::require_shards_fit_processes(o.shards, comm, "--batch");
     // Before training, so that a path that cannot be written fails in a second, not after the run.
     if (!o.dump_state.empty()) experiment::create_parent_directory(o.dump_state);
     text_corpus corpus;
@@ -426,7 +412,7 @@ int run(const options& o, communicator& comm)
     step_options.clip_grad_norm = o.clip_grad_norm;
     step_options.accumulate = o.accumulate;
     step_options.shards = o.shards;
-    step_options.exchange = exchange_of(o);
+    step_options.exchange = *exchange_format_of(o.exchange);
     gradient_accumulator accumulator(o.accumulator == "bf16" ? accumulator_format::bf16_sr : accumulator_format::fp32);
     std::printf("tiny_gpt: T %zu, C %zu, H %zu, L %zu, %zu parameters; batch %zu x %zu bytes, %llu steps, lr %g; "
                 "%zu training and %zu validation bytes; backward %s, weights %s, moments %s, update %s; %u thread(s); %zu shard(s) over %zu process(es)\n",
@@ -517,15 +503,8 @@ int run(const options& o, communicator& comm)
                     o.dump_state.c_str(), double(s.loss));
     }
     if (o.sample_bytes > 0 && first_process) std::printf("--- sample ---\n%s\n---\n", sample_text(model, o, o.sample_bytes).c_str());
-    // Every process holds the whole state: they must all have reached the same one.
     const std::uint64_t digest = state_digest(model.parameters(), state);
-    const std::vector<std::size_t> one_each(comm.size(), 1);
-    const std::vector<std::uint64_t> digests = all_gather_values<std::uint64_t>(comm, std::span(&digest, 1), one_each);
-    for (std::size_t r = 0; r < digests.size(); ++r)
-        if (digests[r] != digest)
-            throw std::runtime_error("process " + std::to_string(r) + " ended in state digest " +
-                                     experiment::hex64(digests[r]) + ", process " + std::to_string(comm.rank()) + " in " +
-                                     experiment::hex64(digest));
+    experiment::require_same_digest(comm, digest);
     if (o.shards > 1) std::printf("%s\n", exchange_cost(o, comm.size(), parameters).c_str());
     std::printf("state digest %s\n", experiment::hex64(digest).c_str());
     if (first_process) print_memory(model, accumulator, parameters);
@@ -536,19 +515,5 @@ int run(const options& o, communicator& comm)
 
 int main(int argc, char** argv)
 {
-#if FEWBITS_EXAMPLE_HAVE_MPI
-    fewbits::train::mpi_session mpi(argc, argv);
-    fewbits::train::mpi_communicator comm;
-#else
-    fewbits::train::single_process comm;
-#endif
-    // Only process 0 prints progress; the others' errors still reach stderr.
-    if (comm.rank() != 0 && std::freopen("/dev/null", "w", stdout) == nullptr) return 1;
-    const int status = experiment::run_main(argc, argv, print_usage, parse, [&](const options& o) { return run(o, comm); });
-#if FEWBITS_EXAMPLE_HAVE_MPI
-    // A process that stopped must not wait in MPI_Finalize for the others, nor leave them
-    // waiting in the step's exchange: end the whole job.
-    if (status != 0 && comm.size() > 1) fewbits::train::mpi_session::abort(status);
-#endif
-    return status;
+    return experiment::run_main_on_processes(argc, argv, print_usage, parse, run);
 }

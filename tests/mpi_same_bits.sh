@@ -3,8 +3,8 @@
 # on one machine (any number of cores: the processes are oversubscribed).
 #
 # Usage: mpi_same_bits.sh CASE DIR MPIRUN -- PROGRAM ARGS...
-#   same-bits  PROGRAM ARGS (tiny_gpt with --shards S >= 4) ends in one state digest alone
-#              (no mpirun) and under mpirun -np 1, 2, 3, 4
+#   same-bits  PROGRAM ARGS (tiny_gpt or batch_vs_precision with --shards S >= 4) ends in one
+#              state digest alone (no mpirun) and under mpirun -np 1, 2, 3, 4
 #   resume     checkpointed at P = 3 half-way and resumed at P = 2, the run ends in the digest
 #              of the run that was never interrupted, at P = 4 (ARGS end with --steps K, K even)
 #   refused    a shard count that does not fit is refused before training with a message that

@@ -48,6 +48,7 @@
 #include "fewbits/train/lm_step.hpp"
 #include "fewbits/train/shard_exchange.hpp"
 #include "fewbits/train/shard_tree.hpp"
+#include "fewbits/train/sharded_step.hpp"
 
 namespace fewbits::training {
 using namespace fewbits::nn;

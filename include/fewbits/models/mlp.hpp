@@ -211,6 +211,10 @@ public:
         return v;
     }
 
+    // Counts a step whose update was taken outside train_step (train/epoch.hpp's sharded step),
+    // so that the next step draws its own roundings.
+    void count_step() noexcept { ++step_; }
+
     nn::loss_value loss_of(const nn::tensor& out, const data::batch& b, nn::tensor& grad) const
     {
         return loss_ == nn::loss_kind::softmax_cross_entropy ? nn::softmax_cross_entropy(out, b.labels, grad)

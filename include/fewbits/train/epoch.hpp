@@ -18,6 +18,9 @@
 #include "fewbits/nn/tensor.hpp"
 #include "fewbits/optim/optimizer.hpp"
 #include "fewbits/optim/update_in_backward.hpp"
+#include "fewbits/train/communicator.hpp"
+#include "fewbits/train/exchange_codec.hpp"
+#include "fewbits/train/sharded_step.hpp"
 
 namespace fewbits::train {
 
@@ -66,6 +69,44 @@ epoch_result train_epoch(models::mlp& model, const data::dataset& data, const O&
     r.mean_loss = loss_sum / static_cast<double>(data.size());
     r.accuracy = static_cast<double>(correct) / static_cast<double>(data.size());
     return r;
+}
+
+// One optimizer step of model on b with its batch cut into shards of equal numbers of samples,
+// shared by the processes of comm (train/sharded_step.hpp, docs/distributed.md): each shard's
+// gradient is computed as if the shard were a batch of its own, its samples rounded with their
+// streams in the whole batch; the same bits for every process count in 1..shards. Returns the
+// loss summed over the batch and the correct arg-maxes, as train_step does.
+template <optim::optimizer O>
+nn::loss_value mlp_sharded_step(models::mlp& model, const data::batch& b, const O& o, std::size_t shards,
+                                exchange_format exchange, communicator& comm)
+{
+    o.validate();
+    const std::size_t rows = b.x.rows();
+    if (shards == 0 || rows % shards != 0)
+        fewbits::raise_invalid_argument("mlp_sharded_step: shards (" + std::to_string(shards) +
+                                        ") must divide the batch's samples (" + std::to_string(rows) + ")");
+    const std::size_t per = rows / shards;
+    const nn::pass_context ctx = model.context();
+    data::batch part;
+    auto shard = [&](std::size_t k, std::span<double> stats) {
+        std::vector<std::size_t> idx(per);
+        std::iota(idx.begin(), idx.end(), k * per);
+        nn::gather_rows(b.x, idx, part.x);
+        if (b.labels.empty())
+            nn::gather_rows(b.targets, idx, part.targets);
+        else
+            part.labels.assign(b.labels.begin() + static_cast<std::ptrdiff_t>(k * per),
+                               b.labels.begin() + static_cast<std::ptrdiff_t>((k + 1) * per));
+        nn::pass_context at = ctx;
+        at.first_row = k * per;
+        const nn::loss_value v = model.compute_gradients(part, at);
+        stats[0] = v.sum;
+        stats[1] = static_cast<double>(v.correct);
+    };
+    const auto params = model.parameters();
+    const std::vector<double> sums = sharded_step(params, shards, exchange, 0.0f, o, ctx, comm, 2, shard);
+    model.count_step();
+    return {sums[0], static_cast<std::size_t>(sums[1])};
 }
 
 struct evaluation {

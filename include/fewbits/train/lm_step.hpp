@@ -20,8 +20,8 @@
 // takes the same update (clipping included) on its own copy of the model and optimizer state.
 // Shards are the unit of the step: they do not combine with accumulate (which cuts the batch
 // too, in another order) nor with updates in the backward pass (a gradient is complete only
-// after the exchange). exchange = bf16_sr or e4m3_sr sends the shards' gradients rounded with
-// stochastic rounding (exchange_format below).
+// after the exchange). exchange sends the shards' gradients rounded (exchange_format,
+// train/exchange_codec.hpp).
 #pragma once
 
 #include <algorithm>
@@ -46,36 +46,9 @@
 #include "fewbits/train/exchange_codec.hpp"
 #include "fewbits/train/gradient_accumulator.hpp"
 #include "fewbits/train/shard_exchange.hpp"
+#include "fewbits/train/sharded_step.hpp"
 
 namespace fewbits::train {
-
-// How the shards' gradients travel (shards > 1): fp32, or every node of the shards' tree
-// (leaves and root included) rounded with stochastic rounding keyed by (seed, step, node,
-// value index) and sent rounded (train/exchange_codec.hpp): BF16, half the bytes, or MXFP8
-// E4M3 with a power-of-two scale per 32 values, about a quarter. Unbiased, and still the same
-// bits for every process count (every node is rounded, sent or not).
-enum class exchange_format { fp32, bf16_sr, e4m3_sr };
-
-inline const char* exchange_format_name(exchange_format f) noexcept
-{
-    switch (f) {
-    case exchange_format::bf16_sr: return "bf16 SR";
-    case exchange_format::e4m3_sr: return "e4m3 SR (32-value blocks)";
-    case exchange_format::fp32: break;
-    }
-    return "fp32";
-}
-
-// The bytes all processes send per step for a gradient of n values (train/shard_exchange.hpp).
-inline std::size_t exchange_bytes(exchange_format f, std::size_t shards, std::size_t processes, std::size_t n)
-{
-    switch (f) {
-    case exchange_format::bf16_sr: return shard_exchange_bytes<bf16_sr_codec>(shards, processes, n);
-    case exchange_format::e4m3_sr: return shard_exchange_bytes<e4m3_block_sr_codec>(shards, processes, n);
-    case exchange_format::fp32: break;
-    }
-    return shard_exchange_bytes<plain_codec<float>>(shards, processes, n);
-}
 
 struct lm_step_options {
     optim::update_timing timing = optim::update_timing::after_backward;
@@ -155,62 +128,29 @@ private:
     std::unordered_set<const nn::parameter*> done_;
 };
 
-// Stops the step before any update when its loss is not finite.
-inline void require_finite_loss(double loss, const nn::pass_context& ctx)
-{
-    if (std::isfinite(loss)) return;
-    fewbits::raise<models::training_error>("fewbits: non-finite loss (" + exact_string(loss) + ") at step " +
-                                               std::to_string(ctx.step) + "; training stopped before this step's update",
-                                           ctx.step);
-}
-
 // The step with s.shards shards shared by the processes of comm (see the top of this file):
-// each process computes its shards, and train/shard_exchange.hpp sums the shards' gradients
-// and losses in the fixed tree on every process; each one then takes the update. A non-finite
-// loss stops every process at the same point, after the exchange.
+// each process computes its shards, and train/sharded_step.hpp sums the shards' gradients and
+// losses in the fixed tree on every process; each one then takes the update. A non-finite loss
+// stops every process at the same point, after the exchange.
 template <optim::optimizer O>
 double lm_sharded_step(models::gpt& model, const data::token_batch& b, const O& o, const nn::pass_context& ctx,
                        const lm_step_options& s, communicator& comm)
 {
     const std::size_t shards = s.shards;
-    const shard_span mine = shard_range(shards, comm.size(), comm.rank());
     if (b.sequences % shards != 0)
         fewbits::raise_invalid_argument("lm_step_options.shards (" + std::to_string(shards) +
                                         ") must divide the batch's sequences (" + std::to_string(b.sequences) + ")");
     const auto params = model.parameters();
-    std::size_t n = 0;
-    for (const nn::parameter* p : params) n += p->size();
     const std::size_t per = b.sequences / shards, tokens = per * (b.inputs.size() / b.sequences);
-
-    std::vector<double> losses(mine.size());
-    auto shard_gradient = [&](std::size_t k, std::span<float> out) {
+    auto shard_loss = [&](std::size_t k, std::span<double> loss) {
         nn::pass_context shard = ctx;
         shard.first_row = k * tokens;
-        losses[k - mine.begin] = model.forward_loss(std::span(b.inputs).subspan(k * tokens, tokens),
-                                                    std::span(b.targets).subspan(k * tokens, tokens), per, shard);
+        loss[0] = model.forward_loss(std::span(b.inputs).subspan(k * tokens, tokens),
+                                     std::span(b.targets).subspan(k * tokens, tokens), per, shard);
         model.backward(shard);
-        auto at = out.begin();
-        for (nn::parameter* p : params) at = std::copy(p->grad().values().begin(), p->grad().values().end(), at);
     };
-    const stream words = ctx.tensor_stream(0, nn::tensor_key("shard_exchange"));
-    std::vector<float> total;
-    switch (s.exchange) {
-    case exchange_format::bf16_sr: total = sum_shards<float>(comm, shards, n, shard_gradient, bf16_sr_codec(words)); break;
-    case exchange_format::e4m3_sr: total = sum_shards<float>(comm, shards, n, shard_gradient, e4m3_block_sr_codec(words)); break;
-    case exchange_format::fp32: total = sum_shards<float>(comm, shards, n, shard_gradient); break;
-    }
-    const double loss = sum_shards<double>(comm, shards, 1, [&](std::size_t k, std::span<double> out) {
-                            out[0] = losses[k - mine.begin];
-                        })[0] /
-                        static_cast<double>(shards);
-    require_finite_loss(loss, ctx);
-    std::size_t at = 0;
-    for (nn::parameter* p : params) {
-        for (float& g : p->grad().values()) g = total[at++] / static_cast<float>(shards);
-    }
-    if (s.clip_grad_norm > 0.0f) (void)optim::clip_grad_norm(params, s.clip_grad_norm);
-    for (nn::parameter* p : params) o.step(*p, ctx.update_stream(*p));
-    return loss;
+    return sharded_step(params, shards, s.exchange, s.clip_grad_norm, o, ctx, comm, 1, shard_loss)[0] /
+           static_cast<double>(shards);
 }
 
 }  // namespace detail
@@ -233,7 +173,7 @@ double lm_train_step(models::gpt& model, const data::token_batch& b, const O& o,
     auto check = [&](double loss) {
         if (std::isfinite(loss)) return;
         if (acc != nullptr) acc->clear();  // no half-summed step carries over
-        detail::require_finite_loss(loss, ctx);
+        require_finite_loss(loss, ctx);
     };
     const auto params = model.parameters();
     const bool now = s.timing == optim::update_timing::in_backward;
