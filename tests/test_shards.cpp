@@ -310,7 +310,7 @@ TEST_CASE("shards: the MLP's sharded step ends in the same state for 1 to 4 proc
     CHECK(model.step() == 0);
 }
 
-TEST_CASE("shards: the rounding codecs send every value they round exactly; SR is unbiased, nearest-even the nearest")
+TEST_CASE("shards: the rounding codecs send every value they round exactly, SR is unbiased, nearest-even the nearest")
 {
     // Gradient-sized values in one binade, [1, 2) x 2^-20: three whole blocks of 32 and a tail of 4.
     const std::size_t n = 100;
