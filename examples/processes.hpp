@@ -1,11 +1,12 @@
 // What the data-parallel programs (tiny_gpt, batch_vs_precision) share about their processes
 // (docs/distributed.md): the main that runs under mpirun when the program is built with MPI
-// (FEWBITS_EXAMPLE_HAVE_MPI) and alone otherwise, the refusal of more processes than shards,
+// (FEWBITS_EXAMPLE_HAVE_MPI) and started by a launcher, and alone otherwise, the refusal of more processes than shards,
 // and the check that every process ended in the same state.
 #pragma once
 
 #include <cstdint>
 #include <cstdio>
+#include <optional>
 #include <span>
 #include <stdexcept>
 #include <string>
@@ -51,11 +52,18 @@ inline void require_same_digest(fewbits::train::communicator& comm, std::uint64_
 template <class Parse, class Run>
 int run_main_on_processes(int argc, char** argv, void (*print_usage)(std::FILE*, const char*), Parse parse, Run run)
 {
+    fewbits::train::single_process alone;
 #if FEWBITS_EXAMPLE_HAVE_MPI
-    fewbits::train::mpi_session mpi(argc, argv);
-    fewbits::train::mpi_communicator comm;
+    // MPI only under a launcher: alone, the same bits without MPI's start-up (launched_by_mpi).
+    std::optional<fewbits::train::mpi_session> mpi;
+    std::optional<fewbits::train::mpi_communicator> world;
+    if (fewbits::train::launched_by_mpi()) {
+        mpi.emplace(argc, argv);
+        world.emplace();
+    }
+    fewbits::train::communicator& comm = world ? static_cast<fewbits::train::communicator&>(*world) : alone;
 #else
-    fewbits::train::single_process comm;
+    fewbits::train::communicator& comm = alone;
 #endif
     if (comm.rank() != 0 && std::freopen("/dev/null", "w", stdout) == nullptr) return 1;
     const int status = run_main(argc, argv, print_usage, parse, [&](const auto& o) { return run(o, comm); });

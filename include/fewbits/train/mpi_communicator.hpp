@@ -91,8 +91,20 @@ private:
     std::size_t rank_ = 0, size_ = 1;
 };
 
+// Whether an MPI launcher started this process: Open MPI's mpirun sets OMPI_COMM_WORLD_SIZE,
+// PMIx launchers (Open MPI 4, srun --mpi=pmix) PMIX_RANK, MPICH's Hydra and Slurm's PMI-2
+// PMI_RANK. Without one, a program can run as one process without initialising MPI: MPI's
+// singleton start looks up this machine's name, which took 5 s on a machine whose name was in
+// no /etc/hosts (a fresh Debian root).
+inline bool launched_by_mpi() noexcept
+{
+    for (const char* name : {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK"})
+        if (std::getenv(name) != nullptr) return true;
+    return false;
+}
+
 // MPI_Init in the constructor, MPI_Finalize in the destructor (unless abort ended the job).
-// A program started without mpirun is one process of its own (MPI's singleton start).
+// Started without a launcher, MPI makes the program one process of its own (a singleton).
 class mpi_session {
 public:
     mpi_session(int& argc, char**& argv) { MPI_Init(&argc, &argv); }
