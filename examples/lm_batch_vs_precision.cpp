@@ -11,7 +11,11 @@
 //              about these; e2m1 only by default); backward_linear: the linear layers as in
 //              backward, attention's products in FP32 (as for block-scaled formats, which
 //              always leave attention in FP32; e2m1 only by default); weights: every parameter stored in the format and updated by AdamW
-//              with the rounding (no FP32 copy); optimizer_state: AdamW's moments in bf16/fp16
+//              with the rounding (no FP32 copy); optimizer_state: AdamW's moments in bf16/fp16;
+//              exchange: the batch cut into 4 shards whose gradients are summed in a fixed tree
+//              and rounded to the format as data-parallel processes would send them
+//              (train/sharded_step.hpp; bf16 SR, e4m3 SR or RTN, e5m2 SR: the pairs the
+//              exchange has, others skipped), the rest of the step in FP32
 //   batch      sequences per step, at equal training tokens (a batch of b takes tokens / (b T)
 //              steps) or at equal steps (every batch takes the smallest batch's steps), or both
 //   seed       the initialisation, the data order and the rounding draws; the run of a
@@ -28,9 +32,11 @@
 #include <cstdio>
 #include <exception>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <numbers>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <string>
@@ -46,6 +52,18 @@
 namespace {
 
 using namespace experiment;
+
+// The exchange placement: the shards of a step and the codec of each (format, rounding) pair the
+// exchange has (train/exchange_codec.hpp).
+constexpr std::size_t exchange_shards = 4;
+std::optional<exchange_format> exchange_of(const std::string& format, const std::string& rounding)
+{
+    if (format == "bf16" && rounding == "SR") return exchange_format::bf16_sr;
+    if (format == "e4m3" && rounding == "SR") return exchange_format::e4m3_sr;
+    if (format == "e4m3" && rounding == "RTN") return exchange_format::e4m3_rtn;
+    if (format == "e5m2" && rounding == "SR") return exchange_format::e5m2_sr;
+    return std::nullopt;
+}
 
 constexpr const char* csv_header = "format,rounding,placement,batch,seed,lr,steps,tokens,train_loss,val_loss,val_bpb,seconds";
 
@@ -123,7 +141,9 @@ void print_usage(std::FILE* to, const char* prog)
         "  for a random Hadamard transform of N) for the backward placements: the linear layers' blocks\n"
         "  run along each product's reduction axis, attention's backward stays FP32.\n"
         "--placements: backward, backward_per_sample (without W), backward_linear (attention in FP32, as\n"
-        "  block formats have it), weights, optimizer_state.\n"
+        "  block formats have it), weights, optimizer_state, exchange (the gradients of 4 shards sent in\n"
+        "  bf16 SR, e4m3 SR or RTN, or e5m2 SR, as between processes; default formats bf16, e4m3; batches\n"
+        "  must be multiples of 4; format and rounding pairs the exchange does not have are skipped).\n"
         "--seeds K: seeds FIRST..FIRST+K-1 (K in 1..30; intervals need K >= 2). --jobs N runs N runs at once\n"
         "  (default: one per core), each on --threads threads (default 1); the bits do not depend on either.\n"
         "--csv columns: %s\n"
@@ -178,7 +198,7 @@ options parse(int argc, char** argv)
         else if (a == "--batches") o.batches = parse_sizes(a, v, 1, 4096), ++i;
         else if (a == "--formats") o.formats = parse_formats(a, v, true), ++i;
         else if (a == "--roundings") o.roundings = parse_roundings(a, v), ++i;
-        else if (a == "--placements") o.placements = parse_names(a, v, {"backward", "backward_per_sample", "backward_linear", "weights", "optimizer_state"}), ++i;
+        else if (a == "--placements") o.placements = parse_names(a, v, {"backward", "backward_per_sample", "backward_linear", "weights", "optimizer_state", "exchange"}), ++i;
         else if (a == "--steps-batches") o.steps_batches = parse_sizes(a, v, 1, 4096), ++i;
         else if (a == "--steps-formats") o.steps_formats = parse_formats(a, v, true), ++i;
         else if (a == "--lr") o.lr = parse_positive(a, value());
@@ -195,6 +215,16 @@ options parse(int argc, char** argv)
             if (is_block_format(f) && p == "weights")
                 throw usage_error("--formats: block-scaled '" + f + "' cannot store weights (they are stored element-wise); "
                                   "name the placements, e.g. --placements backward");
+    if (std::find(o.placements.begin(), o.placements.end(), "exchange") != o.placements.end()) {
+        for (const auto& f : o.formats)
+            if (f != "bf16" && f != "e4m3" && f != "e5m2")
+                throw usage_error("--formats: the exchange placement sends bf16, e4m3 or e5m2, got '" + f + "'");
+        for (std::size_t b : o.batches)
+            if (b % exchange_shards != 0)
+                throw usage_error("--batches: the exchange placement cuts each batch into " + std::to_string(exchange_shards) +
+                                  " shards, so every batch must be a multiple of " + std::to_string(exchange_shards) +
+                                  ", got " + std::to_string(b));
+    }
     return o;
 }
 
@@ -244,6 +274,7 @@ std::vector<std::string> formats_of(const std::string& placement, const options&
     }
     if (!o.formats.empty()) return o.formats;
     if (placement == "weights") return {"e4m3"};
+    if (placement == "exchange") return {"bf16", "e4m3"};
     if (placement == "backward_per_sample" || placement == "backward_linear") return {"e2m1"};
     return {"e2m1", "e4m0", "e4m3"};
 }
@@ -285,7 +316,8 @@ std::vector<run_spec> plan(const options& o, const grid& g)
                 }
                 for (const auto& p : placements)
                     for (const auto& f : formats_of(p, o))
-                        for (const auto& r : roundings) add({f, r, p, b, seed, o.lr, steps});
+                        for (const auto& r : roundings)
+                            if (p != "exchange" || exchange_of(f, r)) add({f, r, p, b, seed, o.lr, steps});
             }
     return runs;
 }
@@ -345,6 +377,11 @@ run_result train_one(const run_spec& s, const text_corpus& corpus, const model_s
     } else if (s.placement == "optimizer_state") {
         opt.moments = s.format == "bf16" ? moment_format::bf16 : moment_format::fp16;
     }
+    lm_step_options sharded;  // the exchange placement's step
+    if (s.placement == "exchange") {
+        sharded.shards = exchange_shards;
+        sharded.exchange = *exchange_of(s.format, s.rounding);
+    }
     gpt model(g);
     run_result r{s};
     r.tokens = s.steps * s.batch * m.context;
@@ -361,12 +398,22 @@ run_result train_one(const run_spec& s, const text_corpus& corpus, const model_s
         ctx.step = step;
         opt.options.lr = static_cast<float>(lr_at(step, s.steps, s.lr));
         sample_windows(corpus.train, s.batch, m.context, s.seed, step, b);
-        const double loss = model.compute_gradients(b.inputs, b.targets, b.sequences, ctx);
+        double loss = 0.0;
+        if (s.placement == "exchange") {
+            try {
+                loss = lm_train_step(model, b, opt, ctx, sharded);  // gradients, exchange and update
+            } catch (const training_error&) {
+                loss = std::numeric_limits<double>::quiet_NaN();  // non-finite: no update was taken
+            }
+        } else {
+            loss = model.compute_gradients(b.inputs, b.targets, b.sequences, ctx);
+        }
         if (!std::isfinite(loss)) {  // diverged: train_loss and val_loss stay NaN
             diverged = true;
             break;
         }
-        for (parameter* p : model.parameters()) opt.step(*p, ctx.update_stream(*p));
+        if (s.placement != "exchange")
+            for (parameter* p : model.parameters()) opt.step(*p, ctx.update_stream(*p));
         if (step >= s.steps - tenth) {
             tail += loss;
             ++tail_n;
