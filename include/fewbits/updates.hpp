@@ -223,7 +223,8 @@ FEWBITS_ALWAYS_INLINE inline U encode_lanes(U x, U w, U mask_lanes) noexcept
 }
 
 // Stores the float bits x as T at p + i (rounded with words + i under the policy), and leaves
-// in x the value as stored.
+// in x the value as stored. encode_ names a function template, which parentheses would break.
+// NOLINTBEGIN(bugprone-macro-parentheses)
 #define FEWBITS_UPDATE_STORE(T, x, p, words, narrow, encode_)                                                        \
     if constexpr (std::same_as<T, float>) {                                                                          \
         (x).store((p) + i);                                                                                          \
@@ -234,6 +235,7 @@ FEWBITS_ALWAYS_INLINE inline U encode_lanes(U x, U w, U mask_lanes) noexcept
         narrow(code_, (p) + i);                                                                                      \
         (x) = decode_to_float_bits<typename T::format_type>(code_);                                                  \
     }
+// NOLINTEND(bugprone-macro-parentheses)
 
 // Each update's whole vectors of [0, n) for one target; returns how many elements it did.
 #define FEWBITS_UPDATES_FOR_TARGET(name, attribute, lanes, widen, narrow, encode_, fma_, sqrt_)                      \

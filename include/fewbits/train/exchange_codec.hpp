@@ -20,6 +20,7 @@
 #include <optional>
 #include <span>
 #include <string_view>
+#include <type_traits>
 
 #include "fewbits/block_formats.hpp"
 #include "fewbits/kernels.hpp"
@@ -191,8 +192,8 @@ decltype(auto) with_exchange_codec(exchange_format format, stream words, F&& f)
 // The bytes all processes send per sum of n values in format f (train/shard_exchange.hpp).
 inline std::size_t exchange_bytes(exchange_format f, std::size_t shards, std::size_t processes, std::size_t n)
 {
-    return with_exchange_codec(f, stream{}, [&]<class Codec>(const Codec&) {
-        return shard_exchange_bytes<Codec>(shards, processes, n);
+    return with_exchange_codec(f, stream{}, [&](const auto& codec) {
+        return shard_exchange_bytes<std::remove_cvref_t<decltype(codec)>>(shards, processes, n);
     });
 }
 

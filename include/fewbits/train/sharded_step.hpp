@@ -57,7 +57,7 @@ std::vector<double> sharded_step(std::span<nn::parameter* const> params, std::si
     const std::vector<float> total = with_exchange_codec(exchange, words, [&](const auto& codec) {
         return sum_shards<float>(comm, shards, n, shard_gradient, codec);
     });
-    const std::vector<double> sums = sum_shards<double>(comm, shards, stats, [&](std::size_t k, std::span<double> out) {
+    std::vector<double> sums = sum_shards<double>(comm, shards, stats, [&](std::size_t k, std::span<double> out) {
         const auto from = own_stats.begin() + static_cast<std::ptrdiff_t>((k - mine.begin) * stats);
         std::copy(from, from + static_cast<std::ptrdiff_t>(stats), out.begin());
     });
