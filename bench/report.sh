@@ -25,7 +25,7 @@ for flavour in default native; do
         flags=(-DCMAKE_CXX_FLAGS=-march=native)
     fi
     cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=Release "${flags[@]}" \
-        -DFEWBITS_BUILD_TESTS=OFF -DFEWBITS_BUILD_EXAMPLES=OFF >&2
+        -DFEWBITS_BUILD_TESTS=OFF -DFEWBITS_BUILD_EXAMPLES=OFF -DFEWBITS_BUILD_BENCHMARKS=ON >&2
     cmake --build "$dir" --target bench_kernels >&2
 done
 

@@ -109,8 +109,8 @@ if ! [[ "${simd#simd: }" =~ $expect_simd ]]; then
     exit 1
 fi
 
-step "unit tests"
-"$ctest_cmd" --test-dir "$build_dir" -L unit --output-on-failure --no-tests=error \
+step "unit tests (and the benchmarks' smoke pass when built)"
+"$ctest_cmd" --test-dir "$build_dir" -L 'unit|bench' --output-on-failure --no-tests=error \
     --parallel "$jobs"
 
 step "digest"
