@@ -55,7 +55,8 @@ catch2_prefix=$cache/catch2-3.7.1
 if [[ ! -f "$catch2_prefix/.complete" ]]; then
     rm -rf "$cache/Catch2-3.7.1" "$cache/catch2-build" "$catch2_prefix"
     tar -xzf "$cache/$catch2_tar" -C "$cache"
-    # -O1: the test runner and its reporters gain nothing from -O3, which costs CI minutes here.
+    # -O1: the test runner and its reporters gain nothing from -O3's longer compile (as for
+    # fewbits_catch2_v2_main, tests/CMakeLists.txt).
     "$cmake_cmd" -S "$cache/Catch2-3.7.1" -B "$cache/catch2-build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
         "-DCMAKE_CXX_FLAGS_RELEASE=-O1 -DNDEBUG" -DBUILD_TESTING=OFF -DCATCH_INSTALL_DOCS=OFF -DCATCH_INSTALL_EXTRAS=ON >/dev/null
     "$cmake_cmd" --build "$cache/catch2-build"
