@@ -6,7 +6,6 @@
 #define FEWBITS_VERSION_MINOR 1
 #define FEWBITS_VERSION_PATCH 0
 
-
 // Run-time instruction-set dispatch (detail/dispatch.hpp): GCC and clang on x86-64 compile
 // every kernel once per target (SSE2, AVX2, AVX-512) with function target attributes over
 // GNU vector extensions, and pick the best the CPU has at run time, whatever -march the
@@ -14,18 +13,9 @@
 // for the instruction sets enabled on the command line. Elsewhere (aarch64, whose NEON is
 // always there; other compilers) the kernels use xsimd for the compile-time architecture,
 // or the scalar core. Define FEWBITS_NO_DISPATCH to keep the compile-time choice on x86-64.
-// A build whose -march already has AVX-512 (F, BW, DQ, VL), the highest target, has nothing
-// to dispatch to: with xsimd available it keeps xsimd's compile-time kernels, which GCC 12
-// compiles faster than the dispatched ones (bench/RESULTS.md: it scalarises the GNU-vector
-// widening and narrowing of 8- and 16-bit codes).
-#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512DQ__) && defined(__AVX512VL__) && \
-    !defined(FEWBITS_NO_XSIMD) && defined(__has_include)
-#if __has_include(<xsimd/xsimd.hpp>)
-#define FEWBITS_COMPILE_TIME_AVX512_XSIMD 1
-#endif
-#endif
-#if !defined(FEWBITS_NO_DISPATCH) && !defined(FEWBITS_COMPILE_TIME_AVX512_XSIMD) && \
-    (defined(__x86_64__) || defined(_M_X64)) && (defined(__GNUC__) || defined(__clang__)) && !defined(_MSC_VER)
+// A build with -march=native dispatches too, even when its -march has AVX-512, so that it runs
+// the very kernels the default build runs (with the same fast paths) and is never the slower.
+#if !defined(FEWBITS_NO_DISPATCH) && (defined(__x86_64__) || defined(_M_X64)) && (defined(__GNUC__) || defined(__clang__)) && !defined(_MSC_VER)
 #define FEWBITS_DISPATCH 1
 #else
 #define FEWBITS_DISPATCH 0
