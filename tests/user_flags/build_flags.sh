@@ -3,7 +3,8 @@
 # ways users build: g++ and clang++, at -O0 -g and -O2, with -march=native, -march=x86-64-v3
 # and no -march (plus g++ -march=native without run-time dispatch, at -O0 and -O2), always
 # with -Wall -Wextra -Werror; runs each binary, which checks every result against the scalar
-# core on every instruction set the build dispatches to. Two compilations at a time (the test machines have 2
+# core on every instruction set the build dispatches to, and checks that every build that
+# dispatches picks the same kernels, -march or not. Two compilations at a time (the test machines have 2
 # cores). A compiler that is not installed is skipped with a message; if none is, the test
 # fails (it would otherwise pass without checking anything).
 #
@@ -84,6 +85,19 @@ for log in "$work_dir"/*.log; do
         failed=1
     fi
 done
+# -march must not change which kernels run: every configuration that dispatches (all but
+# FEWBITS_NO_DISPATCH) must report the same choice as the others, the builds without -march
+# included (a -march=native build with AVX-512 once kept xsimd's slower compile-time kernels).
+choices=$(for log in "$work_dir"/*.log; do
+    head -1 "$log" | grep -q FEWBITS_NO_DISPATCH || grep '^kernel choice:' "$log"
+done | sort | uniq -c)
+if (($(wc -l <<<"$choices") != 1)); then
+    echo "build_flags: FAILED: the dispatching configurations choose different kernels:"
+    echo "$choices"
+    failed=1
+else
+    echo "build_flags: every dispatching configuration runs the same kernels:$(sed 's/^ *[0-9]* kernel choice://' <<<"$choices")"
+fi
 expected=${#configs[@]}
 got=$(ls "$work_dir"/*.status 2>/dev/null | wc -l)
 if ((got != expected)); then

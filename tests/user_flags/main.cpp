@@ -238,5 +238,8 @@ int main()
         archs += " " + arch;
     }
     std::printf("every kernel agrees with the scalar core (simd:%s)\n", archs.c_str());
+    // What the kernels run by default: build_flags.sh checks that -march does not change it.
+    fewbits::set_simd_architecture("best");
+    std::printf("kernel choice: %s\n", fewbits::simd_architecture());
     return 0;
 }
