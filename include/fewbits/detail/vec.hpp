@@ -226,7 +226,7 @@ FEWBITS_ALWAYS_INLINE inline void store_interleaved4_piece(u32<N> v0, u32<N> v1,
                        __builtin_shufflevector(ab_low, cd_low, 2, 3, 6, 7),
                        __builtin_shufflevector(ab_high, cd_high, 0, 1, 4, 5),
                        __builtin_shufflevector(ab_high, cd_high, 2, 3, 6, 7)};
-    std::memcpy(out + 4 * G, rows, sizeof rows);
+    std::memcpy(out + std::ptrdiff_t{4} * G, rows, sizeof rows);
 }
 template <int N>
 FEWBITS_ALWAYS_INLINE inline void store_interleaved4(u32<N> v0, u32<N> v1, u32<N> v2, u32<N> v3,
