@@ -114,26 +114,41 @@ FEWBITS_ALWAYS_INLINE constexpr U counter_hash_mix(U x, U a, U b) noexcept
     return h;
 }
 
+// The high half of a 32 x 32 -> 64-bit product (scalar lanes; vec::mul_hi for vector lanes).
+constexpr std::uint32_t mul_hi(std::uint32_t a, std::uint32_t m) noexcept
+{
+    return hi32(std::uint64_t{a} * m);
+}
+
+// Philox4x32-10's ten rounds on counter words c0..c3 with key k0, k1, written once for a
+// scalar uint32_t or a vector of them (one block per lane), so that the vector fill takes the
+// very same steps.
+template <class U>
+FEWBITS_ALWAYS_INLINE constexpr void philox_rounds(U& c0, U& c1, U& c2, U& c3, U k0, U k1) noexcept
+{
+    constexpr std::uint32_t m0 = 0xD2511F53u, m1 = 0xCD9E8D57u;
+    for (int round = 0; round < 10; ++round) {
+        if (round > 0) {  // the Weyl sequence bumps the key between rounds
+            k0 += U(0x9E3779B9u);
+            k1 += U(0xBB67AE85u);
+        }
+        const U high1 = mul_hi(c2, m1), low1 = c2 * U(m1);
+        const U high0 = mul_hi(c0, m0), low0 = c0 * U(m0);
+        c0 = high1 ^ c1 ^ k0;
+        c1 = low1;
+        c2 = high0 ^ c3 ^ k1;
+        c3 = low0;
+    }
+}
+
 }  // namespace detail
 
 // Philox4x32-10 block function: 128-bit counter and 64-bit key to 128 random bits.
 constexpr std::array<std::uint32_t, 4> philox4x32_10(std::array<std::uint32_t, 4> counter,
                                                      std::array<std::uint32_t, 2> key) noexcept
 {
-    constexpr std::uint64_t m0 = 0xD2511F53u;
-    constexpr std::uint64_t m1 = 0xCD9E8D57u;
     std::array<std::uint32_t, 4> c = counter;
-    std::array<std::uint32_t, 2> k = key;
-    for (int round = 0; round < 10; ++round) {
-        if (round > 0) {  // the Weyl sequence bumps the key between rounds
-            k[0] += 0x9E3779B9u;
-            k[1] += 0xBB67AE85u;
-        }
-        const std::uint64_t p0 = m0 * c[0];
-        const std::uint64_t p1 = m1 * c[2];
-        c = {detail::hi32(p1) ^ c[1] ^ k[0], detail::lo32(p1), detail::hi32(p0) ^ c[3] ^ k[1],
-             detail::lo32(p0)};
-    }
+    detail::philox_rounds<std::uint32_t>(c[0], c[1], c[2], c[3], key[0], key[1]);
     return c;
 }
 
@@ -402,26 +417,14 @@ FEWBITS_ALWAYS_INLINE inline std::size_t philox_lanes(std::uint32_t lo, std::uin
                                                       std::uint32_t* out, std::size_t blocks) noexcept
 {
     using U = vec::u32<N>;
-    constexpr std::uint32_t m0 = 0xD2511F53u, m1 = 0xCD9E8D57u;  // philox4x32_10's multipliers
+    // The keys as vectors from the start (GCC 12 builds a vector of a scalar that changes in
+    // the loop lane by lane).
+    const U k0(lo32(seed)), k1(hi32(seed));
     U counter = U(lo) + U::load(lane_iota);
     std::size_t b = 0;
     for (; b + N <= blocks; b += N, counter += U(std::uint32_t{N})) {
         U c0 = counter, c1(hi), c2(0u), c3(0u);
-        // The keys as vectors from the start (GCC 12 builds a vector of a scalar that changes
-        // in the loop lane by lane).
-        U k0(lo32(seed)), k1(hi32(seed));
-        for (int round = 0; round < 10; ++round) {
-            if (round > 0) {
-                k0 += U(0x9E3779B9u);
-                k1 += U(0xBB67AE85u);
-            }
-            const U high1 = vec::mul_hi(c2, m1), low1 = c2 * U(m1);
-            const U high0 = vec::mul_hi(c0, m0), low0 = c0 * U(m0);
-            c0 = high1 ^ c1 ^ k0;
-            c1 = low1;
-            c2 = high0 ^ c3 ^ k1;
-            c3 = low0;
-        }
+        philox_rounds(c0, c1, c2, c3, k0, k1);
         vec::store_interleaved4(c0, c1, c2, c3, out + 4 * b);
     }
     return b;
